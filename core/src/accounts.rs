@@ -1,0 +1,201 @@
+//! System accounts, read through NSS (getpwnam_r and friends).
+
+use std::ffi::{CStr, CString};
+
+/// A system user, as much of it as pam_tap needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Looks up a user by name. `Ok(None)` means NSS answered "no such user".
+pub fn user_by_name(name: &str) -> Result<Option<Account>, String> {
+    let c_name = CString::new(name).map_err(|_| format!("user name {name:?} contains NUL"))?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: passwd is plain data; getpwnam_r fills it with pointers into buf.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; buf outlives its use below.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(format!(
+                "looking up user {name:?}: {}",
+                std::io::Error::from_raw_os_error(rc)
+            ));
+        }
+        if result.is_null() {
+            return Ok(None);
+        }
+        return Ok(Some(Account {
+            name: name.to_string(),
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+        }));
+    }
+}
+
+/// The user's name for a uid (for audit records of who acted).
+pub fn name_by_uid(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: as in user_by_name.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name points into buf, NUL-terminated by getpwuid_r.
+    Some(
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// The gid of a group by name, `Ok(None)` when there is no such group.
+pub fn gid_by_name(name: &str) -> Result<Option<u32>, String> {
+    let c_name = CString::new(name).map_err(|_| format!("group name {name:?} contains NUL"))?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: as in user_by_name.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c_name.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 22 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 {
+            return Err(format!(
+                "looking up group {name:?}: {}",
+                std::io::Error::from_raw_os_error(rc)
+            ));
+        }
+        return Ok((!result.is_null()).then_some(grp.gr_gid));
+    }
+}
+
+fn group_name(gid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: as in user_by_name.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call.
+        let rc = unsafe {
+            libc::getgrgid_r(
+                gid,
+                &mut grp,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 22 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        // SAFETY: gr_name points into buf, NUL-terminated.
+        return Some(
+            unsafe { CStr::from_ptr(grp.gr_name) }
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+}
+
+/// Names of every group the account belongs to, primary included.
+pub fn group_names(account: &Account) -> Result<Vec<String>, String> {
+    let c_name =
+        CString::new(account.name.as_str()).map_err(|_| "user name contains NUL".to_string())?;
+    let mut count: libc::c_int = 64;
+    loop {
+        let mut gids: Vec<libc::gid_t> = vec![0; usize::try_from(count).unwrap_or(64)];
+        // SAFETY: gids has room for `count` entries; getgrouplist updates count.
+        let rc = unsafe {
+            libc::getgrouplist(c_name.as_ptr(), account.gid, gids.as_mut_ptr(), &mut count)
+        };
+        if rc < 0 {
+            if count > 65_536 {
+                return Err(format!("user {:?} is in too many groups", account.name));
+            }
+            continue;
+        }
+        gids.truncate(usize::try_from(count).unwrap_or(0));
+        return Ok(gids.into_iter().filter_map(group_name).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_exists_and_nobody_else_by_this_name() {
+        let root = user_by_name("root").ok().flatten();
+        assert_eq!(root.as_ref().map(|a| a.uid), Some(0));
+        assert_eq!(user_by_name("no-such-user-pam-tap-test"), Ok(None));
+        assert!(user_by_name("bad\0name").is_err());
+        assert_eq!(name_by_uid(0).as_deref(), Some("root"));
+        assert_eq!(gid_by_name("root"), Ok(Some(0)));
+        let groups = root
+            .map(|r| group_names(&r).unwrap_or_default())
+            .unwrap_or_default();
+        assert!(groups.contains(&"root".to_string()));
+    }
+}
+
+/// Where sign-in looks users up; tests give a fixed list.
+pub trait Directory {
+    fn user(&self, name: &str) -> Result<Option<Account>, String>;
+    fn groups(&self, account: &Account) -> Result<Vec<String>, String>;
+}
+
+/// The system's NSS.
+pub struct SystemDirectory;
+
+impl Directory for SystemDirectory {
+    fn user(&self, name: &str) -> Result<Option<Account>, String> {
+        user_by_name(name)
+    }
+
+    fn groups(&self, account: &Account) -> Result<Vec<String>, String> {
+        group_names(account)
+    }
+}

@@ -1,0 +1,18 @@
+//! pam_tap's core: policy, passes, the store, audit, and the sign-in
+//! decision. No libpam and no HID here; time is always a parameter.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod accounts;
+pub mod audit;
+pub mod duration;
+pub mod hashing;
+pub mod pass;
+pub mod passcode;
+pub mod policy;
+pub mod signin;
+pub mod store;
+pub mod timefmt;
+pub mod trust;

@@ -1,0 +1,379 @@
+//! The policy file: what may be issued, to whom, and where the store lives.
+
+use crate::duration::{Duration, DAY, SECOND};
+use crate::hashing::HashCost;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PATH: &str = "/etc/security/pam_tap.toml";
+pub const DEFAULT_STORE: &str = "/var/lib/pam_tap/tap.db";
+pub const DEFAULT_STORE_GROUP: &str = "pam-tap";
+
+/// A policy file is a few hundred bytes; anything far larger is a mistake or
+/// an attack on the login path.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+const PASS_LENGTHS: std::ops::RangeInclusive<usize> = 8..=48;
+const MAX_FAILURES: std::ops::RangeInclusive<u32> = 1..=1000;
+const LIFETIME_BOUNDS: (Duration, Duration) = (SECOND, Duration::from_secs(30 * DAY.as_secs()));
+const MEMORY_KIB: std::ops::RangeInclusive<u32> = 19_456..=4_194_304;
+const ITERATIONS: std::ops::RangeInclusive<u32> = 2..=64;
+const PARALLELISM: std::ops::RangeInclusive<u32> = 1..=16;
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    pub enabled: bool,
+    pub store: PathBuf,
+    pub store_group: String,
+    pub pass: PassPolicy,
+    pub scope: Scope,
+    pub admins: Admins,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PassPolicy {
+    pub default_lifetime: Duration,
+    pub min_lifetime: Duration,
+    pub max_lifetime: Duration,
+    pub one_time: bool,
+    pub require_one_time: bool,
+    pub length: usize,
+    pub max_failures: u32,
+    pub enroll_window: Duration,
+    pub hash: HashCost,
+}
+
+/// Who may use a pass. Both include lists empty means everyone; exclusions win.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scope {
+    pub include_users: Vec<String>,
+    pub include_groups: Vec<String>,
+    pub exclude_users: Vec<String>,
+    pub exclude_groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admins {
+    pub groups: Vec<String>,
+    /// Members of these groups get a pass from root only.
+    pub protected_groups: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            enabled: true,
+            store: PathBuf::from(DEFAULT_STORE),
+            store_group: DEFAULT_STORE_GROUP.into(),
+            pass: PassPolicy::default(),
+            scope: Scope::default(),
+            admins: Admins::default(),
+        }
+    }
+}
+
+impl Default for PassPolicy {
+    fn default() -> Self {
+        PassPolicy {
+            default_lifetime: Duration::from_secs(3_600),
+            min_lifetime: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(8 * 3_600),
+            one_time: false,
+            require_one_time: false,
+            length: 10,
+            max_failures: 5,
+            enroll_window: Duration::from_secs(600),
+            hash: HashCost::default(),
+        }
+    }
+}
+
+impl Default for Admins {
+    fn default() -> Self {
+        Admins {
+            groups: vec!["tap-admins".into()],
+            protected_groups: vec!["sudo".into(), "wheel".into()],
+        }
+    }
+}
+
+impl Scope {
+    /// `groups` is asked only when a group list could change the answer, so
+    /// the common policy costs no group lookups on the login path.
+    pub fn admits<E>(
+        &self,
+        user: &str,
+        groups: impl FnOnce() -> Result<Vec<String>, E>,
+    ) -> Result<bool, E> {
+        if self.exclude_users.iter().any(|u| u == user) {
+            return Ok(false);
+        }
+        let included_by_name = self.include_users.iter().any(|u| u == user);
+        let everyone = self.include_users.is_empty() && self.include_groups.is_empty();
+        if self.exclude_groups.is_empty() && (everyone || included_by_name) {
+            return Ok(true);
+        }
+        if self.exclude_groups.is_empty() && self.include_groups.is_empty() {
+            return Ok(false);
+        }
+        let groups = groups()?;
+        let member_of = |list: &[String]| groups.iter().any(|g| list.contains(g));
+        if member_of(&self.exclude_groups) {
+            return Ok(false);
+        }
+        Ok(everyone || included_by_name || member_of(&self.include_groups))
+    }
+}
+
+impl Policy {
+    /// Reads, checks and validates a policy file: root's alone, small, valid.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = crate::trust::read_trusted(path, MAX_FILE_BYTES)?;
+        Policy::from_toml(&text, path)
+    }
+
+    /// Parses and validates policy text. `origin` names the file in messages.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, String> {
+        let policy: Policy = toml::from_str(text)
+            .map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))?;
+        policy
+            .validate()
+            .map_err(|e| format!("{}: {e}", origin.display()))?;
+        Ok(policy)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !self.store.is_absolute() {
+            return Err(format!("store = {:?} must be an absolute path", self.store));
+        }
+        if self.store_group.is_empty() {
+            return Err("store_group must name a group".into());
+        }
+        let pass = &self.pass;
+        let (low, high) = LIFETIME_BOUNDS;
+        for (name, value) in [
+            ("default_lifetime", pass.default_lifetime),
+            ("min_lifetime", pass.min_lifetime),
+            ("max_lifetime", pass.max_lifetime),
+            ("enroll_window", pass.enroll_window),
+        ] {
+            if value < low || value > high {
+                return Err(format!(
+                    "[pass] {name} = \"{value}\" is out of range: allowed {low} to {high}"
+                ));
+            }
+        }
+        if pass.min_lifetime > pass.max_lifetime {
+            return Err(format!(
+                "[pass] min_lifetime = \"{}\" is longer than max_lifetime = \"{}\"",
+                pass.min_lifetime, pass.max_lifetime
+            ));
+        }
+        if pass.default_lifetime < pass.min_lifetime || pass.default_lifetime > pass.max_lifetime {
+            return Err(format!(
+                "[pass] default_lifetime = \"{}\" must lie between min_lifetime = \"{}\" and max_lifetime = \"{}\"",
+                pass.default_lifetime, pass.min_lifetime, pass.max_lifetime
+            ));
+        }
+        check_range("[pass] length", pass.length, &PASS_LENGTHS)?;
+        check_range("[pass] max_failures", pass.max_failures, &MAX_FAILURES)?;
+        check_range("[pass.hash] memory_kib", pass.hash.memory_kib, &MEMORY_KIB)?;
+        check_range("[pass.hash] iterations", pass.hash.iterations, &ITERATIONS)?;
+        check_range(
+            "[pass.hash] parallelism",
+            pass.hash.parallelism,
+            &PARALLELISM,
+        )?;
+        Ok(())
+    }
+
+    /// Whether new passes are one-time, given what the issuer asked for.
+    pub fn one_time_for(&self, requested: bool) -> bool {
+        requested || self.pass.one_time || self.pass.require_one_time
+    }
+
+    /// The lifetime to give a new pass, or why the request is refused.
+    pub fn lifetime_for(&self, requested: Option<Duration>) -> Result<Duration, String> {
+        let lifetime = requested.unwrap_or(self.pass.default_lifetime);
+        let (min, max) = (self.pass.min_lifetime, self.pass.max_lifetime);
+        if lifetime < min || lifetime > max {
+            return Err(format!(
+                "lifetime {lifetime} is outside the policy's bounds: allowed {min} to {max}"
+            ));
+        }
+        Ok(lifetime)
+    }
+
+    /// The effective policy, every default spelled out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render policy: {e}\n"))
+    }
+}
+
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    allowed: &std::ops::RangeInclusive<T>,
+) -> Result<(), String> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} = {value} is out of range: allowed {} to {}",
+            allowed.start(),
+            allowed.end()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, String> {
+        Policy::from_toml(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let policy = parse("").unwrap_or_default();
+        assert!(policy.enabled);
+        assert_eq!(policy.store, PathBuf::from("/var/lib/pam_tap/tap.db"));
+        assert_eq!(policy.pass.default_lifetime.as_secs(), 3_600);
+        assert_eq!(policy.pass.min_lifetime.as_secs(), 600);
+        assert_eq!(policy.pass.max_lifetime.as_secs(), 28_800);
+        assert_eq!(policy.pass.length, 10);
+        assert_eq!(policy.pass.max_failures, 5);
+        assert_eq!(policy.admins.protected_groups, vec!["sudo", "wheel"]);
+    }
+
+    #[test]
+    fn reads_every_documented_key() {
+        let policy = parse(
+            r#"
+            enabled = false
+            store = "/tmp/x.db"
+            [pass]
+            default_lifetime = "2h"
+            min_lifetime = "1s"
+            max_lifetime = "30d"
+            one_time = true
+            require_one_time = true
+            length = 12
+            max_failures = 3
+            enroll_window = "5m"
+            [scope]
+            include_users = ["alice"]
+            include_groups = ["staff"]
+            exclude_users = ["root"]
+            exclude_groups = ["nologin"]
+            [admins]
+            groups = ["helpdesk"]
+            protected_groups = ["wheel"]
+            "#,
+        );
+        let policy = policy.unwrap_or_default();
+        assert!(!policy.enabled);
+        assert_eq!(policy.pass.min_lifetime.as_secs(), 1);
+        assert_eq!(policy.pass.max_lifetime.as_secs(), 30 * 86_400);
+        assert!(policy.pass.require_one_time);
+        assert_eq!(policy.scope.exclude_groups, vec!["nologin"]);
+        assert_eq!(policy.admins.groups, vec!["helpdesk"]);
+    }
+
+    #[test]
+    fn errors_say_where_what_and_what_is_allowed() {
+        let unknown = parse("[pass]\nlifetime = \"1h\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            unknown.contains("test.toml") && unknown.contains("lifetime"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.contains("default_lifetime"),
+            "should list the known keys: {unknown}"
+        );
+
+        let range = parse("[pass]\nmax_lifetime = \"31d\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            range.contains("max_lifetime") && range.contains("1s to 30d"),
+            "{range}"
+        );
+
+        let order = parse("[pass]\nmin_lifetime = \"2h\"\nmax_lifetime = \"1h\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(order.contains("min_lifetime"), "{order}");
+
+        let duration = parse("[pass]\nmin_lifetime = \"ten minutes\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(duration.contains("90s"), "{duration}");
+
+        assert!(parse("store = \"relative.db\"").is_err());
+        assert!(parse("[pass]\nlength = 4")
+            .err()
+            .unwrap_or_default()
+            .contains("8 to 48"));
+        assert!(parse("[pass.hash]\nmemory_kib = 1024").is_err());
+        assert!(parse("enabled = \"yes\"").is_err());
+        assert!(parse("[[[").is_err());
+    }
+
+    #[test]
+    fn lifetime_requests_are_bounded() {
+        let policy = Policy::default();
+        assert_eq!(policy.lifetime_for(None).map(|d| d.as_secs()), Ok(3_600));
+        let refused = policy.lifetime_for(Some(Duration::from_secs(9 * 3_600)));
+        assert!(refused.err().unwrap_or_default().contains("10m to 8h"));
+        assert!(policy.lifetime_for(Some(Duration::from_secs(60))).is_err());
+    }
+
+    #[test]
+    fn scope_rules() {
+        let groups = |list: &[&str]| {
+            let owned: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            move || Ok::<_, ()>(owned)
+        };
+        let everyone = Scope::default();
+        assert_eq!(
+            everyone.admits("alice", || Err(())),
+            Ok(true),
+            "no group lookup needed"
+        );
+
+        let scope = Scope {
+            include_users: vec!["bob".into()],
+            include_groups: vec!["staff".into()],
+            exclude_users: vec!["carol".into()],
+            exclude_groups: vec!["contractors".into()],
+        };
+        assert_eq!(scope.admits("bob", groups(&[])), Ok(true));
+        assert_eq!(scope.admits("dave", groups(&["staff"])), Ok(true));
+        assert_eq!(scope.admits("dave", groups(&["users"])), Ok(false));
+        assert_eq!(scope.admits("carol", groups(&["staff"])), Ok(false));
+        assert_eq!(scope.admits("bob", groups(&["contractors"])), Ok(false));
+
+        let only_exclusions = Scope {
+            exclude_groups: vec!["nologin".into()],
+            ..Scope::default()
+        };
+        assert_eq!(only_exclusions.admits("eve", groups(&["users"])), Ok(true));
+        assert_eq!(
+            only_exclusions.admits("eve", groups(&["nologin"])),
+            Ok(false)
+        );
+        let only_users = Scope {
+            include_users: vec!["bob".into()],
+            ..Scope::default()
+        };
+        assert_eq!(only_users.admits("eve", || Err(())), Ok(false));
+    }
+}

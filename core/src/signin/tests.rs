@@ -1,0 +1,428 @@
+use super::*;
+use crate::accounts::Account;
+use crate::hashing::HashCost;
+use crate::store::OpenOptions;
+use std::collections::VecDeque;
+
+const NOW: Timestamp = 1_795_881_600;
+const PASS: &str = "K7QM9XRT4D";
+const CHEAP: HashCost = HashCost {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// What the prompt is expected to see, in order; anything else fails the test.
+#[derive(Debug)]
+enum Expect {
+    Secret(Result<Option<&'static str>, ConversationFailed>),
+    Info(&'static str),
+}
+
+struct Scripted(VecDeque<Expect>);
+
+impl Scripted {
+    fn new(events: Vec<Expect>) -> Self {
+        Scripted(events.into())
+    }
+    fn finished(&self) {
+        assert!(
+            self.0.is_empty(),
+            "prompts expected but not shown: {:?}",
+            self.0
+        );
+    }
+}
+
+impl Prompt for Scripted {
+    fn secret(&mut self, prompt: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ConversationFailed> {
+        assert_eq!(prompt, PASS_PROMPT);
+        match self.0.pop_front() {
+            Some(Expect::Secret(answer)) => {
+                answer.map(|a| a.map(|s| Zeroizing::new(s.as_bytes().to_vec())))
+            }
+            other => panic!("unexpected secret prompt; expected {other:?}"),
+        }
+    }
+    fn info(&mut self, text: &str) -> Result<(), ConversationFailed> {
+        match self.0.pop_front() {
+            Some(Expect::Info(fragment)) => {
+                assert!(text.contains(fragment), "{text:?} lacks {fragment:?}");
+                Ok(())
+            }
+            other => panic!("unexpected info {text:?}; expected {other:?}"),
+        }
+    }
+}
+
+struct Users;
+
+impl Directory for Users {
+    fn user(&self, name: &str) -> Result<Option<Account>, String> {
+        match name {
+            "alice" | "bob" | "carol" => Ok(Some(Account {
+                name: name.into(),
+                uid: 1000,
+                gid: 1000,
+            })),
+            "broken" => Err("NSS is down".into()),
+            _ => Ok(None),
+        }
+    }
+    fn groups(&self, account: &Account) -> Result<Vec<String>, String> {
+        Ok(if account.name == "carol" {
+            vec!["contractors".into()]
+        } else {
+            vec!["staff".into()]
+        })
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    policy: Policy,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("tap.db");
+        let mut policy = Policy::default();
+        policy.store = path.clone();
+        policy.pass.max_failures = 3;
+        Fixture {
+            _dir: dir,
+            path,
+            policy,
+        }
+    }
+
+    fn store(&self) -> Result<Store, StoreError> {
+        Store::open(
+            &self.path,
+            OpenOptions {
+                create: true,
+                group: None,
+                check_trust: false,
+            },
+        )
+    }
+
+    fn issue(&self, user: &str, one_time: bool) -> PassRecord {
+        let pass = PassRecord {
+            user: user.into(),
+            id: 42,
+            phc: hashing::hash(PASS, &CHEAP).unwrap_or_default(),
+            issued_by: "root".into(),
+            created: NOW,
+            start: NOW,
+            expires: NOW + 3_600,
+            one_time,
+            used_at: None,
+            last_used: None,
+            failures: 0,
+            locked_at: None,
+            revoked_at: None,
+        };
+        let mut store = self.store().unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put_pass(&pass, &AuditRecord::new(NOW, "pass.issued", user, "root"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        pass
+    }
+
+    fn run(&self, user: &str, at: Timestamp, script: Vec<Expect>) -> Result<Outcome, Error> {
+        self.run_with(user, at, FirstPass::Prompt, None, script)
+    }
+
+    fn run_with(
+        &self,
+        user: &str,
+        at: Timestamp,
+        first_pass: FirstPass,
+        token: Option<&str>,
+        script: Vec<Expect>,
+    ) -> Result<Outcome, Error> {
+        let mut prompt = Scripted::new(script);
+        let attempt = Attempt {
+            user,
+            service: "test",
+            rhost: "",
+            tty: "pts/0",
+            now: at,
+            first_pass,
+            earlier_token: token.map(|t| Zeroizing::new(t.as_bytes().to_vec())),
+            silent: false,
+        };
+        let outcome = authenticate(&self.policy, &Users, || self.store(), &mut prompt, attempt);
+        prompt.finished();
+        outcome
+    }
+}
+
+fn typed(answer: &'static str) -> Expect {
+    Expect::Secret(Ok(Some(answer)))
+}
+
+#[test]
+fn right_pass_signs_in_and_says_until_when() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    let outcome = fx.run(
+        "alice",
+        NOW + 10,
+        vec![typed("k7qm-9xrt 4d"), Expect::Info("2026-11-28 17:00 UTC")],
+    );
+    assert_eq!(
+        outcome,
+        Ok(Outcome::Success {
+            expires: NOW + 3_600,
+            one_time: false
+        })
+    );
+}
+
+#[test]
+fn wrong_pass_is_counted_and_locks_at_the_limit() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    for failures in 1..=2 {
+        let outcome = fx.run("alice", NOW, vec![typed("AAAAAAAAAA")]);
+        assert_eq!(
+            outcome,
+            Ok(Outcome::Failed(Failure::WrongPass {
+                failures,
+                locked: false
+            }))
+        );
+    }
+    let outcome = fx.run("alice", NOW, vec![typed("not-even-base32!")]);
+    assert_eq!(
+        outcome,
+        Ok(Outcome::Failed(Failure::WrongPass {
+            failures: 3,
+            locked: true
+        }))
+    );
+    // Locked: the right pass is not even asked for.
+    assert_eq!(
+        fx.run("alice", NOW, vec![]),
+        Ok(Outcome::Nothing(NothingReason::Unusable(Reason::Locked)))
+    );
+    let events: Vec<String> = fx
+        .store()
+        .map(|s| s.audit(Some("alice"), 10).unwrap_or_default())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| a.event)
+        .collect();
+    assert_eq!(events.last().map(String::as_str), Some("pass.locked"));
+}
+
+#[test]
+fn one_time_pass_works_once() {
+    let fx = Fixture::new();
+    fx.issue("alice", true);
+    let first = fx.run(
+        "alice",
+        NOW,
+        vec![typed(PASS), Expect::Info("one-time pass is now used")],
+    );
+    assert_eq!(
+        first,
+        Ok(Outcome::Success {
+            expires: NOW + 3_600,
+            one_time: true
+        })
+    );
+    assert_eq!(
+        fx.run("alice", NOW, vec![]),
+        Ok(Outcome::Nothing(NothingReason::Unusable(
+            Reason::OneTimeUsed
+        )))
+    );
+}
+
+#[test]
+fn time_window_is_respected() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    assert_eq!(
+        fx.run("alice", NOW - 1, vec![]),
+        Ok(Outcome::Nothing(NothingReason::Unusable(
+            Reason::NotYetValid
+        )))
+    );
+    assert_eq!(
+        fx.run("alice", NOW + 3_600, vec![]),
+        Ok(Outcome::Nothing(NothingReason::Unusable(Reason::Expired)))
+    );
+}
+
+#[test]
+fn nothing_for_users_without_a_pass_or_out_of_scope() {
+    let mut fx = Fixture::new();
+    assert_eq!(
+        fx.run("bob", NOW, vec![]),
+        Ok(Outcome::Nothing(NothingReason::NoPass))
+    );
+    fx.policy.scope.exclude_groups = vec!["contractors".into()];
+    fx.issue("carol", false);
+    assert_eq!(
+        fx.run("carol", NOW, vec![]),
+        Ok(Outcome::Nothing(NothingReason::OutOfScope))
+    );
+    fx.policy.enabled = false;
+    assert_eq!(
+        fx.run("alice", NOW, vec![]),
+        Ok(Outcome::Nothing(NothingReason::PolicyDisabled))
+    );
+}
+
+#[test]
+fn errors_fail_closed() {
+    let fx = Fixture::new();
+    assert_eq!(fx.run("mallory", NOW, vec![]), Err(Error::UnknownUser));
+    assert!(matches!(
+        fx.run("broken", NOW, vec![]),
+        Err(Error::Unavailable(_))
+    ));
+    fx.issue("alice", false);
+    assert_eq!(
+        fx.run("alice", NOW, vec![Expect::Secret(Err(ConversationFailed))]),
+        Err(Error::Conversation)
+    );
+    assert_eq!(
+        fx.run("alice", NOW, vec![Expect::Secret(Ok(None))]),
+        Err(Error::Conversation)
+    );
+}
+
+#[test]
+fn corrupt_store_is_unavailable() {
+    let fx = Fixture::new();
+    std::fs::write(
+        &fx.path,
+        b"this is not a database, just some bytes that go on for a while.....",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        fx.run("alice", NOW, vec![]),
+        Err(Error::Unavailable(_))
+    ));
+}
+
+#[test]
+fn tampered_hash_is_unavailable_not_a_failure() {
+    let fx = Fixture::new();
+    let mut pass = fx.issue("alice", false);
+    pass.id = 43;
+    pass.phc =
+        "$argon2i$v=19$m=64,t=1,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A".into();
+    let mut store = fx.store().unwrap_or_else(|e| panic!("{e}"));
+    store
+        .put_pass(&pass, &AuditRecord::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        fx.run("alice", NOW, vec![typed(PASS)]),
+        Err(Error::Unavailable(_))
+    ));
+}
+
+#[test]
+fn empty_and_oversized_input() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    assert_eq!(
+        fx.run("alice", NOW, vec![typed("")]),
+        Ok(Outcome::Failed(Failure::Empty))
+    );
+    let huge: &'static str = Box::leak("A".repeat(513).into_boxed_str());
+    assert_eq!(
+        fx.run("alice", NOW, vec![typed(huge)]),
+        Ok(Outcome::Failed(Failure::WrongPass {
+            failures: 1,
+            locked: false
+        }))
+    );
+}
+
+#[test]
+fn first_pass_options() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    let ok = Ok(Outcome::Success {
+        expires: NOW + 3_600,
+        one_time: false,
+    });
+    assert_eq!(
+        fx.run_with(
+            "alice",
+            NOW,
+            FirstPass::Use,
+            Some(PASS),
+            vec![Expect::Info("valid until")]
+        ),
+        ok
+    );
+    assert_eq!(
+        fx.run_with("alice", NOW, FirstPass::Use, None, vec![]),
+        Ok(Outcome::Failed(Failure::NoEarlierToken))
+    );
+    assert_eq!(
+        fx.run_with("alice", NOW, FirstPass::Use, Some("WRONGPASS0"), vec![]),
+        Ok(Outcome::Failed(Failure::WrongPass {
+            failures: 1,
+            locked: false
+        }))
+    );
+    // try_first_pass: a non-matching earlier token is not counted, then we ask.
+    assert_eq!(
+        fx.run_with(
+            "alice",
+            NOW,
+            FirstPass::Try,
+            Some("unix-password"),
+            vec![typed(PASS), Expect::Info("valid")]
+        ),
+        ok
+    );
+    assert_eq!(
+        fx.run_with(
+            "alice",
+            NOW,
+            FirstPass::Try,
+            Some(PASS),
+            vec![Expect::Info("valid")]
+        ),
+        ok
+    );
+    assert_eq!(
+        fx.store()
+            .ok()
+            .and_then(|s| s.pass("alice").ok().flatten())
+            .map(|p| p.failures),
+        Some(1)
+    );
+}
+
+#[test]
+fn silent_shows_nothing() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    let mut prompt = Scripted::new(vec![typed(PASS)]);
+    let attempt = Attempt {
+        user: "alice",
+        service: "test",
+        rhost: "",
+        tty: "",
+        now: NOW,
+        first_pass: FirstPass::Prompt,
+        earlier_token: None,
+        silent: true,
+    };
+    let outcome = authenticate(&fx.policy, &Users, || fx.store(), &mut prompt, attempt);
+    assert!(matches!(outcome, Ok(Outcome::Success { .. })));
+    prompt.finished();
+}

@@ -1,0 +1,599 @@
+//! The SQLite store: passes (hashes only) and the audit trail.
+//!
+//! WAL with `synchronous=FULL`, so a consumed one-time pass stays consumed
+//! after a crash; every state change and its audit record commit together.
+
+use crate::audit::AuditRecord;
+use crate::pass::PassRecord;
+use crate::timefmt::Timestamp;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Each entry takes the schema from version N to N+1; never edit one that shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: passes and audit.
+    "CREATE TABLE passes (
+        user        TEXT PRIMARY KEY NOT NULL,
+        id          INTEGER NOT NULL,
+        phc         TEXT NOT NULL,
+        issued_by   TEXT NOT NULL,
+        created     INTEGER NOT NULL,
+        start       INTEGER NOT NULL,
+        expires     INTEGER NOT NULL,
+        one_time    INTEGER NOT NULL,
+        used_at     INTEGER,
+        last_used   INTEGER,
+        failures    INTEGER NOT NULL DEFAULT 0,
+        locked_at   INTEGER,
+        revoked_at  INTEGER
+    ) STRICT;
+    CREATE TABLE audit (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        time     INTEGER NOT NULL,
+        event    TEXT NOT NULL,
+        user     TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        service  TEXT NOT NULL,
+        rhost    TEXT NOT NULL,
+        tty      TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_user ON audit (user, seq);",
+];
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// How to open the store.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// Create the file (and its directory) when missing.
+    pub create: bool,
+    /// The store's group: owns new files, and may write existing ones.
+    pub group: Option<u32>,
+    /// Refuse a store that is not root's (see `trust`). On when running as root.
+    pub check_trust: bool,
+}
+
+/// Outcome of counting a wrong pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureCount {
+    pub failures: u32,
+    /// This failure reached the limit and locked the pass.
+    pub locked_now: bool,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("store {}: {what}: {e}", path.display()))
+}
+
+impl Store {
+    pub fn open(path: &Path, options: OpenOptions) -> Result<Store> {
+        if options.create {
+            create_file(path, options.group)?;
+        } else if !path.exists() {
+            return Err(StoreError(format!(
+                "store {} does not exist; an administrator creates it with `tapctl init`",
+                path.display()
+            )));
+        }
+        if options.check_trust {
+            let meta = std::fs::metadata(path).map_err(|e| err(path, "cannot read", e))?;
+            if !meta.is_file() {
+                return Err(StoreError(format!(
+                    "store {} is not a regular file",
+                    path.display()
+                )));
+            }
+            crate::trust::check_owner_and_mode(path, &meta, options.group).map_err(StoreError)?;
+            crate::trust::check_parent(path, options.group).map_err(StoreError)?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| err(path, "cannot open", e))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| err(&self.path, "busy timeout", e))?;
+        // journal_mode is kept in the file; reading it first avoids taking a
+        // write lock on every open.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| err(&self.path, "unreadable or corrupt", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            self.conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+                .map_err(|e| err(&self.path, "cannot switch to WAL", e))?;
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(|e| err(&self.path, "pragmas", e))
+    }
+
+    fn schema_version(&self) -> Result<usize> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| err(&self.path, "unreadable or corrupt", e))?;
+        usize::try_from(version).map_err(|_| err(&self.path, "schema version", version))
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let known = MIGRATIONS.len();
+        let version = self.schema_version()?;
+        if version == known {
+            return Ok(());
+        }
+        if version > known {
+            return Err(StoreError(format!(
+                "store {} has schema version {version}; this pam_tap understands up to {known}",
+                self.path.display()
+            )));
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| err(&path, "migration", e))?;
+        // Another process may have migrated while we waited for the lock.
+        let current: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| err(&path, "migration", e))?;
+        for (index, step) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(current).unwrap_or(known))
+        {
+            tx.execute_batch(step)
+                .map_err(|e| err(&path, &format!("migration {}", index + 1), e))?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(index + 1).unwrap_or(i64::MAX),
+            )
+            .map_err(|e| err(&path, "migration", e))?;
+        }
+        tx.commit().map_err(|e| err(&path, "migration commit", e))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn pass(&self, user: &str) -> Result<Option<PassRecord>> {
+        self.conn
+            .prepare_cached("SELECT * FROM passes WHERE user = ?1")
+            .and_then(|mut stmt| stmt.query_row([user], pass_from_row).optional())
+            .map_err(|e| err(&self.path, "reading a pass", e))
+    }
+
+    pub fn passes(&self) -> Result<Vec<PassRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT * FROM passes ORDER BY user")
+            .map_err(|e| err(&self.path, "listing passes", e))?;
+        let rows = stmt
+            .query_map([], pass_from_row)
+            .map_err(|e| err(&self.path, "listing passes", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| err(&self.path, "listing passes", e))
+    }
+
+    /// Stores a new pass for its user, replacing any old one. Returns the old one.
+    pub fn put_pass(
+        &mut self,
+        pass: &PassRecord,
+        audit: &AuditRecord,
+    ) -> Result<Option<PassRecord>> {
+        self.write(|tx| {
+            let old = tx.query_row("SELECT * FROM passes WHERE user = ?1", [&pass.user], pass_from_row).optional()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO passes
+                 (user, id, phc, issued_by, created, start, expires, one_time, used_at, last_used, failures, locked_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, 0, NULL, NULL)",
+                params![pass.user, pass.id, pass.phc, pass.issued_by, pass.created, pass.start, pass.expires, pass.one_time],
+            )?;
+            insert_audit(tx, audit)?;
+            Ok(old)
+        })
+    }
+
+    /// Marks the user's pass revoked. False when there was nothing to revoke.
+    pub fn revoke(&mut self, user: &str, now: Timestamp, audit: &AuditRecord) -> Result<bool> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE passes SET revoked_at = ?2 WHERE user = ?1 AND revoked_at IS NULL",
+                params![user, now],
+            )?;
+            if changed == 1 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
+    /// Records a right pass. The update re-checks every condition, so of many
+    /// concurrent sign-ins with one one-time pass exactly one gets `true`.
+    pub fn record_success(
+        &mut self,
+        user: &str,
+        id: i64,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE passes
+                 SET last_used = ?3, used_at = CASE WHEN one_time = 1 THEN ?3 ELSE used_at END
+                 WHERE user = ?1 AND id = ?2 AND revoked_at IS NULL AND locked_at IS NULL
+                   AND (one_time = 0 OR used_at IS NULL) AND start <= ?3 AND expires > ?3",
+                params![user, id, now],
+            )?;
+            if changed == 1 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
+    /// Counts a wrong pass and locks the pass when the count reaches `max_failures`.
+    pub fn record_failure(
+        &mut self,
+        user: &str,
+        id: i64,
+        now: Timestamp,
+        max_failures: u32,
+        audit: &AuditRecord,
+    ) -> Result<FailureCount> {
+        self.write(|tx| {
+            let counted = tx
+                .query_row(
+                    "UPDATE passes
+                     SET failures = failures + 1,
+                         locked_at = CASE WHEN locked_at IS NULL AND failures + 1 >= ?4 THEN ?3 ELSE locked_at END
+                     WHERE user = ?1 AND id = ?2
+                     RETURNING failures, locked_at = ?3",
+                    params![user, id, now, max_failures],
+                    |r| Ok(FailureCount { failures: r.get(0)?, locked_now: r.get::<_, Option<bool>>(1)?.unwrap_or(false) }),
+                )
+                .optional()?;
+            insert_audit(tx, audit)?;
+            Ok(counted.unwrap_or(FailureCount { failures: 0, locked_now: false }))
+        })
+    }
+
+    pub fn append_audit(&mut self, audit: &AuditRecord) -> Result<()> {
+        self.write(|tx| insert_audit(tx, audit))
+    }
+
+    /// Audit records, oldest first; the newest `limit` of them.
+    pub fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT * FROM (SELECT seq, time, event, user, actor, service, rhost, tty, detail FROM audit
+                 WHERE ?1 IS NULL OR user = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+            )
+            .map_err(|e| err(&self.path, "reading audit", e))?;
+        let rows = stmt
+            .query_map(params![user, limit], |r| {
+                Ok(AuditRecord {
+                    seq: r.get(0)?,
+                    time: r.get(1)?,
+                    event: r.get(2)?,
+                    user: r.get(3)?,
+                    actor: r.get(4)?,
+                    service: r.get(5)?,
+                    rhost: r.get(6)?,
+                    tty: r.get(7)?,
+                    detail: r.get(8)?,
+                })
+            })
+            .map_err(|e| err(&self.path, "reading audit", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| err(&self.path, "reading audit", e))
+    }
+
+    /// Runs `work` in one immediate (write-locking) transaction.
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| err(&path, "cannot write", e))?;
+        let value = work(&tx).map_err(|e| err(&path, "cannot write", e))?;
+        tx.commit().map_err(|e| err(&path, "cannot commit", e))?;
+        Ok(value)
+    }
+}
+
+fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit (time, event, user, actor, service, rhost, tty, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![a.time, a.event, a.user, a.actor, a.service, a.rhost, a.tty, a.detail])?;
+    Ok(())
+}
+
+fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
+    Ok(PassRecord {
+        user: r.get("user")?,
+        id: r.get("id")?,
+        phc: r.get("phc")?,
+        issued_by: r.get("issued_by")?,
+        created: r.get("created")?,
+        start: r.get("start")?,
+        expires: r.get("expires")?,
+        one_time: r.get("one_time")?,
+        used_at: r.get("used_at")?,
+        last_used: r.get("last_used")?,
+        failures: r.get("failures")?,
+        locked_at: r.get("locked_at")?,
+        revoked_at: r.get("revoked_at")?,
+    })
+}
+
+/// Creates the store's directory (0770) and file (0660), owned root and the
+/// store's group. Existing ones are left as they are.
+fn create_file(path: &Path, group: Option<u32>) -> Result<()> {
+    let chown = |p: &Path| -> Result<()> {
+        if let Some(gid) = group {
+            std::os::unix::fs::chown(p, None, Some(gid))
+                .map_err(|e| err(p, "cannot set group", e))?;
+        }
+        Ok(())
+    };
+    if let Some(dir) = path.parent() {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o770)
+                .create(dir)
+                .map_err(|e| err(dir, "cannot create directory", e))?;
+            chown(dir)?;
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o660)
+        .open(path)
+    {
+        Ok(file) => {
+            // The umask may have narrowed the mode; set it exactly.
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o660))
+                .map_err(|e| err(path, "cannot set mode", e))?;
+            chown(path)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(err(path, "cannot create", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pass::tests::sample;
+
+    fn audit(event: &str) -> AuditRecord {
+        AuditRecord::new(0, event, "alice", "root")
+    }
+
+    fn fresh() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let options = OpenOptions {
+            create: true,
+            group: None,
+            check_trust: false,
+        };
+        let store =
+            Store::open(&dir.path().join("tap.db"), options).unwrap_or_else(|e| panic!("{e}"));
+        (dir, store)
+    }
+
+    #[test]
+    fn a_new_store_is_wal_and_current() -> Result<()> {
+        let (_dir, store) = fresh();
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| StoreError(e.to_string()))?;
+        assert_eq!(mode, "wal");
+        assert_eq!(store.schema_version()?, MIGRATIONS.len());
+        let sync: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(|e| StoreError(e.to_string()))?;
+        assert_eq!(sync, 2, "FULL");
+        Ok(())
+    }
+
+    #[test]
+    fn missing_store_is_an_error_not_a_new_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("absent.db");
+        let options = OpenOptions {
+            create: false,
+            group: None,
+            check_trust: false,
+        };
+        let error = Store::open(&path, options)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(error.contains("tapctl init"), "{error}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn garbage_file_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("tap.db");
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap_or_else(|e| panic!("{e}"));
+        let options = OpenOptions {
+            create: false,
+            group: None,
+            check_trust: false,
+        };
+        let error = Store::open(&path, options)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(error.contains("corrupt"), "{error}");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() -> Result<()> {
+        let (dir, store) = fresh();
+        store
+            .conn
+            .pragma_update(None, "user_version", 99)
+            .map_err(|e| StoreError(e.to_string()))?;
+        drop(store);
+        let options = OpenOptions {
+            create: false,
+            group: None,
+            check_trust: false,
+        };
+        let error = Store::open(&dir.path().join("tap.db"), options)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(error.contains("schema version 99"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn put_replaces_and_returns_the_old_pass() -> Result<()> {
+        let (_dir, mut store) = fresh();
+        let first = sample(100);
+        assert_eq!(store.put_pass(&first, &audit("pass.issued"))?, None);
+        let second = PassRecord {
+            id: 8,
+            ..sample(200)
+        };
+        assert_eq!(
+            store
+                .put_pass(&second, &audit("pass.replaced"))?
+                .map(|p| p.id),
+            Some(7)
+        );
+        assert_eq!(store.pass("alice")?.map(|p| p.id), Some(8));
+        assert_eq!(store.passes()?.len(), 1);
+        assert_eq!(store.audit(Some("alice"), 10)?.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn one_time_pass_is_consumed_once() -> Result<()> {
+        let (_dir, mut store) = fresh();
+        store.put_pass(
+            &PassRecord {
+                one_time: true,
+                ..sample(100)
+            },
+            &audit("pass.issued"),
+        )?;
+        assert!(store.record_success("alice", 7, 150, &audit("signin.pass.success"))?);
+        assert!(!store.record_success("alice", 7, 151, &audit("signin.pass.success"))?);
+        assert_eq!(store.pass("alice")?.and_then(|p| p.used_at), Some(150));
+        Ok(())
+    }
+
+    #[test]
+    fn success_rechecks_window_revocation_and_id() -> Result<()> {
+        let (_dir, mut store) = fresh();
+        store.put_pass(&sample(100), &audit("pass.issued"))?;
+        assert!(
+            !store.record_success("alice", 7, 99, &audit("x"))?,
+            "before start"
+        );
+        assert!(
+            !store.record_success("alice", 7, 100 + 3_600, &audit("x"))?,
+            "at expiry"
+        );
+        assert!(
+            !store.record_success("alice", 6, 150, &audit("x"))?,
+            "a replaced pass"
+        );
+        assert!(store.record_success("alice", 7, 150, &audit("x"))?);
+        assert!(
+            store.record_success("alice", 7, 160, &audit("x"))?,
+            "multi-use"
+        );
+        assert!(store.revoke("alice", 170, &audit("pass.revoked"))?);
+        assert!(!store.revoke("alice", 171, &audit("pass.revoked"))?);
+        assert!(!store.record_success("alice", 7, 180, &audit("x"))?);
+        Ok(())
+    }
+
+    #[test]
+    fn failures_lock_at_the_limit() -> Result<()> {
+        let (_dir, mut store) = fresh();
+        store.put_pass(&sample(100), &audit("pass.issued"))?;
+        let counts: Vec<FailureCount> = (0..4)
+            .map(|i| store.record_failure("alice", 7, 110 + i, 3, &audit("f")))
+            .collect::<Result<_>>()?;
+        assert_eq!(
+            counts.iter().map(|c| c.failures).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(
+            counts.iter().map(|c| c.locked_now).collect::<Vec<_>>(),
+            vec![false, false, true, false]
+        );
+        assert_eq!(store.pass("alice")?.and_then(|p| p.locked_at), Some(112));
+        assert!(
+            !store.record_success("alice", 7, 120, &audit("x"))?,
+            "locked"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn audit_keeps_the_newest_in_order() -> Result<()> {
+        let (_dir, mut store) = fresh();
+        for i in 0..5 {
+            store.append_audit(&AuditRecord {
+                time: i,
+                ..audit("e")
+            })?;
+        }
+        let times: Vec<i64> = store.audit(None, 3)?.iter().map(|a| a.time).collect();
+        assert_eq!(times, vec![2, 3, 4]);
+        Ok(())
+    }
+}
