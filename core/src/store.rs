@@ -185,6 +185,22 @@ impl Store {
         tx.commit().map_err(|e| err(&path, "migration commit", e))
     }
 
+    /// Opens the store a policy names, with its group, checking ownership
+    /// and modes whenever this process runs with root's effective uid.
+    pub fn open_for(policy: &crate::policy::Policy, create: bool) -> Result<Store> {
+        let group = crate::accounts::gid_by_name(&policy.store_group).map_err(StoreError)?;
+        // SAFETY: geteuid cannot fail.
+        let check_trust = unsafe { libc::geteuid() } == 0;
+        Store::open(
+            &policy.store,
+            OpenOptions {
+                create,
+                group,
+                check_trust,
+            },
+        )
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -1,1 +1,218 @@
+//! pam_tap.so: a thin adapter from libpam to `tap_core::signin`. Parse the
+//! arguments, gather the items, call core once, map the result once.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod args;
+mod conversation;
+
+use args::ModuleArgs;
+use conversation::PamPrompt;
+use pam::constants::{PamFlag, PamResultCode, PAM_SILENT};
+use pam::conv::Conv;
+use pam::items::{AuthTok, RHost, Service, Tty};
+use pam::module::{PamHandle, PamHooks};
+use std::ffi::CStr;
+use tap_core::accounts::SystemDirectory;
+use tap_core::audit::{syslog, Severity};
+use tap_core::policy::Policy;
+use tap_core::signin::{self, Attempt, Error, Failure, FirstPass, NothingReason, Outcome};
+use tap_core::store::{Store, StoreError};
+use zeroize::Zeroizing;
+
+/// Delay on failure, as pam_unix: slows guessing, and libpam takes the
+/// longest delay any module asked for.
+const FAIL_DELAY_USEC: libc::c_uint = 2_000_000;
+
+#[link(name = "pam")]
+extern "C" {
+    fn pam_fail_delay(pamh: *mut PamHandle, usec: libc::c_uint) -> libc::c_int;
+}
+
+struct PamTap;
+pam::pam_hooks!(PamTap);
+
+impl PamHooks for PamTap {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let args = ModuleArgs::parse(args.iter().filter_map(|a| a.to_str().ok()));
+        let log = Logger::new(pamh, args.debug);
+        for unknown in &args.unknown {
+            log.say(
+                Severity::Error,
+                &format!("unknown module argument {unknown:?} ignored"),
+            );
+        }
+        if !args.nodelay {
+            // SAFETY: pamh is the live handle libpam passed us.
+            unsafe { pam_fail_delay(pamh, FAIL_DELAY_USEC) };
+        }
+        let user = match pamh.get_user(None) {
+            Ok(user) if !user.is_empty() => user,
+            Ok(_) => return PamResultCode::PAM_USER_UNKNOWN,
+            Err(PamResultCode::PAM_CONV_ERR) => return PamResultCode::PAM_CONV_ERR,
+            Err(code) => {
+                log.say(
+                    Severity::Error,
+                    &format!("cannot get the user name: {code:?}"),
+                );
+                return PamResultCode::PAM_SERVICE_ERR;
+            }
+        };
+        let result = run(pamh, &args, &user, flags & PAM_SILENT != 0);
+        log.report(&user, &result);
+        match result {
+            Ok(Outcome::Nothing(_)) => PamResultCode::PAM_IGNORE,
+            Ok(Outcome::Success { .. }) => PamResultCode::PAM_SUCCESS,
+            Ok(Outcome::Failed(_)) => PamResultCode::PAM_AUTH_ERR,
+            Err(Error::Unavailable(_)) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+            Err(Error::UnknownUser) => PamResultCode::PAM_USER_UNKNOWN,
+            Err(Error::Conversation) => PamResultCode::PAM_CONV_ERR,
+        }
+    }
+
+    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_SUCCESS
+    }
+}
+
+fn run(
+    pamh: &mut PamHandle,
+    args: &ModuleArgs,
+    user: &str,
+    silent: bool,
+) -> Result<Outcome, Error> {
+    if let Some(bad) = &args.bad_policy {
+        return Err(Error::Unavailable(format!(
+            "policy={bad:?} must be an absolute path"
+        )));
+    }
+    let policy = Policy::load(&args.policy).map_err(Error::Unavailable)?;
+    let earlier_token = match args.first_pass {
+        FirstPass::Prompt => None,
+        FirstPass::Use | FirstPass::Try => pamh
+            .get_item::<AuthTok>()
+            .ok()
+            .flatten()
+            .map(|token| Zeroizing::new(token.as_bytes().to_vec())),
+    };
+    let conv = pamh
+        .get_item::<Conv>()
+        .ok()
+        .flatten()
+        .ok_or(Error::Conversation)?;
+    let (service, rhost, tty) = (
+        item::<Service>(pamh),
+        item::<RHost>(pamh),
+        item::<Tty>(pamh),
+    );
+    let attempt = Attempt {
+        user,
+        service: &service,
+        rhost: &rhost,
+        tty: &tty,
+        now: now(),
+        first_pass: args.first_pass,
+        earlier_token,
+        silent,
+    };
+    signin::authenticate(
+        &policy,
+        &SystemDirectory,
+        || open_store(&policy),
+        &mut PamPrompt(conv),
+        attempt,
+    )
+}
+
+/// Only root may open the store; an unprivileged host process is refused
+/// here, loudly, rather than by a confusing SQLite error.
+fn open_store(policy: &Policy) -> Result<Store, StoreError> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(StoreError(
+            "pam_tap needs root to read its store; this process is not root".into(),
+        ));
+    }
+    Store::open_for(policy, false)
+}
+
+fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(
+    pamh: &'a PamHandle,
+) -> String {
+    match pamh.get_item::<T>() {
+        Ok(Some(value)) => value.to_string_lossy().into_owned(),
+        _ => String::new(),
+    }
+}
+
+fn now() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Syslog lines prefixed like pam_syslog's: `pam_tap(sshd:auth): ...`.
+struct Logger {
+    prefix: String,
+    context: String,
+    debug: bool,
+}
+
+impl Logger {
+    fn new(pamh: &PamHandle, debug: bool) -> Self {
+        let service = item::<Service>(pamh);
+        let mut context = String::new();
+        for (key, value) in [("rhost", item::<RHost>(pamh)), ("tty", item::<Tty>(pamh))] {
+            if !value.is_empty() {
+                context.push_str(&format!(" {key}={value}"));
+            }
+        }
+        Logger {
+            prefix: format!("pam_tap({service}:auth)"),
+            context,
+            debug,
+        }
+    }
+
+    fn say(&self, severity: Severity, message: &str) {
+        if severity != Severity::Debug || self.debug {
+            syslog(severity, &self.prefix, message);
+        }
+    }
+
+    fn report(&self, user: &str, result: &Result<Outcome, Error>) {
+        let who = format!("user={user}{}", self.context);
+        let (severity, what) = match result {
+            Ok(Outcome::Success { one_time, .. }) => (
+                Severity::Info,
+                format!(
+                    "signed in with a {}pass",
+                    if *one_time { "one-time " } else { "" }
+                ),
+            ),
+            Ok(Outcome::Failed(Failure::WrongPass {
+                failures,
+                locked: true,
+            })) => (
+                Severity::Warning,
+                format!("wrong pass; pass locked after {failures} failures"),
+            ),
+            Ok(Outcome::Failed(Failure::WrongPass { failures, .. })) => {
+                (Severity::Notice, format!("wrong pass (failure {failures})"))
+            }
+            Ok(Outcome::Failed(other)) => (Severity::Notice, format!("sign-in failed: {other:?}")),
+            Ok(Outcome::Nothing(NothingReason::Unusable(reason))) => (
+                Severity::Info,
+                format!("pass not offered: {}", reason.explain()),
+            ),
+            Ok(Outcome::Nothing(reason)) => (Severity::Debug, format!("nothing to do: {reason:?}")),
+            Err(Error::Unavailable(why)) => (Severity::Error, format!("failing closed: {why}")),
+            Err(Error::UnknownUser) => (Severity::Notice, "no such user".to_string()),
+            Err(Error::Conversation) => (
+                Severity::Error,
+                "conversation failed or gave no answer".to_string(),
+            ),
+        };
+        self.say(severity, &format!("{what} {who}"));
+    }
+}

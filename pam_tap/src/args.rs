@@ -1,0 +1,75 @@
+//! Module arguments from the PAM stack line, parsed once into a typed struct.
+
+use std::path::PathBuf;
+use tap_core::signin::FirstPass;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleArgs {
+    pub policy: PathBuf,
+    pub debug: bool,
+    pub first_pass: FirstPass,
+    /// Skip pam_fail_delay (for benchmarks; pam_unix has the same switch).
+    pub nodelay: bool,
+    /// Arguments we did not understand, to be logged loudly.
+    pub unknown: Vec<String>,
+    /// A `policy=` that is not an absolute path: the module fails closed.
+    pub bad_policy: Option<String>,
+}
+
+impl ModuleArgs {
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut parsed = ModuleArgs {
+            policy: PathBuf::from(tap_core::policy::DEFAULT_PATH),
+            debug: false,
+            first_pass: FirstPass::Prompt,
+            nodelay: false,
+            unknown: Vec::new(),
+            bad_policy: None,
+        };
+        for arg in args {
+            match arg {
+                "debug" => parsed.debug = true,
+                "use_first_pass" => parsed.first_pass = FirstPass::Use,
+                "try_first_pass" => parsed.first_pass = FirstPass::Try,
+                "nodelay" => parsed.nodelay = true,
+                _ => match arg.strip_prefix("policy=") {
+                    Some(path) if path.starts_with('/') => parsed.policy = PathBuf::from(path),
+                    Some(path) => parsed.bad_policy = Some(path.to_string()),
+                    None => parsed.unknown.push(arg.to_string()),
+                },
+            }
+        }
+        parsed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_and_keeps_unknown() {
+        let args = ModuleArgs::parse([
+            "debug",
+            "try_first_pass",
+            "policy=/etc/x.toml",
+            "bogus",
+            "nodelay",
+        ]);
+        assert!(args.debug && args.nodelay);
+        assert_eq!(args.first_pass, FirstPass::Try);
+        assert_eq!(args.policy, PathBuf::from("/etc/x.toml"));
+        assert_eq!(args.unknown, vec!["bogus"]);
+        assert_eq!(args.bad_policy, None);
+    }
+
+    #[test]
+    fn relative_policy_is_flagged() {
+        let args = ModuleArgs::parse(["policy=etc/x.toml"]);
+        assert_eq!(args.bad_policy.as_deref(), Some("etc/x.toml"));
+        assert_eq!(
+            ModuleArgs::parse([]).policy,
+            PathBuf::from("/etc/security/pam_tap.toml")
+        );
+    }
+}
