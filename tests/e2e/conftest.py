@@ -1,0 +1,104 @@
+"""Session set-up for the pam_tap end-to-end tests.
+
+Before any test runs, this process enters (or is already in) a private mount
+namespace, overlays /etc, /run, /var and /dev there, proves the host cannot
+see writes to /etc, adds the test users and groups to the private
+/etc/passwd, /etc/group and /etc/shadow, compiles the PAM driver and the
+helper module, and binds a syslog sink at the private /dev/log.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import harness
+import namespace
+
+
+class World:
+    base = None
+    syslog = None
+    pam_tap_so = None
+    tapctl = None
+    missing = None
+
+
+WORLD = World()
+
+
+def pytest_configure(config):
+    try:
+        namespace.ensure_private_namespace()
+        WORLD.base = namespace.isolate()
+    except namespace.NamespaceError as e:
+        pytest.exit(f"e2e set-up refused: {e}", returncode=3)
+    harness.add_accounts(WORLD.base / "home")
+    harness.build_helpers(WORLD.base / "bin")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    WORLD.syslog = harness.SyslogSink("/dev/log")
+
+    so = harness.artifact("PAMTAP_SO", "target/release/libpam_tap.so")
+    ctl = harness.artifact("PAMTAP_TAPCTL", "target/release/tapctl")
+    missing = [n for n, p in (("libpam_tap.so", so), ("tapctl", ctl)) if p is None]
+    if missing:
+        WORLD.missing = (f"{', '.join(missing)} not built: run `cargo build --release --workspace` "
+                         "(or set PAMTAP_SO / PAMTAP_TAPCTL)")
+        return
+    lib = WORLD.base / "lib"
+    lib.mkdir()
+    # installed as pam_tap.so, root-owned, like the package will
+    WORLD.pam_tap_so = harness.copy_root_owned(so, lib / "pam_tap.so", 0o644)
+    WORLD.tapctl = harness.copy_root_owned(ctl, WORLD.base / "bin" / "tapctl", 0o755)
+
+
+def pytest_unconfigure(config):
+    if WORLD.base is not None:
+        subprocess.run(["umount", "-l", str(WORLD.base)], capture_output=True)
+        try:
+            os.rmdir(WORLD.base)
+        except OSError:
+            pass
+
+
+def pytest_report_header(config):
+    return [f"e2e world: {WORLD.base} (private mount namespace), module: {WORLD.pam_tap_so}"]
+
+
+@pytest.fixture(scope="session")
+def world():
+    return WORLD
+
+
+@pytest.fixture(scope="session")
+def syslog():
+    return WORLD.syslog
+
+
+@pytest.fixture
+def tap(request):
+    """A fresh policy + initialised store for one test."""
+    if WORLD.missing:
+        pytest.fail(WORLD.missing)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]
+    workdir = WORLD.base / "t" / name
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.parent.mkdir(exist_ok=True, mode=0o755)
+    t = harness.Tap(workdir, WORLD.pam_tap_so, WORLD.tapctl)
+    t.init()
+    return t
+
+
+@pytest.fixture
+def tmpdir_ns(request):
+    """A scratch directory inside the namespace's tmpfs."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]
+    d = WORLD.base / "scratch" / name
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    return Path(d)
