@@ -1,0 +1,215 @@
+#!/bin/bash
+# Build the pam-tap packages:
+#
+#   packaging/build.sh [--revision N] [--lint] [--deb-only|--rpm-only]
+#
+#   -> packaging/dist/pam-tap_<version>-<N>_amd64.deb
+#      packaging/dist/pam-tap-<version>-<N>.x86_64.rpm
+#
+# <version> is the workspace version (Cargo.toml); the package revision N
+# defaults to the one at the top of packaging/debian/changelog. A different
+# revision (or a workspace version the changelog does not have yet) gets a
+# generated changelog entry in the build copy only.
+# --lint runs lintian and rpmlint on the results and fails on any warning.
+#
+# Steps: install the build tools (apt) if missing; cargo build --release
+# --workspace; build packaging/gen and generate tapctl's man pages and
+# completions from its clap definition; stage everything; dpkg-buildpackage
+# (debhelper) for the .deb; rpmbuild for the .rpm.
+#
+# Environment: PAM_TAP_DIST (output dir), PAM_TAP_NO_APT=1 (do not apt-get),
+# CARGO_TARGET_DIR (default: <repo>/target, shared with the workspace).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+dist=${PAM_TAP_DIST:-$here/dist}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
+
+revision= lint=0 want_deb=1 want_rpm=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --revision) revision=$2; shift 2 ;;
+        --revision=*) revision=${1#*=}; shift ;;
+        --lint) lint=1; shift ;;
+        --deb-only) want_rpm=0; shift ;;
+        --rpm-only) want_deb=0; shift ;;
+        -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "build.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# --- build tools -------------------------------------------------------------
+need=()
+command -v dpkg-buildpackage >/dev/null || need+=(dpkg-dev)
+command -v dh >/dev/null || need+=(debhelper)
+[ -e /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
+command -v python3 >/dev/null || need+=(python3)
+[ $want_rpm = 1 ] && ! command -v rpmbuild >/dev/null && need+=(rpm)
+if [ $lint = 1 ]; then
+    command -v lintian >/dev/null || need+=(lintian)
+    [ $want_rpm = 1 ] && ! command -v rpmlint >/dev/null && need+=(rpmlint)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "${PAM_TAP_NO_APT:-0}" = 1 ]; then echo "build.sh: missing ${need[*]}" >&2; exit 1; fi
+    log "installing build tools: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- versions ----------------------------------------------------------------
+upstream=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="tapctl"))')
+top=$(dpkg-parsechangelog -l "$here/debian/changelog" -S Version)
+if [ -z "$revision" ]; then
+    if [ "${top%-*}" = "$upstream" ]; then revision=${top##*-}; else revision=1; fi
+fi
+version=$upstream-$revision
+url=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(next(p["repository"] or "" for p in json.load(sys.stdin)["packages"] if p["name"]=="tapctl"))')
+log "pam-tap $version"
+
+# --- compile -----------------------------------------------------------------
+log "cargo build --release --workspace"
+(cd "$repo" && cargo build --release --workspace)
+so=$CARGO_TARGET_DIR/release/libpam_tap.so
+tapctl=$CARGO_TARGET_DIR/release/tapctl
+for f in "$so" "$tapctl"; do [ -s "$f" ] || { echo "build.sh: $f was not built" >&2; exit 1; }; done
+
+log "man pages and completions (packaging/gen)"
+# The generator has its own lock file, seeded from the workspace's so that it
+# builds tapctl with the very crate versions that ship.
+cp "$repo/Cargo.lock" "$here/gen/Cargo.lock"
+(cd "$here/gen" && cargo build --release --quiet)
+
+# --- stage -------------------------------------------------------------------
+work=$CARGO_TARGET_DIR/packaging
+rm -rf "$work"
+src=$work/pam-tap-$upstream
+stage=$src/stage
+mkdir -p "$stage"/{man,completions,pam-configs,tmpfiles.d,sysusers.d,rpm-doc} "$dist"
+cp -r "$here/debian" "$src/debian"
+rm -f "$src/debian/copyright.in"
+
+# A changelog entry for a version the committed changelog does not have.
+if [ "$top" != "$version" ]; then
+    entry=$(mktemp)
+    {
+        echo "pam-tap ($version) unstable; urgency=medium"
+        echo
+        echo "  * Build of pam_tap $upstream, package revision $revision."
+        echo
+        echo " -- $(dpkg-parsechangelog -l "$here/debian/changelog" -S Maintainer)  $(date -u -R)"
+        echo
+        cat "$here/debian/changelog"
+    } > "$entry"
+    mv "$entry" "$src/debian/changelog"
+fi
+export SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Timestamp)
+date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
+
+install -m 0755 "$so" "$stage/pam_tap.so"
+install -m 0755 "$tapctl" "$stage/tapctl"
+"$CARGO_TARGET_DIR/release/pam-tap-gen" "$stage" "$upstream" "$date"
+mv "$stage/completions/tapctl.bash" "$stage/completions/tapctl"
+for page in "$here"/common/man/*; do
+    sed -e "s/@VERSION@/$upstream/g" -e "s/^\(\.TH [^ ]* [0-9] \)\"[^\"]*\"/\1\"$date\"/" "$page" > "$stage/man/$(basename "$page")"
+done
+install -m 0644 "$here/common/pam_tap.toml" "$stage/pam_tap.toml"
+install -m 0644 "$here/common/pam-config" "$stage/pam-configs/pam_tap"
+install -m 0644 "$here/common/tmpfiles.conf" "$stage/tmpfiles.d/pam_tap.conf"
+install -m 0644 "$here/common/sysusers.conf" "$stage/sysusers.d/pam_tap.conf"
+
+# Licenses of what is linked in.
+"$here/tools/crate-licenses.py" "$repo" list > "$stage/rpm-doc/crates.txt"
+"$here/tools/crate-licenses.py" "$repo" notices > "$stage/crate-licenses.txt"
+spdx=$("$here/tools/crate-licenses.py" "$repo" spdx)
+python3 - "$here/debian/copyright.in" "$src/debian/copyright" "$stage/rpm-doc/crates.txt" "$here/licenses/LICENSE-MIT" "${url:-unknown}" <<'PY'
+import sys
+tmpl, out, crates, mit, url = sys.argv[1:]
+def para(text):  # DEP-5 continuation lines
+    return "\n".join(" " + l if l.strip() else " ." for l in text.rstrip("\n").split("\n"))
+t = open(tmpl).read()
+t = t.replace("@SOURCE_URL@", url)
+t = t.replace("@CRATES@", para(open(crates).read()))
+t = t.replace("@MIT@", para(open(mit).read()))
+open(out, "w").write(t)
+PY
+echo "stage/crate-licenses.txt usr/share/doc/pam-tap" >> "$src/debian/pam-tap.install"
+for f in LICENSE-MIT LICENSE-APACHE; do
+    if [ -e "$repo/$f" ]; then cp "$repo/$f" "$stage/rpm-doc/$f"; else cp "$here/licenses/$f" "$stage/rpm-doc/$f"; fi
+done
+cp "$here/README.md" "$stage/rpm-doc/README.pam-tap"
+
+# --- .deb --------------------------------------------------------------------
+if [ $want_deb = 1 ]; then
+    log "dpkg-buildpackage"
+    (cd "$src" && DEB_BUILD_OPTIONS="noddebs nocheck ${DEB_BUILD_OPTIONS:-}" \
+        dpkg-buildpackage -b -us -uc --no-sign >"$work/dpkg-buildpackage.log" 2>&1) ||
+        { tail -n 40 "$work/dpkg-buildpackage.log" >&2; exit 1; }
+    deb=pam-tap_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+    cp "$work/$deb" "$dist/$deb"
+    echo "$dist/$deb"
+fi
+
+# --- .rpm --------------------------------------------------------------------
+if [ $want_rpm = 1 ]; then
+    log "rpmbuild"
+    spec=$work/pam-tap.spec
+    cp "$here/rpm/pam-tap.spec" "$spec"
+    # %changelog from debian/changelog, newest first.
+    python3 - "$src/debian/changelog" >> "$spec" <<'PY'
+import email.utils, re, subprocess, sys
+out = subprocess.check_output(["dpkg-parsechangelog", "-l", sys.argv[1], "--all", "--format", "rfc822"], text=True)
+for block in out.strip().split("\n\n"):
+    fields, key = {}, None
+    for line in block.split("\n"):
+        if line.startswith(" ") and key:
+            fields[key] += "\n" + line[1:]
+        else:
+            key, _, val = line.partition(":")
+            fields[key] = val.strip()
+    when = email.utils.parsedate_to_datetime(fields["Date"])
+    print(f"* {when.strftime('%a %b %d %Y')} {fields['Maintainer']} - {fields['Version']}")
+    for line in fields["Changes"].split("\n")[2:]:
+        line = line.strip()
+        if line.startswith("* "):
+            print("- " + line[2:])
+        elif line and line != ".":
+            print("  " + line)
+    print()
+PY
+    rm -rf "$work/rpm"
+    rpmbuild -bb "$spec" --quiet \
+        --define "_topdir $work/rpm" \
+        --define "stagedir $stage" \
+        --define "pkgversion $upstream" \
+        --define "pkgrelease $revision" \
+        --define "pkglicense $spdx" \
+        --define "pkgurl ${url:-https://example.invalid/pam_tap}" \
+        --define "_buildhost reproducible" \
+        --define "use_source_date_epoch_as_buildtime 1" \
+        --define "clamp_mtime_to_source_date_epoch 1" \
+        >"$work/rpmbuild.log" 2>&1 || { tail -n 40 "$work/rpmbuild.log" >&2; exit 1; }
+    rpm=pam-tap-$version.x86_64.rpm
+    cp "$work/rpm/RPMS/x86_64/$rpm" "$dist/$rpm"
+    echo "$dist/$rpm"
+fi
+
+# --- lint --------------------------------------------------------------------
+if [ $lint = 1 ]; then
+    status=0
+    if [ $want_deb = 1 ]; then
+        log "lintian $deb"
+        # Overrides, each with its reason, are in debian/pam-tap.lintian-overrides.
+        lintian --fail-on error,warning --display-info --show-overrides "$dist/$deb" || status=1
+    fi
+    if [ $want_rpm = 1 ]; then
+        log "rpmlint $rpm"
+        # Filters, each with its reason, are in rpm/rpmlintrc.
+        rpmlint --rpmlintrc "$here/rpm/rpmlintrc" "$dist/$rpm" || status=1
+    fi
+    exit $status
+fi

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Build (once) and cache a minimal Debian 12 root for packaging/test.sh.
+#
+#   packaging/test/rootfs.sh            -> prints the path of the cached tarball
+#
+# The tarball lives in packaging/.cache/ (gitignored).  Its name carries a hash
+# of everything that decides its contents, so changing the package list below
+# makes a new one; delete packaging/.cache to force a rebuild.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${PAM_TAP_CACHE:-$here/../.cache}
+suite=bookworm
+# Same mirror as the host's apt sources (first URIs/deb line), else Debian's CDN.
+mirror=${DEBIAN_MIRROR:-$(sed -n -E 's/^URIs:[[:space:]]*(http[^ ]*\/debian)\/?$/\1/p; s/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?(http[^ ]*\/debian)\/?[[:space:]]+bookworm[[:space:]].*/\2/p' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 || true)}
+mirror=${mirror:-http://deb.debian.org/debian}
+# What the tests use inside the root: pam-auth-update (libpam-runtime), login,
+# su (util-linux), sudo, pamtester, useradd/chpasswd (passwd), addgroup
+# (adduser, the package's fallback when systemd-sysusers is absent).
+include=libpam-runtime,libpam-modules,libpam-modules-bin,login,util-linux,passwd,adduser,sudo,pamtester,ca-certificates
+# Downloaded into the root's apt cache but not installed: the second test pass
+# installs systemd to exercise the sysusers.d/tmpfiles.d path offline.
+predownload="systemd"
+key=$(printf '%s\n' "$suite" "$include" "$predownload" v1 | sha256sum | cut -c1-12)
+tarball=$cache/debian-$suite-minbase-$key.tar
+if [ -s "$tarball" ]; then echo "$tarball"; exit 0; fi
+
+command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2; }
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/root.XXXXXX")
+trap 'rm -rf --one-file-system "$work"' EXIT
+echo "rootfs: debootstrap $suite from $mirror (one-time, cached in $tarball)" >&2
+# Private mount namespace: debootstrap's /proc and /sys mounts die with it.
+unshare -m --propagation private -- debootstrap --variant=minbase --include="$include" \
+    "$suite" "$work/root" "$mirror" >&2
+unshare -m --propagation private -- bash -euc '
+    r=$1; shift
+    mount -t proc proc "$r/proc"
+    chroot "$r" apt-get update -qq
+    chroot "$r" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only --no-install-recommends "$@"
+' _ "$work/root" $predownload >&2
+tar -C "$work/root" --numeric-owner -cf "$tarball.tmp" .
+mv "$tarball.tmp" "$tarball"
+echo "$tarball"
