@@ -480,3 +480,11 @@ LogLevel VERBOSE
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, start_new_session=True)
         return proc.returncode, proc.stdout, proc.stderr, prompts.read_text().splitlines()
+
+
+def copy_text_root_owned(text, dst, mode):
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    Path(dst).write_text(text)
+    os.chown(dst, 0, 0)
+    os.chmod(dst, mode)
+    return dst

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Every pam_tap test tier, in order:
+#   1. cargo fmt --check
+#   2. cargo clippy --workspace --all-targets -- -D warnings
+#   3. cargo test --workspace                 (core unit tests, injected time)
+#   4. cargo build --release --workspace      (the .so and tapctl under test)
+#   5. end-to-end: the release pam_tap.so through real libpam (PAM driver and
+#      pamtester), real sshd + ssh, su and sudo — pytest in tests/e2e, inside a
+#      private mount namespace (the host's /etc is never written)
+#
+# Usage: tests/run-all.sh [--e2e-only] [-- PYTEST ARGS...]
+# Needs root (the e2e tier mounts and runs sshd) and tests/install-deps.sh.
+# Runs every step even after a failure; exits non-zero if any failed, and
+# closes with "run-all: N passed, N failed" (tests counted across cargo test
+# and the e2e tier; a failed fmt/clippy/build step counts as one failure).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export CARGO_TERM_COLOR=never PYTHONDONTWRITEBYTECODE=1
+LOGDIR="$ROOT/target/run-all"
+mkdir -p "$LOGDIR"
+
+E2E_ONLY=0
+PYTEST_ARGS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --e2e-only) E2E_ONLY=1 ;;
+        --) shift; PYTEST_ARGS=("$@"); break ;;
+        *) echo "usage: $0 [--e2e-only] [-- PYTEST ARGS...]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+passed=0
+failed=0
+declare -a SUMMARY=()
+START=$(date +%s)
+
+step() { # name, command...
+    local name=$1; shift
+    local t0=$SECONDS
+    echo
+    echo "==> $name: $*"
+    if "$@"; then
+        SUMMARY+=("ok    $name ($((SECONDS - t0))s)")
+        return 0
+    else
+        SUMMARY+=("FAIL  $name ($((SECONDS - t0))s)")
+        return 1
+    fi
+}
+
+count_cargo_tests() { # log file: adds up its "test result:" lines
+    local p f
+    read -r p f < <(awk '/^test result: /{for(i=1;i<NF;i++){if($(i+1)~/^passed/)p+=$i; if($(i+1)~/^failed/)f+=$i}} END{print p+0, f+0}' "$1")
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+if [ "$E2E_ONLY" = 0 ]; then
+    step "cargo fmt" cargo fmt --all -- --check || failed=$((failed + 1))
+    step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || failed=$((failed + 1))
+    if step "cargo test" bash -c "cargo test --workspace 2>&1 | tee '$LOGDIR/cargo-test.log'"; then
+        count_cargo_tests "$LOGDIR/cargo-test.log"
+    else
+        count_cargo_tests "$LOGDIR/cargo-test.log"
+        # a build failure prints no "test result" line: count it once
+        grep -qE '^test result: .* [1-9][0-9]* failed' "$LOGDIR/cargo-test.log" || failed=$((failed + 1))
+    fi
+fi
+step "cargo build --release" cargo build --release --workspace || failed=$((failed + 1))
+
+# The e2e tier: pytest inside a private mount namespace (conftest.py also
+# checks, overlays /etc, /run, /var and /dev, and proves the host's /etc is
+# untouched before it adds users or PAM service files).
+JUNIT="$LOGDIR/e2e-junit.xml"
+rm -f "$JUNIT"
+step "e2e (pytest, private mount namespace)" \
+    unshare --mount --propagation private -- \
+    /usr/bin/python3 -m pytest -c tests/e2e/pytest.ini tests/e2e -v \
+    --junitxml="$JUNIT" "${PYTEST_ARGS[@]}"
+e2e_rc=$?
+if [ -f "$JUNIT" ]; then
+    read -r jt jf je js < <(/usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+print(*(sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")))
+' "$JUNIT")
+    passed=$((passed + jt - jf - je - js))
+    failed=$((failed + jf + je))
+    if [ "$e2e_rc" != 0 ] && [ $((jf + je)) = 0 ]; then
+        failed=$((failed + 1)) # e.g. no test collected (pytest exit 5) or set-up refused
+    fi
+else
+    failed=$((failed + 1))
+fi
+
+echo
+echo "==> summary ($(( $(date +%s) - START ))s)"
+for line in "${SUMMARY[@]}"; do echo "    $line"; done
+echo "run-all: $passed passed, $failed failed"
+[ "$failed" = 0 ]
