@@ -162,25 +162,6 @@ pub fn group_names(account: &Account) -> Result<Vec<String>, String> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn root_exists_and_nobody_else_by_this_name() {
-        let root = user_by_name("root").ok().flatten();
-        assert_eq!(root.as_ref().map(|a| a.uid), Some(0));
-        assert_eq!(user_by_name("no-such-user-pam-tap-test"), Ok(None));
-        assert!(user_by_name("bad\0name").is_err());
-        assert_eq!(name_by_uid(0).as_deref(), Some("root"));
-        assert_eq!(gid_by_name("root"), Ok(Some(0)));
-        let groups = root
-            .map(|r| group_names(&r).unwrap_or_default())
-            .unwrap_or_default();
-        assert!(groups.contains(&"root".to_string()));
-    }
-}
-
 /// Where sign-in looks users up; tests give a fixed list.
 pub trait Directory {
     fn user(&self, name: &str) -> Result<Option<Account>, String>;
@@ -197,5 +178,24 @@ impl Directory for SystemDirectory {
 
     fn groups(&self, account: &Account) -> Result<Vec<String>, String> {
         group_names(account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_exists_and_nobody_else_by_this_name() {
+        let root = user_by_name("root").ok().flatten();
+        assert_eq!(root.as_ref().map(|a| a.uid), Some(0));
+        assert_eq!(user_by_name("no-such-user-pam-tap-test"), Ok(None));
+        assert!(user_by_name("bad\0name").is_err());
+        assert_eq!(name_by_uid(0).as_deref(), Some("root"));
+        assert_eq!(gid_by_name("root"), Ok(Some(0)));
+        let groups = root
+            .map(|r| group_names(&r).unwrap_or_default())
+            .unwrap_or_default();
+        assert!(groups.contains(&"root".to_string()));
     }
 }

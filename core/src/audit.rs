@@ -46,7 +46,8 @@ impl AuditRecord {
             ("rhost", &self.rhost),
             ("tty", &self.tty),
         ] {
-            if !value.is_empty() && !(key == "actor" && value == &self.user) {
+            let redundant = value.is_empty() || (key == "actor" && value == &self.user);
+            if !redundant {
                 line.push_str(&format!(" {key}={}", printable(value)));
             }
         }

@@ -40,6 +40,13 @@ impl std::fmt::Debug for PassRecord {
     }
 }
 
+/// A fresh, positive pass id from the OS random source.
+pub fn random_id() -> Result<i64, getrandom::Error> {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes)?;
+    Ok(i64::from_ne_bytes(bytes) & i64::MAX)
+}
+
 /// Entra's `methodUsabilityReason`, plus Locked and Revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Reason {

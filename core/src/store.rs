@@ -382,12 +382,22 @@ fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
 }
 
 /// Creates the store's directory (0770) and file (0660), owned root and the
-/// store's group. Existing ones are left as they are.
+/// store's group; without that group, root's alone (0700, 0600). Existing
+/// ones are left as they are.
 fn create_file(path: &Path, group: Option<u32>) -> Result<()> {
-    let chown = |p: &Path| -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir_mode, file_mode) = if group.is_some() {
+        (0o770, 0o660)
+    } else {
+        (0o700, 0o600)
+    };
+    // The umask may have narrowed a mode; set both exactly, then the group.
+    let settle = |p: &Path, mode: u32| -> Result<()> {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| err(p, "cannot set mode", e))?;
         if let Some(gid) = group {
-            std::os::unix::fs::chown(p, None, Some(gid))
-                .map_err(|e| err(p, "cannot set group", e))?;
+            std::os::unix::fs::chown(p, Some(0), Some(gid))
+                .map_err(|e| err(p, "cannot set owner", e))?;
         }
         Ok(())
     };
@@ -395,25 +405,19 @@ fn create_file(path: &Path, group: Option<u32>) -> Result<()> {
         if !dir.exists() {
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o770)
+                .mode(dir_mode)
                 .create(dir)
                 .map_err(|e| err(dir, "cannot create directory", e))?;
-            chown(dir)?;
+            settle(dir, dir_mode)?;
         }
     }
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o660)
+        .mode(file_mode)
         .open(path)
     {
-        Ok(file) => {
-            // The umask may have narrowed the mode; set it exactly.
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o660))
-                .map_err(|e| err(path, "cannot set mode", e))?;
-            chown(path)
-        }
+        Ok(_) => settle(path, file_mode),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(err(path, "cannot create", e)),
     }

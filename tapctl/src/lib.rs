@@ -1,1 +1,8 @@
+//! tapctl: issue and manage Temporary Access Passes.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod caller;
+pub mod cli;
+pub mod commands;
+pub mod failure;
+pub mod view;

@@ -1,1 +1,22 @@
-fn main() {}
+use clap::Parser;
+use std::process::ExitCode;
+use tapctl::cli::Cli;
+use tapctl::failure::Exit;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    match tapctl::commands::run(cli.command, cli.policy, now) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("tapctl: {failure}");
+            ExitCode::from(failure.exit as u8)
+        }
+    }
+}
+
+// clap exits with 2 on bad usage, which is Exit::Usage.
+const _: () = assert!(Exit::Usage as u8 == 2);

@@ -88,8 +88,10 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("tap.db");
-        let mut policy = Policy::default();
-        policy.store = path.clone();
+        let mut policy = Policy {
+            store: path.clone(),
+            ..Policy::default()
+        };
         policy.pass.max_failures = 3;
         Fixture {
             _dir: dir,

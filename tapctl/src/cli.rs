@@ -1,0 +1,89 @@
+//! The command line, as clap sees it. Also used to generate man pages and
+//! shell completions at packaging time.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tapctl",
+    version,
+    about = "Issue and manage Temporary Access Passes for pam_tap",
+    long_about = "Issue and manage Temporary Access Passes (TAPs) for the pam_tap PAM module.\n\n\
+        Administrators (root, or members of the policy's [admins] groups) issue, show, list and revoke passes \
+        and read the audit trail. Any user may show their own pass.",
+    after_help = "Exit status: 0 ok, 1 internal error, 2 bad usage or input, 3 not permitted, \
+        4 not found, 5 policy invalid or unsafe, 6 store unavailable."
+)]
+pub struct Cli {
+    /// Policy file to use instead of /etc/security/pam_tap.toml (root only).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub policy: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the store named by the policy, with its owner and modes (root only).
+    Init,
+    /// Issue a pass to USER, replacing any pass they had. The pass is shown once.
+    Issue(IssueArgs),
+    /// Show USER's pass: whether it is usable and, if not, why.
+    Show {
+        user: String,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// List every pass in the store.
+    List {
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Revoke USER's pass at once.
+    Revoke { user: String },
+    /// Read the audit trail, oldest first.
+    Audit {
+        /// Only records about this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Show at most this many of the newest records.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        limit: u32,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Policy file tools.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    pub user: String,
+    /// How long the pass lives, e.g. 90s, 10m, 1h30m (default: the policy's default_lifetime).
+    #[arg(long, value_name = "DURATION")]
+    pub lifetime: Option<String>,
+    /// When the pass starts: RFC 3339 (2026-11-28T16:00:00Z) or +DURATION from now (default: now).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub start: Option<String>,
+    /// Make the pass usable for one sign-in only.
+    #[arg(long)]
+    pub one_time: bool,
+    #[command(flatten)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Format {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file (default: the one in use) and print the effective policy.
+    Check { file: Option<PathBuf> },
+}

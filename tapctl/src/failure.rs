@@ -1,0 +1,42 @@
+//! tapctl's errors: a message that says what to do, and a stable exit code.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Internal = 1,
+    Usage = 2,
+    NotPermitted = 3,
+    NotFound = 4,
+    Policy = 5,
+    Store = 6,
+}
+
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<tap_core::store::StoreError> for Failure {
+    fn from(e: tap_core::store::StoreError) -> Self {
+        Failure::new(Exit::Store, e.0)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Failure>;

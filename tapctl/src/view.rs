@@ -1,0 +1,133 @@
+//! What tapctl prints about a pass: one view, as JSON or as text.
+
+use serde::Serialize;
+use tap_core::pass::{PassRecord, Reason};
+use tap_core::policy::Policy;
+use tap_core::timefmt::{to_human, to_rfc3339, Timestamp};
+
+/// The fields of Entra's temporaryAccessPassMethod, plus ours.
+#[derive(Debug, Serialize)]
+pub struct PassView {
+    pub user: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
+    pub start: String,
+    pub expires: String,
+    pub lifetime: String,
+    pub one_time: bool,
+    pub usable: bool,
+    pub reason: Reason,
+    pub reason_text: &'static str,
+    pub failures: u32,
+    pub max_failures: u32,
+    pub issued_by: String,
+    pub created: String,
+    pub used_at: Option<String>,
+    pub last_used: Option<String>,
+    pub locked_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl PassView {
+    pub fn new(pass: &PassRecord, policy: &Policy, admitted: bool, now: Timestamp) -> Self {
+        let reason = pass.usability(policy.enabled && admitted, now);
+        let time = |t: Option<Timestamp>| t.map(to_rfc3339);
+        PassView {
+            user: pass.user.clone(),
+            pass: None,
+            start: to_rfc3339(pass.start),
+            expires: to_rfc3339(pass.expires),
+            lifetime: tap_core::duration::Duration::from_secs(
+                u64::try_from(pass.expires - pass.start).unwrap_or(0),
+            )
+            .to_string(),
+            one_time: pass.one_time,
+            usable: reason.usable(),
+            reason,
+            reason_text: reason.explain(),
+            failures: pass.failures,
+            max_failures: policy.pass.max_failures,
+            issued_by: pass.issued_by.clone(),
+            created: to_rfc3339(pass.created),
+            used_at: time(pass.used_at),
+            last_used: time(pass.last_used),
+            locked_at: time(pass.locked_at),
+            revoked_at: time(pass.revoked_at),
+        }
+    }
+}
+
+/// `alice's pass is usable.` and the details, for `tapctl show`.
+pub fn describe(view: &PassView, pass: &PassRecord) -> String {
+    let mut out = format!(
+        "Temporary Access Pass for {}: {}\n",
+        view.user, view.reason_text
+    );
+    let mut row = |label: &str, value: String| out.push_str(&format!("  {label:<11}{value}\n"));
+    row("Reason:", format!("{:?}", view.reason));
+    row(
+        "Valid:",
+        format!(
+            "{} to {} ({})",
+            to_human(pass.start),
+            to_human(pass.expires),
+            view.lifetime
+        ),
+    );
+    row(
+        "One-time:",
+        match (pass.one_time, pass.used_at) {
+            (false, _) => "no".into(),
+            (true, None) => "yes, not used yet".into(),
+            (true, Some(at)) => format!("yes, used {}", to_human(at)),
+        },
+    );
+    row(
+        "Failures:",
+        format!("{} of {}", pass.failures, view.max_failures),
+    );
+    if let Some(at) = pass.last_used {
+        row("Last used:", to_human(at));
+    }
+    if let Some(at) = pass.locked_at {
+        row("Locked:", to_human(at));
+    }
+    if let Some(at) = pass.revoked_at {
+        row("Revoked:", to_human(at));
+    }
+    row(
+        "Issued:",
+        format!("{} by {}", to_human(pass.created), pass.issued_by),
+    );
+    out
+}
+
+/// A plain text table with columns sized to their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+pub fn print_json(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("tapctl: cannot render JSON: {e}"),
+    }
+}
