@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod duration;
 pub mod hashing;
+pub mod keys;
 pub mod pass;
 pub mod passcode;
 pub mod policy;

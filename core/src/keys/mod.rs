@@ -1,0 +1,4 @@
+//! Security keys: the helper protocol, and (in their own modules) parsing
+//! and verifying what an authenticator returns.
+
+pub mod protocol;
