@@ -112,6 +112,10 @@ date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
 
 install -m 0755 "$so" "$stage/pam_tap.so"
 install -m 0755 "$tapctl" "$stage/tapctl"
+# Strip as dh_strip does, for both packages (rpmbuild's brp-strip only drops
+# debug info, and no -debuginfo package is built).
+strip --remove-section=.comment --remove-section=.note --strip-unneeded "$stage/pam_tap.so"
+strip --remove-section=.comment --remove-section=.note "$stage/tapctl"
 "$CARGO_TARGET_DIR/release/pam-tap-gen" "$stage" "$upstream" "$date"
 mv "$stage/completions/tapctl.bash" "$stage/completions/tapctl"
 for page in "$here"/common/man/*; do
@@ -208,8 +212,8 @@ if [ $lint = 1 ]; then
     fi
     if [ $want_rpm = 1 ]; then
         log "rpmlint $rpm"
-        # Filters, each with its reason, are in rpm/rpmlintrc.
-        rpmlint --rpmlintrc "$here/rpm/rpmlintrc" "$dist/$rpm" || status=1
+        # Settings and filters, each with its reason, are in rpm/rpmlint.toml.
+        rpmlint -c "$here/rpm/rpmlint.toml" "$dist/$rpm" || status=1
     fi
     exit $status
 fi

@@ -50,10 +50,14 @@ def main():
     elif mode == "notices":
         notices(pkgs, crates)
     elif mode == "spdx":
-        own = {spdx(pkgs[i]["license"]) for i in members if pkgs[i]["name"] in SHIPPED}
-        other = sorted({spdx(pkgs[i]["license"]) for i in crates} - own)
-        print(" AND ".join(f"({e})" if " OR " in e and len(own | set(other)) > 1 else e
-                           for e in sorted(own) + other))
+        own = [spdx(pkgs[i]["license"]) for i in members if pkgs[i]["name"] in SHIPPED]
+        terms = []
+        for expr in own + [spdx(pkgs[i]["license"]) for i in crates]:
+            for term in and_terms(expr):
+                if term not in terms:
+                    terms.append(term)
+        print(" AND ".join(f"({t})" if " OR " in t and len(terms) > 1 else t
+                           for t in terms[:1] + sorted(terms[1:])))
     else:
         sys.exit(f"unknown mode {mode}")
 
@@ -67,6 +71,35 @@ def spdx(lic):
         # One spelling per choice: "Apache-2.0 OR MIT" is "MIT OR Apache-2.0".
         lic = " OR ".join(sorted(lic.split(" OR "), key=lambda x: (x != "MIT", x)))
     return lic
+
+
+def and_terms(expr):
+    """Top-level AND terms of an SPDX expression, outer parentheses removed:
+    "(MIT OR Apache-2.0) AND Unicode-3.0" -> ["MIT OR Apache-2.0", "Unicode-3.0"]."""
+    terms, depth, start = [], 0, 0
+    for pos, ch in enumerate(expr):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and expr.startswith(" AND ", pos):
+            terms.append(expr[start:pos])
+            start = pos + 5
+    terms.append(expr[start:])
+    out = []
+    for t in (t.strip() for t in terms):
+        while t.startswith("(") and t.endswith(")") and balanced(t[1:-1]):
+            t = t[1:-1].strip()
+        out.append(spdx(t) if "(" not in t else t)
+    return out
+
+
+def balanced(text):
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 LICENSE_FILE = re.compile(r"^(LICEN[CS]E|COPYING|COPYRIGHT|NOTICE|UNLICENSE|AUTHORS)", re.I)

@@ -10,15 +10,22 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-const EXIT_STATUS: &[(&str, &str)] = &[
-    ("0", "Success."),
-    ("1", "Internal error."),
-    ("2", "Bad usage or input."),
-    ("3", "Not permitted."),
-    ("4", "Not found."),
-    ("5", "The policy is invalid or unsafe."),
-    ("6", "Store error."),
-];
+use tapctl::failure::Exit;
+
+const EXITS: [Exit; 6] = [Exit::Internal, Exit::Usage, Exit::NotPermitted, Exit::NotFound, Exit::Policy, Exit::Store];
+
+/// The match is exhaustive so that a new exit code fails this build until
+/// it is described here.
+fn describe(exit: Exit) -> &'static str {
+    match exit {
+        Exit::Internal => "Internal error.",
+        Exit::Usage => "Bad usage or input.",
+        Exit::NotPermitted => "Not permitted: the caller may not do this (see the policy's [admins]).",
+        Exit::NotFound => "Not found: no such user or pass.",
+        Exit::Policy => "The policy is invalid or unsafe (see \\fBtapctl policy check\\fR).",
+        Exit::Store => "The store is unavailable or damaged.",
+    }
+}
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -75,13 +82,17 @@ fn write_page(cmd: &clap::Command, name: &str, dir: &Path, version: &str, date: 
     if page.get_subcommands().any(|s| !s.is_hide_set()) {
         man.render_subcommands_section(&mut buf)?;
     }
-    if page.get_after_long_help().is_some() || page.get_after_help().is_some() {
+    // tapctl's after_help is its exit-status summary, which EXIT STATUS
+    // below gives in full; anything else there is kept.
+    let after = page.get_after_long_help().or(page.get_after_help()).map(|s| s.to_string());
+    if after.is_some_and(|s| !s.starts_with("Exit status")) {
         man.render_extra_section(&mut buf)?;
     }
     let mut roff = String::new();
     roff.push_str(".SH \"EXIT STATUS\"\n");
-    for (code, what) in EXIT_STATUS {
-        roff.push_str(&format!(".TP\n.B {code}\n{what}\n"));
+    roff.push_str(".TP\n.B 0\nSuccess.\n");
+    for exit in EXITS {
+        roff.push_str(&format!(".TP\n.B {}\n{}\n", exit as i32, describe(exit)));
     }
     if top {
         roff.push_str(concat!(
