@@ -12,6 +12,8 @@ set -euo pipefail
 PACKAGES=(
     # building: the PAM driver and helper module (gcc -lpam), rusqlite's bundled SQLite
     gcc libc6-dev libpam0g-dev pkg-config
+    # the key helper (pam_tap-keyhelper): hidapi's hidraw backend links libudev
+    libudev-dev
     # libpam itself and the stock modules the test stacks use (pam_permit, pam_deny, pam_unix)
     libpam0g libpam-modules libpam-runtime
     # tier 2: real libpam via pamtester; tier 3: a real sshd and ssh client
