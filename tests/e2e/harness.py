@@ -488,3 +488,52 @@ def copy_text_root_owned(text, dst, mode):
     os.chown(dst, 0, 0)
     os.chmod(dst, mode)
     return dst
+
+
+# --------------------------------------------------------------------------
+# a program on a pseudo-terminal (su and sudo read the password from a tty)
+
+def run_on_pty(cmd, answer, prompt_re, timeout=30):
+    """Run cmd with a new session whose controlling terminal is a pty; type
+    answer when output matches prompt_re. Returns (exit code, output)."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    master, slave = pty.openpty()
+
+    def child_setup():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                            preexec_fn=child_setup, close_fds=True)
+    os.close(slave)
+    out, answered = b"", False
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if not answered and re.search(prompt_re, out.decode(errors="replace")):
+                    os.write(master, answer.encode() + b"\n")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        try:
+            code = proc.wait(timeout=max(1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            code = None  # still running at the deadline: killed below
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, out.decode(errors="replace")
