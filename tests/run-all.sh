@@ -61,7 +61,7 @@ count_cargo_tests() { # log file: adds up its "test result:" lines
 if [ "$E2E_ONLY" = 0 ]; then
     step "cargo fmt" cargo fmt --all -- --check || failed=$((failed + 1))
     step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || failed=$((failed + 1))
-    if step "cargo test" bash -c "cargo test --workspace 2>&1 | tee '$LOGDIR/cargo-test.log'"; then
+    if step "cargo test" bash -c "set -o pipefail; cargo test --workspace 2>&1 | tee '$LOGDIR/cargo-test.log'"; then
         count_cargo_tests "$LOGDIR/cargo-test.log"
     else
         count_cargo_tests "$LOGDIR/cargo-test.log"
