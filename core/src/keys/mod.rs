@@ -2,3 +2,4 @@
 //! and verifying what an authenticator returns.
 
 pub mod protocol;
+pub mod runner;

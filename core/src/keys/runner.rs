@@ -1,0 +1,756 @@
+//! Running the key helper: one request in, one response out, within a hard
+//! deadline. The helper is untrusted for anything but carrying bytes, and
+//! it may hang (a key waiting for a touch), die (a crashing HID stack), or
+//! print anything at all; none of that may hang, crash or leak into the
+//! PAM host process (sshd, login, su, sudo).
+//!
+//! * The helper runs with an empty environment (`PATH=/usr/bin:/bin` only),
+//!   stdin a socket (so writing to a helper that already exited raises no
+//!   SIGPIPE in the host: `send(MSG_NOSIGNAL)`), stdout a pipe, stderr
+//!   `/dev/null`, in its own process group, with every other inherited file
+//!   descriptor closed at exec (sshd and login may hold descriptors without
+//!   `FD_CLOEXEC`).
+//! * Request and response travel in one `poll(2)` loop bounded by the
+//!   deadline; at most [`MAX_MESSAGE_BYTES`] + 1 bytes are read.
+//! * On timeout, overflow or garbage the whole process group is killed with
+//!   SIGKILL, and the helper is always reaped. A host that set SIGCHLD to
+//!   SIG_IGN (or reaps every child itself) makes `waitpid` fail with
+//!   ECHILD: the child is gone, which is not an error.
+//! * The request may carry a PIN: its serialized form lives only in a
+//!   zeroized buffer, and nothing here logs a request.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+use super::protocol::{Request, Response, MAX_MESSAGE_BYTES};
+
+/// How long a helper that already answered may take to exit before it is
+/// killed, and how long a killed helper may take to be reaped before a
+/// background thread takes over (a process stuck in uninterruptible USB
+/// I/O dies only when the I/O ends).
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// Why no usable response came back. The messages carry no secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelperFailure {
+    /// The helper could not be started (missing, not executable, ...).
+    Spawn(String),
+    /// No complete response before the deadline; the helper was killed.
+    Timeout,
+    /// The helper exited or was killed without writing a response.
+    Died(String),
+    /// The response was not a valid protocol message, or was too large.
+    Garbage(String),
+}
+
+impl std::fmt::Display for HelperFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HelperFailure::Spawn(why) => write!(f, "key helper could not be started: {why}"),
+            HelperFailure::Timeout => f.write_str("key helper did not answer in time"),
+            HelperFailure::Died(why) => write!(f, "key helper gave no answer: {why}"),
+            HelperFailure::Garbage(why) => write!(f, "key helper answered garbage: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for HelperFailure {}
+
+/// Run `helper` on `request` and return its response, or why there is none,
+/// within `timeout` (plus a fraction of a second to reap a killed helper).
+pub fn run_helper(
+    helper: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, HelperFailure> {
+    let deadline = Instant::now() + timeout;
+    // The request may hold a PIN: serialize into a buffer that is zeroed on
+    // drop and large enough that serde_json never reallocates (and so never
+    // leaves a copy behind in freed memory).
+    let mut wire = Zeroizing::new(Vec::with_capacity(MAX_MESSAGE_BYTES + 1));
+    if serde_json::to_writer(&mut *wire, request).is_err() {
+        return Err(HelperFailure::Spawn("request could not be encoded".into()));
+    }
+    wire.push(b'\n');
+
+    let (ours, theirs) = stdin_socketpair().map_err(|e| spawn_error(helper, &e))?;
+    let mut child = spawn(helper, theirs).map_err(|e| spawn_error(helper, &e))?;
+    let Some(stdout) = child.stdout.take() else {
+        kill_and_reap(&mut child);
+        return Err(HelperFailure::Spawn("no stdout pipe".into()));
+    };
+    let stdout = OwnedFd::from(stdout);
+
+    let outcome = exchange(&ours, &stdout, &wire, deadline);
+    drop(ours);
+    drop(stdout);
+    match outcome {
+        Exchange::Answer(bytes) => {
+            let parsed = Response::from_json(&bytes);
+            match parsed {
+                Ok(response) => {
+                    // The answer is all we need; a helper that lingers after
+                    // answering is killed after a short grace.
+                    let grace = deadline
+                        .saturating_duration_since(Instant::now())
+                        .min(EXIT_GRACE);
+                    if wait_until(&mut child, Instant::now() + grace).is_none() {
+                        kill_and_reap(&mut child);
+                    }
+                    Ok(response)
+                }
+                Err(why) => {
+                    kill_and_reap(&mut child);
+                    Err(HelperFailure::Garbage(why))
+                }
+            }
+        }
+        Exchange::Empty => match wait_until(&mut child, deadline) {
+            Some(status) => Err(HelperFailure::Died(describe(status))),
+            None => {
+                kill_and_reap(&mut child);
+                Err(HelperFailure::Timeout)
+            }
+        },
+        Exchange::TooLarge => {
+            kill_and_reap(&mut child);
+            Err(HelperFailure::Garbage(format!(
+                "response is larger than {MAX_MESSAGE_BYTES} bytes"
+            )))
+        }
+        Exchange::Timeout => {
+            kill_and_reap(&mut child);
+            Err(HelperFailure::Timeout)
+        }
+        Exchange::Io(e) => {
+            kill_and_reap(&mut child);
+            Err(HelperFailure::Died(format!(
+                "reading its answer failed: {e}"
+            )))
+        }
+    }
+}
+
+fn spawn_error(helper: &Path, e: &io::Error) -> HelperFailure {
+    HelperFailure::Spawn(format!("{}: {e}", helper.display()))
+}
+
+/// A connected pair of Unix stream sockets, both close-on-exec; `Command`
+/// dup2()s the child's end onto fd 0, which clears the flag there.
+fn stdin_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [RawFd; 2] = [-1, -1];
+    // SAFETY: socketpair writes two descriptors into the array we pass.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn spawn(helper: &Path, stdin: OwnedFd) -> io::Result<Child> {
+    // Computed before fork: the child may only make async-signal-safe calls.
+    let max_fd = open_files_limit();
+    let mut command = Command::new(helper);
+    command
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // Its own process group, so a timeout kills the helper's children too.
+        .process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // async-signal-safe system calls (close_range, fcntl); it allocates
+    // nothing and touches no locks.
+    unsafe {
+        command.pre_exec(move || {
+            mark_inherited_fds_cloexec(max_fd);
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+/// Upper bound for the fallback loop below.
+fn open_files_limit() -> libc::c_int {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we pass.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if rc != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return 1 << 16;
+    }
+    libc::c_int::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1 << 16)
+}
+
+/// In the child, between fork and exec: mark every descriptor from 3 up
+/// close-on-exec. Closing them outright would also close the pipe on which
+/// std reports a failed exec back to the parent (it is close-on-exec
+/// already, so marking keeps it working).
+fn mark_inherited_fds_cloexec(max_fd: libc::c_int) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range(2) only changes descriptor flags; async-signal-safe.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if rc == 0 {
+        return;
+    }
+    // Kernels before 5.11: one fcntl per possible descriptor.
+    for fd in 3..max_fd {
+        // SAFETY: fcntl on a descriptor number that may not be open fails
+        // with EBADF and changes nothing; async-signal-safe.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}
+
+enum Exchange {
+    /// Stdout reached EOF with these bytes (at least one).
+    Answer(Vec<u8>),
+    /// Stdout reached EOF with nothing on it.
+    Empty,
+    TooLarge,
+    Timeout,
+    Io(io::Error),
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Write `wire` to the helper's stdin (then close it) while reading its
+/// stdout to EOF, all before `deadline`.
+fn exchange(stdin: &OwnedFd, stdout: &OwnedFd, wire: &[u8], deadline: Instant) -> Exchange {
+    if let Err(e) = set_nonblocking(stdin.as_raw_fd()).and(set_nonblocking(stdout.as_raw_fd())) {
+        return Exchange::Io(e);
+    }
+    let mut written = 0usize;
+    let mut stdin_open = true;
+    let mut answer: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    loop {
+        if stdin_open && written == wire.len() {
+            // Everything sent: EOF for the helper.
+            // SAFETY: shutdown on a socket we own.
+            unsafe { libc::shutdown(stdin.as_raw_fd(), libc::SHUT_WR) };
+            stdin_open = false;
+        }
+        let Some(wait) = remaining_millis(deadline) else {
+            return Exchange::Timeout;
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd: stdout.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if stdin_open { stdin.as_raw_fd() } else { -1 },
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll on an array of two pollfd we own; fd -1 is ignored.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait) };
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Exchange::Io(e);
+        }
+        if stdin_open && fds[1].revents != 0 {
+            let rest = &wire[written..];
+            // SAFETY: send from a live slice on a socket we own; MSG_NOSIGNAL
+            // keeps a helper that closed its stdin from raising SIGPIPE here.
+            let n = unsafe {
+                libc::send(
+                    stdin.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
+            };
+            if n >= 0 {
+                written += n.unsigned_abs();
+            } else {
+                let e = io::Error::last_os_error();
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) {
+                    // The helper does not read its stdin (EPIPE, ECONNRESET):
+                    // its answer decides.
+                    stdin_open = false;
+                }
+            }
+        }
+        if fds[0].revents != 0 {
+            // Read at most one byte past the limit, to see an overflow.
+            let room = (MAX_MESSAGE_BYTES + 1 - answer.len()).min(chunk.len());
+            // SAFETY: read into a live buffer of at least `room` bytes.
+            let n = unsafe { libc::read(stdout.as_raw_fd(), chunk.as_mut_ptr().cast(), room) };
+            if n > 0 {
+                answer.extend_from_slice(&chunk[..n.unsigned_abs()]);
+                if answer.len() > MAX_MESSAGE_BYTES {
+                    return Exchange::TooLarge;
+                }
+            } else if n == 0 {
+                return if answer.is_empty() {
+                    Exchange::Empty
+                } else {
+                    Exchange::Answer(answer)
+                };
+            } else {
+                let e = io::Error::last_os_error();
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) {
+                    return Exchange::Io(e);
+                }
+            }
+        }
+    }
+}
+
+/// Milliseconds left until `deadline`, rounded up, or None once it passed.
+fn remaining_millis(deadline: Instant) -> Option<libc::c_int> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    if left.is_zero() {
+        return None;
+    }
+    let millis = left.as_micros().div_ceil(1000);
+    Some(libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX))
+}
+
+/// The child's status once it exited; None if it is still running at
+/// `deadline`. A child already reaped by someone else (SIGCHLD ignored,
+/// or a host that reaps every child) counts as exited, status unknown.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<Option<ExitStatus>> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(Some(status)),
+            Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Some(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Some(None),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// SIGKILL the helper's process group and reap the helper. If it cannot be
+/// reaped within [`EXIT_GRACE`] (stuck in uninterruptible I/O), a detached
+/// thread waits for it so that it never lingers as a zombie.
+fn kill_and_reap(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on the process group the helper leads (set up by
+        // process_group(0)); it may already be gone, which is harmless.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    if wait_until(child, Instant::now() + EXIT_GRACE).is_some() {
+        return;
+    }
+    let pid = child.id();
+    let _ = std::thread::Builder::new()
+        .name("tap-helper-reaper".into())
+        .spawn(move || {
+            let Ok(pid) = libc::pid_t::try_from(pid) else {
+                return;
+            };
+            let mut status = 0;
+            // SAFETY: waitpid on our own child; blocks until it is gone.
+            while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+            {}
+        });
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    match status {
+        None => "exited (status not available)".into(),
+        Some(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            (None, None) => format!("ended: {status}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::protocol::{AssertRequest, Bytes, HelperError, Pin, UserVerification};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn assert_request() -> Request {
+        Request::Assert(AssertRequest {
+            rp_id: "pam://host".into(),
+            client_data_hash: Bytes(vec![7; 32]),
+            allow: vec![Bytes(vec![1, 2, 3])],
+            user_verification: UserVerification::Preferred,
+            pin: Some(Pin(Zeroizing::new("1234".into()))),
+        })
+    }
+
+    const GOOD: &str = r#"{"status":"present","pin_set":true}"#;
+
+    fn run(helper: &Path, timeout: Duration) -> (Result<Response, HelperFailure>, Duration) {
+        let start = Instant::now();
+        let result = run_helper(helper, &assert_request(), timeout);
+        (result, start.elapsed())
+    }
+
+    #[test]
+    fn good_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(
+            dir.path(),
+            "good",
+            &format!("cat >/dev/null\necho '{GOOD}'"),
+        );
+        let (result, took) = run(&helper, Duration::from_secs(10));
+        assert_eq!(result, Ok(Response::Present { pin_set: true }));
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[test]
+    fn helper_sees_the_request_an_empty_environment_and_no_extra_fds() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = dir.path().join("seen");
+        // An inherited descriptor without FD_CLOEXEC, as sshd might hold.
+        let leak = std::fs::File::open("/dev/null").unwrap();
+        let raw = leak.as_raw_fd();
+        // SAFETY: clearing FD_CLOEXEC on a descriptor this test owns.
+        unsafe { libc::fcntl(raw, libc::F_SETFD, 0) };
+        let helper = script(
+            dir.path(),
+            "echo",
+            &format!(
+                "cat > '{seen}.req'\nenv > '{seen}.env'\nls /proc/self/fd > '{seen}.fds'\necho '{GOOD}'",
+                seen = seen.display()
+            ),
+        );
+        let (result, _) = run(&helper, Duration::from_secs(10));
+        assert_eq!(result, Ok(Response::Present { pin_set: true }));
+        let req = std::fs::read(format!("{}.req", seen.display())).unwrap();
+        assert_eq!(Request::from_json(&req).unwrap(), assert_request());
+        let env = std::fs::read_to_string(format!("{}.env", seen.display())).unwrap();
+        let names: Vec<&str> = env
+            .lines()
+            .filter_map(|l| l.split('=').next())
+            .filter(|n| !matches!(*n, "PWD" | "SHLVL" | "_" | "OLDPWD"))
+            .collect();
+        assert_eq!(names, vec!["PATH"], "{env}");
+        assert!(env.contains("PATH=/usr/bin:/bin"));
+        // ls itself opens one directory descriptor (3); nothing above it.
+        let fds = std::fs::read_to_string(format!("{}.fds", seen.display())).unwrap();
+        let fds: Vec<i32> = fds
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        assert!(!fds.contains(&raw) || raw == 3, "leaked fd {raw}: {fds:?}");
+        assert!(fds.iter().all(|&fd| fd <= 3), "{fds:?}");
+        drop(leak);
+    }
+
+    #[test]
+    fn hang_times_out_and_kills_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("sleep.pid");
+        let helper = script(
+            dir.path(),
+            "hang",
+            &format!("sleep 60 &\necho $! > '{}'\nwait", pidfile.display()),
+        );
+        let (result, took) = run(&helper, Duration::from_millis(400));
+        assert_eq!(result, Err(HelperFailure::Timeout));
+        assert!(took >= Duration::from_millis(400), "{took:?}");
+        assert!(
+            took < Duration::from_millis(400) + Duration::from_secs(1),
+            "{took:?}"
+        );
+        // The helper's own child (sleep) went with it.
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z"),
+            "sleep still running: {stat}"
+        );
+    }
+
+    #[test]
+    fn plain_sleep_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(dir.path(), "sleep", "sleep 60");
+        let (result, took) = run(&helper, Duration::from_millis(300));
+        assert_eq!(result, Err(HelperFailure::Timeout));
+        assert!(took < Duration::from_millis(1300), "{took:?}");
+    }
+
+    #[test]
+    fn closed_stdout_then_hang_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(dir.path(), "quiet", "exec >&-\nsleep 60");
+        let (result, took) = run(&helper, Duration::from_millis(300));
+        assert_eq!(result, Err(HelperFailure::Timeout));
+        assert!(took < Duration::from_millis(1300), "{took:?}");
+    }
+
+    #[test]
+    fn partial_answer_then_hang_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(dir.path(), "partial", "printf '{\"status\":'\nsleep 60");
+        let (result, _) = run(&helper, Duration::from_millis(300));
+        assert_eq!(result, Err(HelperFailure::Timeout));
+    }
+
+    #[test]
+    fn dies() {
+        let dir = tempfile::tempdir().unwrap();
+        let exit1 = script(dir.path(), "exit1", "exit 1");
+        assert_eq!(
+            run(&exit1, Duration::from_secs(5)).0,
+            Err(HelperFailure::Died("exited with status 1".into()))
+        );
+        let killed = script(dir.path(), "kill9", "kill -9 $$");
+        assert_eq!(
+            run(&killed, Duration::from_secs(5)).0,
+            Err(HelperFailure::Died("killed by signal 9".into()))
+        );
+        let silent = script(dir.path(), "exit0", "exit 0");
+        assert_eq!(
+            run(&silent, Duration::from_secs(5)).0,
+            Err(HelperFailure::Died("exited with status 0".into()))
+        );
+    }
+
+    #[test]
+    fn garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(dir.path(), "garbage", "echo 'hello, world'");
+        assert!(matches!(
+            run(&helper, Duration::from_secs(5)).0,
+            Err(HelperFailure::Garbage(_))
+        ));
+        let extra = script(
+            dir.path(),
+            "extra",
+            &format!("echo '{GOOD}'\necho '{GOOD}'"),
+        );
+        assert!(matches!(
+            run(&extra, Duration::from_secs(5)).0,
+            Err(HelperFailure::Garbage(_))
+        ));
+        // Binary noise.
+        let binary = script(dir.path(), "binary", "head -c 100 /dev/urandom");
+        assert!(matches!(
+            run(&binary, Duration::from_secs(5)).0,
+            Err(HelperFailure::Garbage(_))
+        ));
+    }
+
+    #[test]
+    fn oversized_output_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        // Endless output: the runner must stop reading and kill it.
+        let endless = script(dir.path(), "endless", "yes");
+        let (result, took) = run(&endless, Duration::from_secs(10));
+        assert!(
+            matches!(result, Err(HelperFailure::Garbage(ref m)) if m.contains("larger")),
+            "{result:?}"
+        );
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        // A valid-looking JSON padded past the limit.
+        let padded = script(
+            dir.path(),
+            "padded",
+            &format!(
+                "head -c {} /dev/zero | tr '\\0' ' '\necho '{GOOD}'",
+                MAX_MESSAGE_BYTES
+            ),
+        );
+        assert!(matches!(
+            run(&padded, Duration::from_secs(10)).0,
+            Err(HelperFailure::Garbage(_))
+        ));
+        // Just under the limit is fine.
+        let under = script(
+            dir.path(),
+            "under",
+            &format!(
+                "head -c {} /dev/zero | tr '\\0' ' '\necho '{GOOD}'",
+                MAX_MESSAGE_BYTES - GOOD.len() - 1
+            ),
+        );
+        assert_eq!(
+            run(&under, Duration::from_secs(10)).0,
+            Ok(Response::Present { pin_set: true })
+        );
+    }
+
+    #[test]
+    fn helper_that_ignores_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(dir.path(), "deaf", &format!("exec 0<&-\necho '{GOOD}'"));
+        assert_eq!(
+            run(&helper, Duration::from_secs(5)).0,
+            Ok(Response::Present { pin_set: true })
+        );
+        // A large request to a helper that never reads it must not block.
+        let big = Request::Assert(AssertRequest {
+            rp_id: "pam://host".into(),
+            client_data_hash: Bytes(vec![7; 32]),
+            allow: (0..600).map(|i| Bytes(vec![i as u8; 64])).collect(),
+            user_verification: UserVerification::Required,
+            pin: None,
+        });
+        let sleeper = script(dir.path(), "sleeper", &format!("sleep 0.2\necho '{GOOD}'"));
+        let start = Instant::now();
+        assert_eq!(
+            run_helper(&sleeper, &big, Duration::from_secs(5)),
+            Ok(Response::Present { pin_set: true })
+        );
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn answer_then_linger_is_accepted_and_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(
+            dir.path(),
+            "linger",
+            &format!("echo '{GOOD}'\nexec >&-\nsleep 60"),
+        );
+        let (result, took) = run(&helper, Duration::from_secs(10));
+        assert_eq!(result, Ok(Response::Present { pin_set: true }));
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    #[test]
+    fn failed_answer_is_a_response() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(
+            dir.path(),
+            "failed",
+            r#"echo '{"status":"failed","error":"no_device","message":"none"}'; exit 3"#,
+        );
+        assert_eq!(
+            run(&helper, Duration::from_secs(5)).0,
+            Ok(Response::Failed {
+                error: HelperError::NoDevice,
+                message: "none".into()
+            })
+        );
+    }
+
+    #[test]
+    fn missing_or_unexecutable_helper() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert!(matches!(
+            run(&missing, Duration::from_secs(5)).0,
+            Err(HelperFailure::Spawn(_))
+        ));
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "#!/bin/sh\necho hi\n").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // root may execute nothing without an x bit either.
+        assert!(matches!(
+            run(&plain, Duration::from_secs(5)).0,
+            Err(HelperFailure::Spawn(_))
+        ));
+        assert!(matches!(
+            run(dir.path(), Duration::from_secs(5)).0,
+            Err(HelperFailure::Spawn(_))
+        ));
+    }
+
+    #[test]
+    fn zero_timeout_is_a_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(dir.path(), "sleep", "sleep 60");
+        let (result, took) = run(&helper, Duration::ZERO);
+        assert_eq!(result, Err(HelperFailure::Timeout));
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+
+    #[test]
+    fn leaves_no_zombies() {
+        let dir = tempfile::tempdir().unwrap();
+        let helpers = [
+            script(dir.path(), "a", &format!("echo '{GOOD}'")),
+            script(dir.path(), "b", "exit 1"),
+            script(dir.path(), "c", "echo garbage"),
+            script(dir.path(), "d", "sleep 60"),
+        ];
+        for helper in &helpers {
+            let _ = run(helper, Duration::from_millis(200));
+        }
+        // No child of this test process is left unreaped (other tests run
+        // in parallel threads, so look only for our helpers' names).
+        let me = std::process::id();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.get(1) == Some(&me.to_string().as_str()) && fields[0] == "Z" {
+                let name = stat.split(['(', ')']).nth(1).unwrap_or("");
+                assert!(!["a", "b", "c", "d"].contains(&name), "zombie: {stat}");
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The key-helper runner in a host that set SIGCHLD to SIG_IGN (the kernel
+//! then reaps children itself and waitpid fails with ECHILD). In its own
+//! test binary, because the disposition is process-wide.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tap_core::keys::protocol::{Request, Response};
+use tap_core::keys::runner::{run_helper, HelperFailure};
+
+fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn sigchld_ignored_host() {
+    // SAFETY: setting a signal disposition; this test binary has no other tests.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let dir = tempfile::tempdir().unwrap();
+    let good = script(
+        dir.path(),
+        "good",
+        "cat >/dev/null; echo '{\"status\":\"present\",\"pin_set\":false}'",
+    );
+    let dead = script(dir.path(), "dead", "exit 1");
+    let hang = script(dir.path(), "hang", "sleep 60");
+    let garbage = script(dir.path(), "garbage", "echo nope");
+    for _ in 0..3 {
+        assert_eq!(
+            run_helper(&good, &Request::Probe, Duration::from_secs(5)),
+            Ok(Response::Present { pin_set: false })
+        );
+        // The status is lost to the kernel's reaping; it still died.
+        assert!(matches!(
+            run_helper(&dead, &Request::Probe, Duration::from_secs(5)),
+            Err(HelperFailure::Died(_))
+        ));
+        assert!(matches!(
+            run_helper(&garbage, &Request::Probe, Duration::from_secs(5)),
+            Err(HelperFailure::Garbage(_))
+        ));
+        let start = Instant::now();
+        assert_eq!(
+            run_helper(&hang, &Request::Probe, Duration::from_millis(300)),
+            Err(HelperFailure::Timeout)
+        );
+        assert!(start.elapsed() < Duration::from_millis(1300));
+    }
+}
