@@ -165,7 +165,7 @@ pub fn authenticate(
                 String::new()
             },
         );
-        if !store.record_success(attempt.user, pass.id, attempt.now, &audit)? {
+        if !store.record_success(&pass, attempt.now, &audit)? {
             store.append_audit(&record(
                 "signin.pass.failure",
                 "right pass, but no longer usable".into(),

@@ -7,7 +7,7 @@ use crate::audit::AuditRecord;
 use crate::pass::PassRecord;
 use crate::timefmt::Timestamp;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,13 +60,23 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// How to open the store.
 #[derive(Clone, Copy, Debug)]
-pub struct OpenOptions {
+pub struct OpenOptions<'a> {
     /// Create the file (and its directory) when missing.
     pub create: bool,
     /// The store's group: owns new files, and may write existing ones.
-    pub group: Option<u32>,
+    /// Looked up only when needed: a missing group costs a full NSS walk.
+    pub group: Option<&'a str>,
     /// Refuse a store that is not root's (see `trust`). On when running as root.
     pub check_trust: bool,
+}
+
+impl OpenOptions<'_> {
+    fn group_id(&self) -> Result<Option<u32>> {
+        match self.group {
+            Some(name) => crate::accounts::gid_by_name(name).map_err(StoreError),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Outcome of counting a wrong pass.
@@ -89,7 +99,7 @@ fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
 impl Store {
     pub fn open(path: &Path, options: OpenOptions) -> Result<Store> {
         if options.create {
-            create_file(path, options.group)?;
+            create_file(path, options.group_id()?)?;
         } else if !path.exists() {
             return Err(StoreError(format!(
                 "store {} does not exist; an administrator creates it with `tapctl init`",
@@ -104,8 +114,17 @@ impl Store {
                     path.display()
                 )));
             }
-            crate::trust::check_owner_and_mode(path, &meta, options.group).map_err(StoreError)?;
-            crate::trust::check_parent(path, options.group).map_err(StoreError)?;
+            // Only a group-writable file or directory needs the group's id.
+            let parent = path.parent().unwrap_or(Path::new("/"));
+            let parent_meta =
+                std::fs::metadata(parent).map_err(|e| err(parent, "cannot read", e))?;
+            let group = if (meta.mode() | parent_meta.mode()) & 0o020 != 0 {
+                options.group_id()?
+            } else {
+                None
+            };
+            crate::trust::check_owner_and_mode(path, &meta, group).map_err(StoreError)?;
+            crate::trust::check_owner_and_mode(parent, &parent_meta, group).map_err(StoreError)?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
@@ -188,9 +207,9 @@ impl Store {
     /// Opens the store a policy names, with its group, checking ownership
     /// and modes whenever this process runs with root's effective uid.
     pub fn open_for(policy: &crate::policy::Policy, create: bool) -> Result<Store> {
-        let group = crate::accounts::gid_by_name(&policy.store_group).map_err(StoreError)?;
         // SAFETY: geteuid cannot fail.
         let check_trust = unsafe { libc::geteuid() } == 0;
+        let group = Some(policy.store_group.as_str());
         Store::open(
             &policy.store,
             OpenOptions {
@@ -259,26 +278,41 @@ impl Store {
 
     /// Records a right pass. The update re-checks every condition, so of many
     /// concurrent sign-ins with one one-time pass exactly one gets `true`.
+    ///
+    /// Consuming a one-time pass is synced to disk before the sign-in
+    /// succeeds. A multi-use pass changes no state that guards anything (only
+    /// `last_used` and the audit row, which syslog also carries), so that
+    /// commit is not fsynced: WAL keeps it atomic and it reaches the disk at
+    /// the next synced commit or checkpoint, and the login path saves a
+    /// disk flush — on this kind of disk, most of what a sign-in costs
+    /// beyond the Argon2id hash itself.
     pub fn record_success(
         &mut self,
-        user: &str,
-        id: i64,
+        pass: &PassRecord,
         now: Timestamp,
         audit: &AuditRecord,
     ) -> Result<bool> {
-        self.write(|tx| {
+        let sync = if pass.one_time { "FULL" } else { "NORMAL" };
+        self.conn
+            .pragma_update(None, "synchronous", sync)
+            .map_err(|e| err(&self.path, "pragmas", e))?;
+        let used = self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE passes
-                 SET last_used = ?3, used_at = CASE WHEN one_time = 1 THEN ?3 ELSE used_at END
-                 WHERE user = ?1 AND id = ?2 AND revoked_at IS NULL AND locked_at IS NULL
-                   AND (one_time = 0 OR used_at IS NULL) AND start <= ?3 AND expires > ?3",
-                params![user, id, now],
+                 SET last_used = ?4, used_at = CASE WHEN one_time = 1 THEN ?4 ELSE used_at END
+                 WHERE user = ?1 AND id = ?2 AND one_time = ?3 AND revoked_at IS NULL AND locked_at IS NULL
+                   AND (one_time = 0 OR used_at IS NULL) AND start <= ?4 AND expires > ?4",
+                params![pass.user, pass.id, pass.one_time, now],
             )?;
             if changed == 1 {
                 insert_audit(tx, audit)?;
             }
             Ok(changed == 1)
-        })
+        });
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| err(&self.path, "pragmas", e))?;
+        used
     }
 
     /// Counts a wrong pass and locks the pass when the count reaches `max_failures`.
@@ -540,15 +574,13 @@ mod tests {
     #[test]
     fn one_time_pass_is_consumed_once() -> Result<()> {
         let (_dir, mut store) = fresh();
-        store.put_pass(
-            &PassRecord {
-                one_time: true,
-                ..sample(100)
-            },
-            &audit("pass.issued"),
-        )?;
-        assert!(store.record_success("alice", 7, 150, &audit("signin.pass.success"))?);
-        assert!(!store.record_success("alice", 7, 151, &audit("signin.pass.success"))?);
+        let pass = PassRecord {
+            one_time: true,
+            ..sample(100)
+        };
+        store.put_pass(&pass, &audit("pass.issued"))?;
+        assert!(store.record_success(&pass, 150, &audit("signin.pass.success"))?);
+        assert!(!store.record_success(&pass, 151, &audit("signin.pass.success"))?);
         assert_eq!(store.pass("alice")?.and_then(|p| p.used_at), Some(150));
         Ok(())
     }
@@ -556,34 +588,37 @@ mod tests {
     #[test]
     fn success_rechecks_window_revocation_and_id() -> Result<()> {
         let (_dir, mut store) = fresh();
-        store.put_pass(&sample(100), &audit("pass.issued"))?;
+        let pass = sample(100);
+        let replaced = PassRecord {
+            id: 6,
+            ..sample(100)
+        };
+        store.put_pass(&pass, &audit("pass.issued"))?;
         assert!(
-            !store.record_success("alice", 7, 99, &audit("x"))?,
+            !store.record_success(&pass, 99, &audit("x"))?,
             "before start"
         );
         assert!(
-            !store.record_success("alice", 7, 100 + 3_600, &audit("x"))?,
+            !store.record_success(&pass, 100 + 3_600, &audit("x"))?,
             "at expiry"
         );
         assert!(
-            !store.record_success("alice", 6, 150, &audit("x"))?,
+            !store.record_success(&replaced, 150, &audit("x"))?,
             "a replaced pass"
         );
-        assert!(store.record_success("alice", 7, 150, &audit("x"))?);
-        assert!(
-            store.record_success("alice", 7, 160, &audit("x"))?,
-            "multi-use"
-        );
+        assert!(store.record_success(&pass, 150, &audit("x"))?);
+        assert!(store.record_success(&pass, 160, &audit("x"))?, "multi-use");
         assert!(store.revoke("alice", 170, &audit("pass.revoked"))?);
         assert!(!store.revoke("alice", 171, &audit("pass.revoked"))?);
-        assert!(!store.record_success("alice", 7, 180, &audit("x"))?);
+        assert!(!store.record_success(&pass, 180, &audit("x"))?);
         Ok(())
     }
 
     #[test]
     fn failures_lock_at_the_limit() -> Result<()> {
         let (_dir, mut store) = fresh();
-        store.put_pass(&sample(100), &audit("pass.issued"))?;
+        let pass = sample(100);
+        store.put_pass(&pass, &audit("pass.issued"))?;
         let counts: Vec<FailureCount> = (0..4)
             .map(|i| store.record_failure("alice", 7, 110 + i, 3, &audit("f")))
             .collect::<Result<_>>()?;
@@ -596,10 +631,7 @@ mod tests {
             vec![false, false, true, false]
         );
         assert_eq!(store.pass("alice")?.and_then(|p| p.locked_at), Some(112));
-        assert!(
-            !store.record_success("alice", 7, 120, &audit("x"))?,
-            "locked"
-        );
+        assert!(!store.record_success(&pass, 120, &audit("x"))?, "locked");
         Ok(())
     }
 
