@@ -6,6 +6,7 @@
 use crate::audit::AuditRecord;
 use crate::pass::PassRecord;
 use crate::timefmt::Timestamp;
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -142,6 +143,12 @@ impl Store {
         self.conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| err(&self.path, "busy timeout", e))?;
+        // Without this, every sign-in's close would checkpoint (two fsyncs)
+        // and delete the -wal and -shm files, and the next open would make
+        // them again. Commits still checkpoint automatically.
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(|e| err(&self.path, "configuration", e))?;
         // journal_mode is kept in the file; reading it first avoids taking a
         // write lock on every open.
         let mode: String = self
