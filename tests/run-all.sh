@@ -32,6 +32,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+# Set-up is part of the one test command: a fresh Debian 12 machine needs
+# nothing else (idempotent; no network once everything is installed).
+tests/install-deps.sh || { echo "run-all: tests/install-deps.sh failed" >&2; exit 1; }
+
 passed=0
 failed=0
 declare -a SUMMARY=()
