@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tap_core::audit::AuditRecord;
 use tap_core::hashing::{self, HashCost};
-use tap_core::pass::PassRecord;
+use tap_core::pass::{NewPass, PassRecord};
 use tap_core::policy::Policy;
 use tap_core::store::{OpenOptions, Store};
 
@@ -252,21 +252,16 @@ impl Workspace {
     fn issue(&self, policy: &Path) {
         let cost = Policy::default().pass.hash;
         let now = now();
-        let pass = PassRecord {
-            user: PASS_USER.into(),
+        let pass = PassRecord::issue(NewPass {
+            user: PASS_USER,
             id: 1,
             phc: hashing::hash(PASS, &cost).unwrap_or_else(|e| fail(&e)),
-            issued_by: "bench".into(),
+            issued_by: "bench",
             created: now,
             start: now,
             expires: now + 3_600,
             one_time: false,
-            used_at: None,
-            last_used: None,
-            failures: 0,
-            locked_at: None,
-            revoked_at: None,
-        };
+        });
         Self::store(policy)
             .put_pass(
                 &pass,

@@ -21,6 +21,9 @@ pub struct PassRecord {
     pub failures: u32,
     pub locked_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// Until when the holder may enroll a security key; opened by a
+    /// successful sign-in with this pass.
+    pub enroll_until: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for PassRecord {
@@ -80,7 +83,54 @@ impl Reason {
     }
 }
 
+/// What `PassRecord::issue` needs; everything else starts empty.
+pub struct NewPass<'a> {
+    pub user: &'a str,
+    pub id: i64,
+    pub phc: String,
+    pub issued_by: &'a str,
+    pub created: Timestamp,
+    pub start: Timestamp,
+    pub expires: Timestamp,
+    pub one_time: bool,
+}
+
 impl PassRecord {
+    /// A pass as issued: unused, no failures.
+    pub fn issue(new: NewPass<'_>) -> PassRecord {
+        PassRecord {
+            user: new.user.to_string(),
+            id: new.id,
+            phc: new.phc,
+            issued_by: new.issued_by.to_string(),
+            created: new.created,
+            start: new.start,
+            expires: new.expires,
+            one_time: new.one_time,
+            used_at: None,
+            last_used: None,
+            failures: 0,
+            locked_at: None,
+            revoked_at: None,
+            enroll_until: None,
+        }
+    }
+
+    /// End of the enrollment window a sign-in at `now` opens: `window` after
+    /// a one-time pass, the pass's own expiry for a multi-use one, never
+    /// past that expiry.
+    pub fn enroll_window_end(&self, now: Timestamp, window: crate::duration::Duration) -> Timestamp {
+        if self.one_time {
+            (now + window.as_secs_i64()).min(self.expires)
+        } else {
+            self.expires
+        }
+    }
+
+    /// Whether the enrollment window is open at `now`.
+    pub fn enroll_window_open(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.enroll_until.is_some_and(|until| now < until)
+    }
     /// Why the pass can or cannot be used at `now`. `admitted` is false when
     /// the policy is off or leaves the user out.
     pub fn usability(&self, admitted: bool, now: Timestamp) -> Reason {
@@ -107,21 +157,16 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn sample(now: Timestamp) -> PassRecord {
-        PassRecord {
-            user: "alice".into(),
+        PassRecord::issue(NewPass {
+            user: "alice",
             id: 7,
             phc: "$argon2id$...".into(),
-            issued_by: "root".into(),
+            issued_by: "root",
             created: now,
             start: now,
             expires: now + 3_600,
             one_time: false,
-            used_at: None,
-            last_used: None,
-            failures: 0,
-            locked_at: None,
-            revoked_at: None,
-        }
+        })
     }
 
     #[test]
@@ -155,6 +200,23 @@ pub(crate) mod tests {
             ..pass.clone()
         };
         assert_eq!(revoked.usability(true, now), Reason::Revoked);
+    }
+
+    #[test]
+    fn enrollment_window() {
+        let now = 1_000_000;
+        let window = crate::duration::Duration::from_secs(600);
+        let multi = sample(now);
+        assert_eq!(multi.enroll_window_end(now + 10, window), now + 3_600);
+        let one_time = PassRecord { one_time: true, ..sample(now) };
+        assert_eq!(one_time.enroll_window_end(now + 10, window), now + 610);
+        assert_eq!(one_time.enroll_window_end(now + 3_500, window), now + 3_600, "never past expiry");
+        let open = PassRecord { enroll_until: Some(now + 600), ..sample(now) };
+        assert!(open.enroll_window_open(now + 599));
+        assert!(!open.enroll_window_open(now + 600));
+        assert!(!sample(now).enroll_window_open(now));
+        let revoked = PassRecord { revoked_at: Some(now), ..open };
+        assert!(!revoked.enroll_window_open(now + 1));
     }
 
     #[test]

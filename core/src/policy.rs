@@ -2,12 +2,14 @@
 
 use crate::duration::{Duration, DAY, SECOND};
 use crate::hashing::HashCost;
+use crate::keys::protocol::UserVerification;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/security/pam_tap.toml";
 pub const DEFAULT_STORE: &str = "/var/lib/pam_tap/tap.db";
 pub const DEFAULT_STORE_GROUP: &str = "pam-tap";
+pub const DEFAULT_HELPER: &str = "/usr/libexec/pam_tap/pam_tap-keyhelper";
 
 /// A policy file is a few hundred bytes; anything far larger is a mistake or
 /// an attack on the login path.
@@ -19,6 +21,8 @@ const LIFETIME_BOUNDS: (Duration, Duration) = (SECOND, Duration::from_secs(30 * 
 const MEMORY_KIB: std::ops::RangeInclusive<u32> = 19_456..=4_194_304;
 const ITERATIONS: std::ops::RangeInclusive<u32> = 2..=64;
 const PARALLELISM: std::ops::RangeInclusive<u32> = 1..=16;
+const MAX_KEYS: std::ops::RangeInclusive<usize> = 1..=32;
+const TOUCH_TIMEOUT: (Duration, Duration) = (SECOND, Duration::from_secs(300));
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -29,6 +33,7 @@ pub struct Policy {
     pub pass: PassPolicy,
     pub scope: Scope,
     pub admins: Admins,
+    pub keys: KeysPolicy,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -43,6 +48,93 @@ pub struct PassPolicy {
     pub max_failures: u32,
     pub enroll_window: Duration,
     pub hash: HashCost,
+}
+
+/// Security keys: the relying party, what a sign-in demands, the helper.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysPolicy {
+    /// One value may be shared by many hosts, so a key enrolled on one
+    /// signs in on all. Default `pam://` + this host's name.
+    pub rp_id: Option<String>,
+    pub user_verification: UserVerification,
+    pub max_keys: usize,
+    /// Authenticator models (AAGUIDs, UUID form) that may be enrolled; empty = any.
+    pub allowed_aaguids: Vec<String>,
+    /// How long the helper may wait for a touch before it is killed.
+    pub touch_timeout: Duration,
+    /// The key helper program (absolute path).
+    pub helper: PathBuf,
+}
+
+impl Default for KeysPolicy {
+    fn default() -> Self {
+        KeysPolicy {
+            rp_id: None,
+            user_verification: UserVerification::Preferred,
+            max_keys: 5,
+            allowed_aaguids: Vec::new(),
+            touch_timeout: Duration::from_secs(30),
+            helper: PathBuf::from(DEFAULT_HELPER),
+        }
+    }
+}
+
+impl KeysPolicy {
+    /// The relying party id, filled in by `Policy::from_toml`.
+    pub fn rp_id(&self) -> &str {
+        self.rp_id.as_deref().unwrap_or("pam://localhost")
+    }
+
+    /// Whether an authenticator model may be enrolled.
+    pub fn allows_aaguid(&self, aaguid: &[u8; 16]) -> bool {
+        self.allowed_aaguids.is_empty()
+            || self
+                .allowed_aaguids
+                .iter()
+                .any(|a| parse_aaguid(a) == Ok(*aaguid))
+    }
+}
+
+/// `cb69481e-8ff7-4039-93ec-0a2729a154a8` (dashes optional) → 16 bytes.
+pub fn parse_aaguid(text: &str) -> Result<[u8; 16], String> {
+    let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
+    let bad = || {
+        format!("{text:?} is not an AAGUID: expected 32 hex digits such as cb69481e-8ff7-4039-93ec-0a2729a154a8")
+    };
+    if hex.len() != 32 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        let digits = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(digits, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// `cb69481e-8ff7-4039-93ec-0a2729a154a8`.
+pub fn format_aaguid(aaguid: &[u8; 16]) -> String {
+    let hex: String = aaguid.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length; gethostname NUL-terminates or truncates.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    match (rc, std::str::from_utf8(&buf[..end])) {
+        (0, Ok(name)) if !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
+    }
 }
 
 /// Who may use a pass. Both include lists empty means everyone; exclusions win.
@@ -72,6 +164,7 @@ impl Default for Policy {
             pass: PassPolicy::default(),
             scope: Scope::default(),
             admins: Admins::default(),
+            keys: KeysPolicy::default(),
         }
     }
 }
@@ -138,11 +231,14 @@ impl Policy {
 
     /// Parses and validates policy text. `origin` names the file in messages.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self, String> {
-        let policy: Policy = toml::from_str(text)
+        let mut policy: Policy = toml::from_str(text)
             .map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))?;
         policy
             .validate()
             .map_err(|e| format!("{}: {e}", origin.display()))?;
+        if policy.keys.rp_id.is_none() {
+            policy.keys.rp_id = Some(format!("pam://{}", host_name()));
+        }
         Ok(policy)
     }
 
@@ -188,6 +284,31 @@ impl Policy {
             pass.hash.parallelism,
             &PARALLELISM,
         )?;
+        let keys = &self.keys;
+        if let Some(rp_id) = &keys.rp_id {
+            if rp_id.is_empty() || rp_id.len() > 253 || rp_id.chars().any(char::is_control) {
+                return Err(format!(
+                    "[keys] rp_id = {rp_id:?}: allowed a non-empty name of at most 253 characters"
+                ));
+            }
+        }
+        check_range("[keys] max_keys", keys.max_keys, &MAX_KEYS)?;
+        let (low, high) = TOUCH_TIMEOUT;
+        if keys.touch_timeout < low || keys.touch_timeout > high {
+            return Err(format!(
+                "[keys] touch_timeout = \"{}\" is out of range: allowed {low} to {high}",
+                keys.touch_timeout
+            ));
+        }
+        if !keys.helper.is_absolute() {
+            return Err(format!(
+                "[keys] helper = {:?} must be an absolute path",
+                keys.helper
+            ));
+        }
+        for aaguid in &keys.allowed_aaguids {
+            parse_aaguid(aaguid).map_err(|e| format!("[keys] allowed_aaguids: {e}"))?;
+        }
         Ok(())
     }
 
@@ -325,6 +446,47 @@ mod tests {
         assert!(parse("[pass.hash]\nmemory_kib = 1024").is_err());
         assert!(parse("enabled = \"yes\"").is_err());
         assert!(parse("[[[").is_err());
+    }
+
+    #[test]
+    fn keys_section() {
+        let policy = parse(
+            r#"
+            [keys]
+            rp_id = "pam://fleet.example"
+            user_verification = "required"
+            max_keys = 2
+            allowed_aaguids = ["CB69481E-8FF7-4039-93EC-0A2729A154A8"]
+            touch_timeout = "15s"
+            helper = "/opt/helper"
+            "#,
+        )
+        .unwrap_or_default();
+        assert_eq!(policy.keys.rp_id(), "pam://fleet.example");
+        assert_eq!(policy.keys.user_verification, UserVerification::Required);
+        let yubikey = parse_aaguid("cb69481e8ff7403993ec0a2729a154a8").unwrap_or_default();
+        assert!(policy.keys.allows_aaguid(&yubikey));
+        assert!(!policy.keys.allows_aaguid(&[0; 16]));
+        assert_eq!(
+            format_aaguid(&yubikey),
+            "cb69481e-8ff7-4039-93ec-0a2729a154a8"
+        );
+
+        let default = parse("").unwrap_or_default();
+        assert!(default.keys.rp_id().starts_with("pam://"));
+        assert!(default.keys.allows_aaguid(&[0; 16]));
+        assert_eq!(default.keys.touch_timeout.as_secs(), 30);
+
+        for bad in [
+            "[keys]\nuser_verification = \"always\"",
+            "[keys]\nmax_keys = 0",
+            "[keys]\ntouch_timeout = \"1h\"",
+            "[keys]\nhelper = \"relative\"",
+            "[keys]\nallowed_aaguids = [\"xyz\"]",
+            "[keys]\nrp_id = \"\"",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
     }
 
     #[test]

@@ -165,7 +165,8 @@ pub fn authenticate(
                 String::new()
             },
         );
-        if !store.record_success(&pass, attempt.now, &audit)? {
+        let enroll_until = pass.enroll_window_end(attempt.now, policy.pass.enroll_window);
+        if !store.record_success(&pass, attempt.now, enroll_until, &audit)? {
             store.append_audit(&record(
                 "signin.pass.failure",
                 "right pass, but no longer usable".into(),

@@ -4,6 +4,7 @@
 //! after a crash; every state change and its audit record commit together.
 
 use crate::audit::AuditRecord;
+use crate::keys::credential::KeyCredential;
 use crate::pass::PassRecord;
 use crate::timefmt::Timestamp;
 use rusqlite::config::DbConfig;
@@ -42,6 +43,21 @@ const MIGRATIONS: &[&str] = &[
         detail   TEXT NOT NULL
     ) STRICT;
     CREATE INDEX audit_by_user ON audit (user, seq);",
+    // 2: security keys, and the enrollment window a pass sign-in opens.
+    "CREATE TABLE keys (
+        user          TEXT NOT NULL,
+        credential_id BLOB NOT NULL,
+        public_key    BLOB NOT NULL,
+        algorithm     INTEGER NOT NULL,
+        aaguid        BLOB NOT NULL,
+        sign_count    INTEGER NOT NULL,
+        label         TEXT NOT NULL,
+        attestation   TEXT NOT NULL,
+        created       INTEGER NOT NULL,
+        last_used     INTEGER,
+        PRIMARY KEY (user, credential_id)
+    ) STRICT;
+    ALTER TABLE passes ADD COLUMN enroll_until INTEGER;",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,6 +94,16 @@ impl OpenOptions<'_> {
             None => Ok(None),
         }
     }
+}
+
+/// Outcome of adding a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddKey {
+    Added,
+    /// The user already has the policy's `max_keys`.
+    TooMany,
+    /// This credential is already enrolled for the user.
+    Duplicate,
 }
 
 /// Outcome of counting a wrong pass.
@@ -297,6 +323,7 @@ impl Store {
         &mut self,
         pass: &PassRecord,
         now: Timestamp,
+        enroll_until: Timestamp,
         audit: &AuditRecord,
     ) -> Result<bool> {
         let sync = if pass.one_time { "FULL" } else { "NORMAL" };
@@ -306,10 +333,11 @@ impl Store {
         let used = self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE passes
-                 SET last_used = ?4, used_at = CASE WHEN one_time = 1 THEN ?4 ELSE used_at END
+                 SET last_used = ?4, used_at = CASE WHEN one_time = 1 THEN ?4 ELSE used_at END,
+                     enroll_until = ?5
                  WHERE user = ?1 AND id = ?2 AND one_time = ?3 AND revoked_at IS NULL AND locked_at IS NULL
                    AND (one_time = 0 OR used_at IS NULL) AND start <= ?4 AND expires > ?4",
-                params![pass.user, pass.id, pass.one_time, now],
+                params![pass.user, pass.id, pass.one_time, now, enroll_until],
             )?;
             if changed == 1 {
                 insert_audit(tx, audit)?;
@@ -380,6 +408,87 @@ impl Store {
             .map_err(|e| err(&self.path, "reading audit", e))
     }
 
+    pub fn keys(&self, user: &str) -> Result<Vec<KeyCredential>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM keys WHERE user = ?1 ORDER BY created, credential_id")
+            .map_err(|e| err(&self.path, "reading keys", e))?;
+        let rows = stmt
+            .query_map([user], key_from_row)
+            .map_err(|e| err(&self.path, "reading keys", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| err(&self.path, "reading keys", e))
+    }
+
+    /// Adds a key unless the user already has `max_keys` or this one.
+    pub fn add_key(&mut self, key: &KeyCredential, max_keys: usize, audit: &AuditRecord) -> Result<AddKey> {
+        self.write(|tx| {
+            let count: i64 = tx.query_row("SELECT count(*) FROM keys WHERE user = ?1", [&key.user], |r| r.get(0))?;
+            if usize::try_from(count).unwrap_or(usize::MAX) >= max_keys {
+                return Ok(AddKey::TooMany);
+            }
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO keys
+                 (user, credential_id, public_key, algorithm, aaguid, sign_count, label, attestation, created, last_used)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
+                params![
+                    key.user,
+                    key.credential_id,
+                    key.public_key,
+                    key.algorithm,
+                    key.aaguid.as_slice(),
+                    key.sign_count,
+                    key.label,
+                    key.attestation,
+                    key.created
+                ],
+            )?;
+            if inserted == 0 {
+                return Ok(AddKey::Duplicate);
+            }
+            insert_audit(tx, audit)?;
+            Ok(AddKey::Added)
+        })
+    }
+
+    /// Removes one key. False when the user has no such key.
+    pub fn remove_key(&mut self, user: &str, credential_id: &[u8], audit: &AuditRecord) -> Result<bool> {
+        self.write(|tx| {
+            let removed = tx.execute(
+                "DELETE FROM keys WHERE user = ?1 AND credential_id = ?2",
+                params![user, credential_id],
+            )?;
+            if removed == 1 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(removed == 1)
+        })
+    }
+
+    /// Records a verified key sign-in. The counter moves only from the value
+    /// the verifier checked against, so two sign-ins racing with one counter
+    /// value (a cloned key) cannot both succeed. Synced: the counter guards
+    /// against clones.
+    pub fn record_key_use(
+        &mut self,
+        key: &KeyCredential,
+        new_count: u32,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE keys SET sign_count = ?4, last_used = ?5
+                 WHERE user = ?1 AND credential_id = ?2 AND sign_count = ?3",
+                params![key.user, key.credential_id, key.sign_count, new_count, now],
+            )?;
+            if changed == 1 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
     /// Runs `work` in one immediate (write-locking) transaction.
     fn write<T>(
         &mut self,
@@ -404,6 +513,22 @@ fn insert_audit(tx: &rusqlite::Transaction<'_>, a: &AuditRecord) -> rusqlite::Re
     Ok(())
 }
 
+fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyCredential> {
+    let aaguid: Vec<u8> = r.get("aaguid")?;
+    Ok(KeyCredential {
+        user: r.get("user")?,
+        credential_id: r.get("credential_id")?,
+        public_key: r.get("public_key")?,
+        algorithm: r.get("algorithm")?,
+        aaguid: aaguid.try_into().unwrap_or([0; 16]),
+        sign_count: r.get("sign_count")?,
+        label: r.get("label")?,
+        attestation: r.get("attestation")?,
+        created: r.get("created")?,
+        last_used: r.get("last_used")?,
+    })
+}
+
 fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
     Ok(PassRecord {
         user: r.get("user")?,
@@ -419,6 +544,7 @@ fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
         failures: r.get("failures")?,
         locked_at: r.get("locked_at")?,
         revoked_at: r.get("revoked_at")?,
+        enroll_until: r.get("enroll_until")?,
     })
 }
 
@@ -586,9 +712,10 @@ mod tests {
             ..sample(100)
         };
         store.put_pass(&pass, &audit("pass.issued"))?;
-        assert!(store.record_success(&pass, 150, &audit("signin.pass.success"))?);
-        assert!(!store.record_success(&pass, 151, &audit("signin.pass.success"))?);
+        assert!(store.record_success(&pass, 150, 500, &audit("signin.pass.success"))?);
+        assert!(!store.record_success(&pass, 151, 500, &audit("signin.pass.success"))?);
         assert_eq!(store.pass("alice")?.and_then(|p| p.used_at), Some(150));
+        assert_eq!(store.pass("alice")?.and_then(|p| p.enroll_until), Some(500));
         Ok(())
     }
 
@@ -602,22 +729,22 @@ mod tests {
         };
         store.put_pass(&pass, &audit("pass.issued"))?;
         assert!(
-            !store.record_success(&pass, 99, &audit("x"))?,
+            !store.record_success(&pass, 99, 500, &audit("x"))?,
             "before start"
         );
         assert!(
-            !store.record_success(&pass, 100 + 3_600, &audit("x"))?,
+            !store.record_success(&pass, 100 + 3_600, 500, &audit("x"))?,
             "at expiry"
         );
         assert!(
-            !store.record_success(&replaced, 150, &audit("x"))?,
+            !store.record_success(&replaced, 150, 500, &audit("x"))?,
             "a replaced pass"
         );
-        assert!(store.record_success(&pass, 150, &audit("x"))?);
-        assert!(store.record_success(&pass, 160, &audit("x"))?, "multi-use");
+        assert!(store.record_success(&pass, 150, 500, &audit("x"))?);
+        assert!(store.record_success(&pass, 160, 500, &audit("x"))?, "multi-use");
         assert!(store.revoke("alice", 170, &audit("pass.revoked"))?);
         assert!(!store.revoke("alice", 171, &audit("pass.revoked"))?);
-        assert!(!store.record_success(&pass, 180, &audit("x"))?);
+        assert!(!store.record_success(&pass, 180, 500, &audit("x"))?);
         Ok(())
     }
 
@@ -638,7 +765,50 @@ mod tests {
             vec![false, false, true, false]
         );
         assert_eq!(store.pass("alice")?.and_then(|p| p.locked_at), Some(112));
-        assert!(!store.record_success(&pass, 120, &audit("x"))?, "locked");
+        assert!(!store.record_success(&pass, 120, 500, &audit("x"))?, "locked");
+        Ok(())
+    }
+
+    fn key(user: &str, id: u8) -> KeyCredential {
+        KeyCredential {
+            user: user.into(),
+            credential_id: vec![id; 16],
+            public_key: vec![0xa5],
+            algorithm: -7,
+            aaguid: [id; 16],
+            sign_count: 10,
+            label: format!("key {id}"),
+            attestation: "none".into(),
+            created: 100,
+            last_used: None,
+        }
+    }
+
+    #[test]
+    fn keys_add_list_limit_remove() -> Result<()> {
+        let (_dir, mut store) = fresh();
+        assert_eq!(store.add_key(&key("alice", 1), 2, &audit("key.enrolled"))?, AddKey::Added);
+        assert_eq!(store.add_key(&key("alice", 1), 2, &audit("key.enrolled"))?, AddKey::Duplicate);
+        assert_eq!(store.add_key(&key("alice", 2), 2, &audit("key.enrolled"))?, AddKey::Added);
+        assert_eq!(store.add_key(&key("alice", 3), 2, &audit("key.enrolled"))?, AddKey::TooMany);
+        assert_eq!(store.add_key(&key("bob", 3), 2, &audit("key.enrolled"))?, AddKey::Added);
+        assert_eq!(store.keys("alice")?, vec![key("alice", 1), key("alice", 2)]);
+        assert!(store.remove_key("alice", &[1; 16], &audit("key.removed"))?);
+        assert!(!store.remove_key("alice", &[1; 16], &audit("key.removed"))?);
+        assert!(!store.remove_key("alice", &[3; 16], &audit("key.removed"))?, "bob's key");
+        assert_eq!(store.keys("alice")?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn key_counter_moves_once_from_the_checked_value() -> Result<()> {
+        let (_dir, mut store) = fresh();
+        let stored = key("alice", 1);
+        store.add_key(&stored, 5, &audit("key.enrolled"))?;
+        assert!(store.record_key_use(&stored, 11, 200, &audit("signin.key.success"))?);
+        assert!(!store.record_key_use(&stored, 11, 201, &audit("signin.key.success"))?, "stale counter");
+        let now = store.keys("alice")?;
+        assert_eq!((now[0].sign_count, now[0].last_used), (11, Some(200)));
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tap_core::accounts;
 use tap_core::audit::{syslog, AuditRecord, Severity};
 use tap_core::duration::Duration;
-use tap_core::pass::PassRecord;
+use tap_core::pass::{NewPass, PassRecord};
 use tap_core::passcode;
 use tap_core::policy::{self, Policy};
 use tap_core::store::Store;
@@ -155,21 +155,16 @@ fn issue(ctx: &Context, args: IssueArgs) -> Result<()> {
         .map_err(|e| Failure::new(Exit::Internal, e))?;
     let id = tap_core::pass::random_id()
         .map_err(|e| Failure::new(Exit::Internal, format!("random source: {e}")))?;
-    let pass = PassRecord {
-        user: args.user.clone(),
-        id,
-        phc,
-        issued_by: ctx.caller.name.clone(),
-        created: ctx.now,
-        start,
-        expires: start + lifetime.as_secs_i64(),
-        one_time,
-        used_at: None,
-        last_used: None,
-        failures: 0,
-        locked_at: None,
-        revoked_at: None,
-    };
+    let pass = PassRecord::issue(NewPass {
+            user: &args.user,
+            id,
+            phc,
+            issued_by: &ctx.caller.name,
+            created: ctx.now,
+            start,
+            expires: start + lifetime.as_secs_i64(),
+            one_time,
+        });
     let mut store = Store::open_for(policy, ctx.caller.is_root())?;
     let replacing = store.pass(&args.user)?.is_some();
     let detail = format!(

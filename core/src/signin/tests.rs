@@ -1,4 +1,5 @@
 use super::*;
+use crate::pass::NewPass;
 use crate::accounts::Account;
 use crate::hashing::HashCost;
 use crate::store::OpenOptions;
@@ -112,21 +113,16 @@ impl Fixture {
     }
 
     fn issue(&self, user: &str, one_time: bool) -> PassRecord {
-        let pass = PassRecord {
-            user: user.into(),
+        let pass = PassRecord::issue(NewPass {
+            user,
             id: 42,
             phc: hashing::hash(PASS, &CHEAP).unwrap_or_default(),
-            issued_by: "root".into(),
+            issued_by: "root",
             created: NOW,
             start: NOW,
             expires: NOW + 3_600,
             one_time,
-            used_at: None,
-            last_used: None,
-            failures: 0,
-            locked_at: None,
-            revoked_at: None,
-        };
+        });
         let mut store = self.store().unwrap_or_else(|e| panic!("{e}"));
         store
             .put_pass(&pass, &AuditRecord::new(NOW, "pass.issued", user, "root"))
