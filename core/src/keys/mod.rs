@@ -4,3 +4,17 @@
 pub mod credential;
 pub mod protocol;
 pub mod runner;
+pub mod attestation;
+pub mod authdata;
+mod cbor;
+pub mod cose;
+#[cfg(test)]
+mod testkit;
+pub mod verify;
+
+pub use attestation::{verify_registration, Attestation, RegistrationAnswer, VerifiedRegistration};
+pub use cbor::CborError;
+pub use cose::{Algorithm, CredentialKey, KeyError};
+pub use verify::{
+    verify_assertion, AssertionAnswer, StoredCredential, VerifiedAssertion, VerifyError,
+};
