@@ -1,13 +1,13 @@
 //! Security keys: the helper protocol, and (in their own modules) parsing
 //! and verifying what an authenticator returns.
 
-pub mod credential;
-pub mod protocol;
-pub mod runner;
 pub mod attestation;
 pub mod authdata;
 mod cbor;
 pub mod cose;
+pub mod credential;
+pub mod protocol;
+pub mod runner;
 #[cfg(test)]
 mod testkit;
 pub mod verify;
