@@ -119,7 +119,11 @@ impl PassRecord {
     /// End of the enrollment window a sign-in at `now` opens: `window` after
     /// a one-time pass, the pass's own expiry for a multi-use one, never
     /// past that expiry.
-    pub fn enroll_window_end(&self, now: Timestamp, window: crate::duration::Duration) -> Timestamp {
+    pub fn enroll_window_end(
+        &self,
+        now: Timestamp,
+        window: crate::duration::Duration,
+    ) -> Timestamp {
         if self.one_time {
             (now + window.as_secs_i64()).min(self.expires)
         } else {
@@ -208,14 +212,27 @@ pub(crate) mod tests {
         let window = crate::duration::Duration::from_secs(600);
         let multi = sample(now);
         assert_eq!(multi.enroll_window_end(now + 10, window), now + 3_600);
-        let one_time = PassRecord { one_time: true, ..sample(now) };
+        let one_time = PassRecord {
+            one_time: true,
+            ..sample(now)
+        };
         assert_eq!(one_time.enroll_window_end(now + 10, window), now + 610);
-        assert_eq!(one_time.enroll_window_end(now + 3_500, window), now + 3_600, "never past expiry");
-        let open = PassRecord { enroll_until: Some(now + 600), ..sample(now) };
+        assert_eq!(
+            one_time.enroll_window_end(now + 3_500, window),
+            now + 3_600,
+            "never past expiry"
+        );
+        let open = PassRecord {
+            enroll_until: Some(now + 600),
+            ..sample(now)
+        };
         assert!(open.enroll_window_open(now + 599));
         assert!(!open.enroll_window_open(now + 600));
         assert!(!sample(now).enroll_window_open(now));
-        let revoked = PassRecord { revoked_at: Some(now), ..open };
+        let revoked = PassRecord {
+            revoked_at: Some(now),
+            ..open
+        };
         assert!(!revoked.enroll_window_open(now + 1));
     }
 

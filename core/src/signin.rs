@@ -60,7 +60,7 @@ pub enum NothingReason {
 }
 
 /// Why a sign-in failed (the PAM_AUTH_ERR paths).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// Wrong pass, counted; `locked` when this try reached the limit.
     WrongPass { failures: u32, locked: bool },
@@ -68,6 +68,9 @@ pub enum Failure {
     Empty,
     /// `use_first_pass` but no earlier module collected a token.
     NoEarlierToken,
+    /// A security key's answer was refused, or the helper failed (timeout,
+    /// crash, garbage, no touch). The text says which, for the log.
+    KeyRefused(String),
     /// Right pass, but it stopped being usable meanwhile (another sign-in
     /// used the one-time pass, or it was revoked, locked or replaced).
     NoLongerUsable,
@@ -76,7 +79,8 @@ pub enum Failure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Nothing(NothingReason),
-    Success { expires: Timestamp, one_time: bool },
+    PassSuccess { expires: Timestamp, one_time: bool },
+    KeySuccess { label: String },
     Failed(Failure),
 }
 
@@ -100,6 +104,7 @@ pub fn authenticate(
     policy: &Policy,
     directory: &dyn Directory,
     open_store: impl FnOnce() -> Result<Store, StoreError>,
+    authenticator: &dyn Authenticator,
     prompt: &mut dyn Prompt,
     attempt: Attempt<'_>,
 ) -> Result<Outcome, Error> {
@@ -118,6 +123,15 @@ pub fn authenticate(
         return Ok(Outcome::Nothing(NothingReason::OutOfScope));
     }
     let mut store = open_store()?;
+    // Keys first: a user who has one signs in by touch; without the key
+    // plugged in, the pass (if any) is still there.
+    let keys = store.keys(attempt.user)?;
+    if !keys.is_empty() {
+        match key::sign_in(policy, &mut store, &keys, authenticator, prompt, &attempt)? {
+            key::KeyResult::Decided(outcome) => return Ok(outcome),
+            key::KeyResult::NoDevice => {}
+        }
+    }
     let Some(pass) = store.pass(attempt.user)? else {
         return Ok(Outcome::Nothing(NothingReason::NoPass));
     };
@@ -148,16 +162,9 @@ pub fn authenticate(
         None => matches(&pass, &typed)?,
     };
 
-    let record = |event: &str, detail: String| {
-        let mut audit =
-            AuditRecord::new(attempt.now, event, attempt.user, attempt.user).detail(detail);
-        audit.service = attempt.service.into();
-        audit.rhost = attempt.rhost.into();
-        audit.tty = attempt.tty.into();
-        audit
-    };
     if right {
         let audit = record(
+            &attempt,
             "signin.pass.success",
             if pass.one_time {
                 "one-time pass used".into()
@@ -168,6 +175,7 @@ pub fn authenticate(
         let enroll_until = pass.enroll_window_end(attempt.now, policy.pass.enroll_window);
         if !store.record_success(&pass, attempt.now, enroll_until, &audit)? {
             store.append_audit(&record(
+                &attempt,
                 "signin.pass.failure",
                 "right pass, but no longer usable".into(),
             ))?;
@@ -178,7 +186,7 @@ pub fn authenticate(
             // does not undo the sign-in.
             let _ = prompt.info(&welcome(&pass));
         }
-        return Ok(Outcome::Success {
+        return Ok(Outcome::PassSuccess {
             expires: pass.expires,
             one_time: pass.one_time,
         });
@@ -190,10 +198,11 @@ pub fn authenticate(
         pass.id,
         attempt.now,
         max,
-        &record("signin.pass.failure", detail),
+        &record(&attempt, "signin.pass.failure", detail),
     )?;
     if count.locked_now {
         store.append_audit(&record(
+            &attempt,
             "pass.locked",
             format!("locked after {} wrong tries", count.failures),
         ))?;
@@ -213,6 +222,15 @@ fn matches(pass: &PassRecord, typed: &[u8]) -> Result<bool, Error> {
     }
 }
 
+/// An audit record of this attempt.
+fn record(attempt: &Attempt<'_>, event: &str, detail: String) -> AuditRecord {
+    let mut audit = AuditRecord::new(attempt.now, event, attempt.user, attempt.user).detail(detail);
+    audit.service = attempt.service.into();
+    audit.rhost = attempt.rhost.into();
+    audit.tty = attempt.tty.into();
+    audit
+}
+
 fn welcome(pass: &PassRecord) -> String {
     let validity = if pass.one_time {
         "This one-time pass is now used.".to_string()
@@ -224,6 +242,10 @@ fn welcome(pass: &PassRecord) -> String {
     };
     format!("Signed in with a Temporary Access Pass. {validity} Run `tapctl enroll` to register a security key.")
 }
+
+mod key;
+
+pub use key::{Authenticator, HelperProcess, PIN_PROMPT, TOUCH_CUE};
 
 #[cfg(test)]
 mod tests;

@@ -421,7 +421,12 @@ impl Store {
     }
 
     /// Adds a key unless the user already has `max_keys` or this one.
-    pub fn add_key(&mut self, key: &KeyCredential, max_keys: usize, audit: &AuditRecord) -> Result<AddKey> {
+    pub fn add_key(
+        &mut self,
+        key: &KeyCredential,
+        max_keys: usize,
+        audit: &AuditRecord,
+    ) -> Result<AddKey> {
         self.write(|tx| {
             let count: i64 = tx.query_row("SELECT count(*) FROM keys WHERE user = ?1", [&key.user], |r| r.get(0))?;
             if usize::try_from(count).unwrap_or(usize::MAX) >= max_keys {
@@ -452,7 +457,12 @@ impl Store {
     }
 
     /// Removes one key. False when the user has no such key.
-    pub fn remove_key(&mut self, user: &str, credential_id: &[u8], audit: &AuditRecord) -> Result<bool> {
+    pub fn remove_key(
+        &mut self,
+        user: &str,
+        credential_id: &[u8],
+        audit: &AuditRecord,
+    ) -> Result<bool> {
         self.write(|tx| {
             let removed = tx.execute(
                 "DELETE FROM keys WHERE user = ?1 AND credential_id = ?2",
@@ -741,7 +751,10 @@ mod tests {
             "a replaced pass"
         );
         assert!(store.record_success(&pass, 150, 500, &audit("x"))?);
-        assert!(store.record_success(&pass, 160, 500, &audit("x"))?, "multi-use");
+        assert!(
+            store.record_success(&pass, 160, 500, &audit("x"))?,
+            "multi-use"
+        );
         assert!(store.revoke("alice", 170, &audit("pass.revoked"))?);
         assert!(!store.revoke("alice", 171, &audit("pass.revoked"))?);
         assert!(!store.record_success(&pass, 180, 500, &audit("x"))?);
@@ -765,7 +778,10 @@ mod tests {
             vec![false, false, true, false]
         );
         assert_eq!(store.pass("alice")?.and_then(|p| p.locked_at), Some(112));
-        assert!(!store.record_success(&pass, 120, 500, &audit("x"))?, "locked");
+        assert!(
+            !store.record_success(&pass, 120, 500, &audit("x"))?,
+            "locked"
+        );
         Ok(())
     }
 
@@ -787,15 +803,33 @@ mod tests {
     #[test]
     fn keys_add_list_limit_remove() -> Result<()> {
         let (_dir, mut store) = fresh();
-        assert_eq!(store.add_key(&key("alice", 1), 2, &audit("key.enrolled"))?, AddKey::Added);
-        assert_eq!(store.add_key(&key("alice", 1), 2, &audit("key.enrolled"))?, AddKey::Duplicate);
-        assert_eq!(store.add_key(&key("alice", 2), 2, &audit("key.enrolled"))?, AddKey::Added);
-        assert_eq!(store.add_key(&key("alice", 3), 2, &audit("key.enrolled"))?, AddKey::TooMany);
-        assert_eq!(store.add_key(&key("bob", 3), 2, &audit("key.enrolled"))?, AddKey::Added);
+        assert_eq!(
+            store.add_key(&key("alice", 1), 2, &audit("key.enrolled"))?,
+            AddKey::Added
+        );
+        assert_eq!(
+            store.add_key(&key("alice", 1), 2, &audit("key.enrolled"))?,
+            AddKey::Duplicate
+        );
+        assert_eq!(
+            store.add_key(&key("alice", 2), 2, &audit("key.enrolled"))?,
+            AddKey::Added
+        );
+        assert_eq!(
+            store.add_key(&key("alice", 3), 2, &audit("key.enrolled"))?,
+            AddKey::TooMany
+        );
+        assert_eq!(
+            store.add_key(&key("bob", 3), 2, &audit("key.enrolled"))?,
+            AddKey::Added
+        );
         assert_eq!(store.keys("alice")?, vec![key("alice", 1), key("alice", 2)]);
         assert!(store.remove_key("alice", &[1; 16], &audit("key.removed"))?);
         assert!(!store.remove_key("alice", &[1; 16], &audit("key.removed"))?);
-        assert!(!store.remove_key("alice", &[3; 16], &audit("key.removed"))?, "bob's key");
+        assert!(
+            !store.remove_key("alice", &[3; 16], &audit("key.removed"))?,
+            "bob's key"
+        );
         assert_eq!(store.keys("alice")?.len(), 1);
         Ok(())
     }
@@ -806,7 +840,10 @@ mod tests {
         let stored = key("alice", 1);
         store.add_key(&stored, 5, &audit("key.enrolled"))?;
         assert!(store.record_key_use(&stored, 11, 200, &audit("signin.key.success"))?);
-        assert!(!store.record_key_use(&stored, 11, 201, &audit("signin.key.success"))?, "stale counter");
+        assert!(
+            !store.record_key_use(&stored, 11, 201, &audit("signin.key.success"))?,
+            "stale counter"
+        );
         let now = store.keys("alice")?;
         assert_eq!((now[0].sign_count, now[0].last_used), (11, Some(200)));
         Ok(())

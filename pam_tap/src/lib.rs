@@ -15,7 +15,7 @@ use std::ffi::CStr;
 use tap_core::accounts::SystemDirectory;
 use tap_core::audit::{syslog, Severity};
 use tap_core::policy::Policy;
-use tap_core::signin::{self, Attempt, Error, Failure, FirstPass, NothingReason, Outcome};
+use tap_core::signin::{self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome};
 use tap_core::store::{Store, StoreError};
 use zeroize::Zeroizing;
 
@@ -61,7 +61,7 @@ impl PamHooks for PamTap {
         log.report(&user, &result);
         match result {
             Ok(Outcome::Nothing(_)) => PamResultCode::PAM_IGNORE,
-            Ok(Outcome::Success { .. }) => PamResultCode::PAM_SUCCESS,
+            Ok(Outcome::PassSuccess { .. } | Outcome::KeySuccess { .. }) => PamResultCode::PAM_SUCCESS,
             Ok(Outcome::Failed(_)) => PamResultCode::PAM_AUTH_ERR,
             Err(Error::Unavailable(_)) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
             Err(Error::UnknownUser) => PamResultCode::PAM_USER_UNKNOWN,
@@ -118,6 +118,7 @@ fn run(
         &policy,
         &SystemDirectory,
         || open_store(&policy),
+        &HelperProcess::for_policy(&policy),
         &mut PamPrompt(conv),
         attempt,
     )
@@ -183,7 +184,10 @@ impl Logger {
     fn report(&self, user: &str, result: &Result<Outcome, Error>) {
         let who = format!("user={user}{}", self.context);
         let (severity, what) = match result {
-            Ok(Outcome::Success { one_time, .. }) => (
+            Ok(Outcome::KeySuccess { label }) => {
+                (Severity::Info, format!("signed in with security key {label:?}"))
+            }
+            Ok(Outcome::PassSuccess { one_time, .. }) => (
                 Severity::Info,
                 format!(
                     "signed in with a {}pass",
@@ -199,6 +203,9 @@ impl Logger {
             ),
             Ok(Outcome::Failed(Failure::WrongPass { failures, .. })) => {
                 (Severity::Notice, format!("wrong pass (failure {failures})"))
+            }
+            Ok(Outcome::Failed(Failure::KeyRefused(why))) => {
+                (Severity::Warning, format!("security key refused: {why}"))
             }
             Ok(Outcome::Failed(other)) => (Severity::Notice, format!("sign-in failed: {other:?}")),
             Ok(Outcome::Nothing(NothingReason::Unusable(reason))) => (

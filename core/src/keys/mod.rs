@@ -9,7 +9,7 @@ pub mod credential;
 pub mod protocol;
 pub mod runner;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 pub mod verify;
 
 pub use attestation::{verify_registration, Attestation, RegistrationAnswer, VerifiedRegistration};

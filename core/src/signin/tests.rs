@@ -1,7 +1,7 @@
 use super::*;
-use crate::pass::NewPass;
 use crate::accounts::Account;
 use crate::hashing::HashCost;
+use crate::pass::NewPass;
 use crate::store::OpenOptions;
 use std::collections::VecDeque;
 
@@ -17,6 +17,7 @@ const CHEAP: HashCost = HashCost {
 #[derive(Debug)]
 enum Expect {
     Secret(Result<Option<&'static str>, ConversationFailed>),
+    Pin(&'static str),
     Info(&'static str),
 }
 
@@ -37,12 +38,11 @@ impl Scripted {
 
 impl Prompt for Scripted {
     fn secret(&mut self, prompt: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ConversationFailed> {
-        assert_eq!(prompt, PASS_PROMPT);
+        let bytes = |s: &str| Zeroizing::new(s.as_bytes().to_vec());
         match self.0.pop_front() {
-            Some(Expect::Secret(answer)) => {
-                answer.map(|a| a.map(|s| Zeroizing::new(s.as_bytes().to_vec())))
-            }
-            other => panic!("unexpected secret prompt; expected {other:?}"),
+            Some(Expect::Secret(answer)) if prompt == PASS_PROMPT => answer.map(|a| a.map(bytes)),
+            Some(Expect::Pin(pin)) if prompt == PIN_PROMPT => Ok(Some(bytes(pin))),
+            other => panic!("unexpected secret prompt {prompt:?}; expected {other:?}"),
         }
     }
     fn info(&mut self, text: &str) -> Result<(), ConversationFailed> {
@@ -83,6 +83,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     path: std::path::PathBuf,
     policy: Policy,
+    authenticator: FakeKey,
 }
 
 impl Fixture {
@@ -98,6 +99,7 @@ impl Fixture {
             _dir: dir,
             path,
             policy,
+            authenticator: FakeKey::new(),
         }
     }
 
@@ -153,7 +155,14 @@ impl Fixture {
             earlier_token: token.map(|t| Zeroizing::new(t.as_bytes().to_vec())),
             silent: false,
         };
-        let outcome = authenticate(&self.policy, &Users, || self.store(), &mut prompt, attempt);
+        let outcome = authenticate(
+            &self.policy,
+            &Users,
+            || self.store(),
+            &self.authenticator,
+            &mut prompt,
+            attempt,
+        );
         prompt.finished();
         outcome
     }
@@ -174,7 +183,7 @@ fn right_pass_signs_in_and_says_until_when() {
     );
     assert_eq!(
         outcome,
-        Ok(Outcome::Success {
+        Ok(Outcome::PassSuccess {
             expires: NOW + 3_600,
             one_time: false
         })
@@ -229,7 +238,7 @@ fn one_time_pass_works_once() {
     );
     assert_eq!(
         first,
-        Ok(Outcome::Success {
+        Ok(Outcome::PassSuccess {
             expires: NOW + 3_600,
             one_time: true
         })
@@ -350,7 +359,7 @@ fn empty_and_oversized_input() {
 fn first_pass_options() {
     let fx = Fixture::new();
     fx.issue("alice", false);
-    let ok = Ok(Outcome::Success {
+    let ok = Ok(Outcome::PassSuccess {
         expires: NOW + 3_600,
         one_time: false,
     });
@@ -420,7 +429,272 @@ fn silent_shows_nothing() {
         earlier_token: None,
         silent: true,
     };
-    let outcome = authenticate(&fx.policy, &Users, || fx.store(), &mut prompt, attempt);
-    assert!(matches!(outcome, Ok(Outcome::Success { .. })));
+    let outcome = authenticate(
+        &fx.policy,
+        &Users,
+        || fx.store(),
+        &fx.authenticator,
+        &mut prompt,
+        attempt,
+    );
+    assert!(matches!(outcome, Ok(Outcome::PassSuccess { .. })));
     prompt.finished();
+}
+
+// ---- security keys ----------------------------------------------------
+
+use crate::keys::credential::KeyCredential;
+use crate::keys::protocol::{
+    AssertRequest, Bytes, HelperError, Request, Response, UserVerification,
+};
+use crate::keys::runner::HelperFailure;
+use crate::keys::testkit::{auth_data, AuthDataSpec, TestKey};
+use std::cell::Cell;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    Honest,
+    Absent,
+    WrongRpId,
+    NoTouch,
+    CounterRegress,
+    Timeout,
+    Crash,
+    NotInstalled,
+}
+
+/// An authenticator in the test process, behind the same trait as the helper.
+struct FakeKey {
+    key: TestKey,
+    credential_id: Vec<u8>,
+    counter: Cell<u32>,
+    behaviour: Cell<Behaviour>,
+    pin: Option<&'static str>,
+}
+
+impl FakeKey {
+    fn new() -> Self {
+        FakeKey {
+            key: TestKey::es256(),
+            credential_id: vec![0xc1; 24],
+            counter: Cell::new(5),
+            behaviour: Cell::new(Behaviour::Honest),
+            pin: None,
+        }
+    }
+
+    fn answer(&self, request: &AssertRequest) -> Response {
+        let failed = |error| Response::Failed {
+            error,
+            message: String::new(),
+        };
+        if !request.allow.contains(&Bytes(self.credential_id.clone())) {
+            return failed(HelperError::NoCredentials);
+        }
+        let verified = match (self.pin, &request.pin) {
+            (None, _) => false,
+            (Some(_), None) => return failed(HelperError::PinRequired),
+            (Some(pin), Some(given)) if given.0.as_str() == pin => true,
+            (Some(_), Some(_)) => return failed(HelperError::PinInvalid),
+        };
+        let behaviour = self.behaviour.get();
+        let rp_id = if behaviour == Behaviour::WrongRpId {
+            "pam://elsewhere"
+        } else {
+            request.rp_id.as_str()
+        };
+        let count = if behaviour == Behaviour::CounterRegress {
+            self.counter.get() - 1
+        } else {
+            self.counter.get() + 1
+        };
+        self.counter.set(count);
+        let mut spec = AuthDataSpec::assertion(rp_id, count);
+        if behaviour == Behaviour::NoTouch {
+            spec.flags = 0;
+        }
+        if verified {
+            spec.flags |= 0x04;
+        }
+        let data = auth_data(&spec);
+        let signature = self
+            .key
+            .sign(&[data.as_slice(), &request.client_data_hash.0].concat());
+        Response::Asserted {
+            credential_id: Bytes(self.credential_id.clone()),
+            authenticator_data: Bytes(data),
+            signature: Bytes(signature),
+        }
+    }
+}
+
+impl Authenticator for FakeKey {
+    fn call(&self, request: &Request) -> Result<Response, HelperFailure> {
+        match (self.behaviour.get(), request) {
+            (Behaviour::Absent, _) => Ok(Response::Failed {
+                error: HelperError::NoDevice,
+                message: String::new(),
+            }),
+            (Behaviour::Timeout, _) => Err(HelperFailure::Timeout),
+            (Behaviour::Crash, _) => Err(HelperFailure::Died("exit status 3".into())),
+            (Behaviour::NotInstalled, _) => Err(HelperFailure::Spawn("no such file".into())),
+            (_, Request::Assert(assert)) => Ok(self.answer(assert)),
+            (_, other) => panic!("unexpected request {other:?}"),
+        }
+    }
+}
+
+impl Fixture {
+    fn enroll(&self, user: &str) {
+        let key = KeyCredential {
+            user: user.into(),
+            credential_id: self.authenticator.credential_id.clone(),
+            public_key: self.authenticator.key.cose(),
+            algorithm: -7,
+            aaguid: [0; 16],
+            sign_count: self.authenticator.counter.get(),
+            label: "blue key".into(),
+            attestation: "none".into(),
+            created: NOW,
+            last_used: None,
+        };
+        let mut store = self.store().unwrap_or_else(|e| panic!("{e}"));
+        store
+            .add_key(&key, 5, &AuditRecord::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn events(&self, user: &str) -> Vec<String> {
+        let store = self.store().unwrap_or_else(|e| panic!("{e}"));
+        store
+            .audit(Some(user), 100)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.event)
+            .collect()
+    }
+
+    fn key_refused(&self, user: &str) -> bool {
+        matches!(
+            self.run(user, NOW, vec![Expect::Info(TOUCH_CUE)]),
+            Ok(Outcome::Failed(Failure::KeyRefused(_)))
+        )
+    }
+}
+
+#[test]
+fn key_signs_in_and_moves_the_counter() {
+    let fx = Fixture::new();
+    fx.enroll("alice");
+    let outcome = fx.run("alice", NOW, vec![Expect::Info(TOUCH_CUE)]);
+    assert_eq!(
+        outcome,
+        Ok(Outcome::KeySuccess {
+            label: "blue key".into()
+        })
+    );
+    let stored = fx
+        .store()
+        .map(|s| s.keys("alice").unwrap_or_default())
+        .unwrap_or_default();
+    assert_eq!((stored[0].sign_count, stored[0].last_used), (6, Some(NOW)));
+    assert_eq!(
+        fx.events("alice").last().map(String::as_str),
+        Some("signin.key.success")
+    );
+}
+
+#[test]
+fn no_key_plugged_in_falls_through_to_the_pass_or_nothing() {
+    let fx = Fixture::new();
+    fx.enroll("alice");
+    fx.authenticator.behaviour.set(Behaviour::Absent);
+    assert_eq!(
+        fx.run("alice", NOW, vec![Expect::Info(TOUCH_CUE)]),
+        Ok(Outcome::Nothing(NothingReason::NoPass))
+    );
+    fx.issue("alice", false);
+    let outcome = fx.run(
+        "alice",
+        NOW,
+        vec![
+            Expect::Info(TOUCH_CUE),
+            typed(PASS),
+            Expect::Info("valid until"),
+        ],
+    );
+    assert!(
+        matches!(outcome, Ok(Outcome::PassSuccess { .. })),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn helper_trouble_is_a_failed_sign_in_and_a_missing_helper_fails_closed() {
+    let fx = Fixture::new();
+    fx.enroll("alice");
+    fx.issue("alice", false);
+    for behaviour in [Behaviour::Timeout, Behaviour::Crash] {
+        fx.authenticator.behaviour.set(behaviour);
+        assert!(fx.key_refused("alice"), "{behaviour:?}");
+    }
+    fx.authenticator.behaviour.set(Behaviour::NotInstalled);
+    let outcome = fx.run("alice", NOW, vec![Expect::Info(TOUCH_CUE)]);
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{outcome:?}");
+}
+
+#[test]
+fn bad_answers_are_refused_and_a_regressed_counter_is_audited() {
+    let fx = Fixture::new();
+    fx.enroll("alice");
+    for behaviour in [Behaviour::WrongRpId, Behaviour::NoTouch] {
+        fx.authenticator.behaviour.set(behaviour);
+        assert!(fx.key_refused("alice"), "{behaviour:?}");
+    }
+    fx.authenticator.counter.set(5);
+    fx.authenticator.behaviour.set(Behaviour::CounterRegress);
+    assert!(fx.key_refused("alice"));
+    assert_eq!(
+        fx.events("alice").last().map(String::as_str),
+        Some("key.counter_regressed")
+    );
+}
+
+#[test]
+fn a_key_that_is_not_enrolled_is_refused() {
+    let mut fx = Fixture::new();
+    fx.enroll("alice");
+    fx.authenticator.credential_id = vec![0xee; 24];
+    assert!(fx.key_refused("alice"));
+}
+
+#[test]
+fn pin_is_asked_when_the_key_wants_one_and_uv_is_enforced() {
+    let mut fx = Fixture::new();
+    fx.authenticator.pin = Some("4321");
+    fx.enroll("alice");
+    let outcome = fx.run(
+        "alice",
+        NOW,
+        vec![Expect::Info(TOUCH_CUE), Expect::Pin("4321")],
+    );
+    assert!(
+        matches!(outcome, Ok(Outcome::KeySuccess { .. })),
+        "{outcome:?}"
+    );
+    let wrong = fx.run(
+        "alice",
+        NOW,
+        vec![Expect::Info(TOUCH_CUE), Expect::Pin("0000")],
+    );
+    assert!(
+        matches!(wrong, Ok(Outcome::Failed(Failure::KeyRefused(_)))),
+        "{wrong:?}"
+    );
+
+    // UV required, and a key that verifies nobody: refused.
+    let mut strict = Fixture::new();
+    strict.policy.keys.user_verification = UserVerification::Required;
+    strict.enroll("alice");
+    assert!(strict.key_refused("alice"));
 }
