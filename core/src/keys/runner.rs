@@ -175,15 +175,28 @@ fn spawn(helper: &Path, stdin: OwnedFd) -> io::Result<Child> {
         // Its own process group, so a timeout kills the helper's children too.
         .process_group(0);
     // SAFETY: the closure runs in the forked child before exec and makes only
-    // async-signal-safe system calls (close_range, fcntl); it allocates
-    // nothing and touches no locks.
+    // async-signal-safe system calls (close_range, fcntl, getgid, setresgid);
+    // it allocates nothing and touches no locks.
     unsafe {
         command.pre_exec(move || {
             mark_inherited_fds_cloexec(max_fd);
-            Ok(())
+            drop_set_group_id()
         });
     }
     command.spawn()
+}
+
+/// tapctl runs setgid to the store's group; device I/O runs without it (all
+/// three group ids set to the real one, so it cannot be regained).
+fn drop_set_group_id() -> std::io::Result<()> {
+    // SAFETY: getgid/getegid/setresgid are async-signal-safe and take no pointers.
+    unsafe {
+        let real = libc::getgid();
+        if libc::getegid() != real && libc::setresgid(real, real, real) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Upper bound for the fallback loop below.
