@@ -1,0 +1,85 @@
+//! `pam_tap-keyhelper`: one CTAP2 operation on a USB security key per run.
+//! It reads one JSON request on stdin and writes one JSON response on
+//! stdout (core/src/keys/protocol.rs), and nothing else: whatever the HID
+//! stack might print goes to /dev/null, and a panic becomes a `device`
+//! failure. The caller (pam_tap.so, tapctl) verifies every answer and kills
+//! this process at its touch timeout.
+
+mod ctaphid;
+mod device;
+mod ops;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::ExitCode;
+
+use tap_core::keys::protocol::{HelperError, Request, Response, MAX_MESSAGE_BYTES};
+use zeroize::Zeroizing;
+
+fn main() -> ExitCode {
+    let Some(mut out) = claim_stdout() else {
+        return ExitCode::from(1);
+    };
+    // Panics are reported as an answer, not as text on a terminal.
+    std::panic::set_hook(Box::new(|_| {}));
+    let response = catch_unwind(AssertUnwindSafe(run))
+        .unwrap_or_else(|_| ops::failed(HelperError::Device, "the key helper failed unexpectedly"));
+    if out
+        .write_all(&response.to_json())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Keep the real stdout for the one response and point descriptor 1 at
+/// /dev/null, so that nothing else (ctap-hid-fido2 prints to stdout in
+/// places) can reach the caller's parser or a terminal.
+fn claim_stdout() -> Option<File> {
+    // SAFETY: plain descriptor calls on descriptors this process owns; the
+    // duplicate is owned by the returned File and nothing else.
+    unsafe {
+        let saved = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if saved < 0 {
+            return None;
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if null < 0 || libc::dup2(null, 1) < 0 {
+            libc::close(saved);
+            return None;
+        }
+        libc::close(null);
+        Some(File::from_raw_fd(saved))
+    }
+}
+
+fn run() -> Response {
+    let request = match read_request() {
+        Ok(request) => request,
+        Err(why) => return ops::failed(HelperError::BadRequest, why),
+    };
+    match device::HidAuthenticator::open() {
+        Ok(mut key) => ops::handle(&mut key, &request),
+        Err(device::OpenError::NoDevice) => {
+            ops::failed(HelperError::NoDevice, "no security key is plugged in")
+        }
+        Err(device::OpenError::Other(why)) => ops::failed(HelperError::Device, why),
+    }
+}
+
+fn read_request() -> Result<Request, String> {
+    // The request may carry a PIN: read it into memory that is zeroed after.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_MESSAGE_BYTES + 1));
+    std::io::stdin()
+        .lock()
+        .take(MAX_MESSAGE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("reading the request: {e}"))?;
+    // serde's message may quote a field's value, and a value may be a PIN:
+    // only say that it failed.
+    Request::from_json(&bytes).map_err(|_| "the request is not a valid helper request".to_string())
+}
