@@ -13,7 +13,7 @@
 # --lint runs lintian and rpmlint on the results and fails on any warning.
 #
 # Steps: install the build tools (apt) if missing; cargo build --release
-# --workspace; build packaging/gen and generate tapctl's man pages and
+# -p pam_tap -p tapctl; build packaging/gen and generate tapctl's man pages and
 # completions from its clap definition; stage everything; dpkg-buildpackage
 # (debhelper) for the .deb; rpmbuild for the .rpm.
 #
@@ -72,8 +72,10 @@ url=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
 log "pam-tap $version"
 
 # --- compile -----------------------------------------------------------------
-log "cargo build --release --workspace"
-(cd "$repo" && cargo build --release --workspace)
+# Only the shipped crates: their features are then exactly what ships, and
+# a test-only workspace member cannot break or change the packages.
+log "cargo build --release -p pam_tap -p tapctl"
+(cd "$repo" && cargo build --release -p pam_tap -p tapctl)
 so=$CARGO_TARGET_DIR/release/libpam_tap.so
 tapctl=$CARGO_TARGET_DIR/release/tapctl
 for f in "$so" "$tapctl"; do [ -s "$f" ] || { echo "build.sh: $f was not built" >&2; exit 1; }; done
@@ -208,7 +210,10 @@ if [ $lint = 1 ]; then
     if [ $want_deb = 1 ]; then
         log "lintian $deb"
         # Overrides, each with its reason, are in debian/pam-tap.lintian-overrides.
-        lintian --fail-on error,warning --display-info --show-overrides "$dist/$deb" || status=1
+        # (Shown with the overrides first; lintian 2.116 exits 2 when
+        # --show-overrides prints any, so the verdict is a second run.)
+        lintian --display-info --show-overrides "$dist/$deb" | grep -v '^N: ' || true
+        lintian --fail-on error,warning --display-info "$dist/$deb" || status=1
     fi
     if [ $want_rpm = 1 ]; then
         log "rpmlint $rpm"

@@ -10,17 +10,18 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${PAM_TAP_CACHE:-$here/../.cache}
 suite=bookworm
-# Same mirror as the host's apt sources (first URIs/deb line), else Debian's CDN.
+# The host's own Debian mirror (first URIs:/deb line of its apt sources).
 mirror=${DEBIAN_MIRROR:-$(sed -n -E 's/^URIs:[[:space:]]*(http[^ ]*\/debian)\/?$/\1/p; s/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?(http[^ ]*\/debian)\/?[[:space:]]+bookworm[[:space:]].*/\2/p' \
     /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 || true)}
-mirror=${mirror:-http://deb.debian.org/debian}
+[ -n "$mirror" ] || { echo "rootfs: no Debian mirror in /etc/apt/sources.list*; set DEBIAN_MIRROR" >&2; exit 1; }
 # What the tests use inside the root: pam-auth-update (libpam-runtime), login,
 # su (util-linux), sudo, pamtester, useradd/chpasswd (passwd), addgroup
 # (adduser, the package's fallback when systemd-sysusers is absent).
 include=libpam-runtime,libpam-modules,libpam-modules-bin,login,util-linux,passwd,adduser,sudo,pamtester,ca-certificates
 # Downloaded into the root's apt cache but not installed: the second test pass
-# installs systemd to exercise the sysusers.d/tmpfiles.d path offline.
-predownload="systemd"
+# installs systemd (sysusers.d/tmpfiles.d path) and openssh-server (for its
+# /etc/pam.d/sshd), offline.
+predownload="systemd openssh-server"
 key=$(printf '%s\n' "$suite" "$include" "$predownload" v1 | sha256sum | cut -c1-12)
 tarball=$cache/debian-$suite-minbase-$key.tar
 if [ -s "$tarball" ]; then echo "$tarball"; exit 0; fi
@@ -41,4 +42,6 @@ unshare -m --propagation private -- bash -euc '
 ' _ "$work/root" $predownload >&2
 tar -C "$work/root" --numeric-owner -cf "$tarball.tmp" .
 mv "$tarball.tmp" "$tarball"
+# Older tarballs (another package list) are of no further use.
+find "$cache" -maxdepth 1 -name "debian-$suite-minbase-*.tar" ! -name "$(basename "$tarball")" -delete
 echo "$tarball"

@@ -1,0 +1,123 @@
+#!/bin/bash
+# Test the pam-tap packages end to end:
+#
+#   packaging/test.sh
+#
+# 1. packaging/build.sh --lint: the .deb and .rpm, lintian and rpmlint clean;
+#    then the same .deb with the next package revision, to upgrade to
+#    (PAM_TAP_OLD_DEB=path.deb upgrades from that build instead).
+# 2. The .rpm's contents, modes, owners, config flags, scripts and
+#    dependencies, with rpm -qp.
+# 3. A minimal Debian 12 root from debootstrap (cached as a tarball under
+#    packaging/.cache/, so only the first run downloads), where
+#    test/scenario.sh installs the .deb with apt, enables pam_tap, signs in
+#    with pamtester and with su/sudo on a pty, upgrades, removes and purges.
+#    All of it runs in a private mount namespace (unshare -m) in a chroot;
+#    the host's /etc is never touched.
+#
+# Needs root. PAM_TAP_KEEP_ROOT=1 keeps the test root in packaging/.cache/run.
+# Prints "N passed, N failed" last; exit status 0 if none failed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=$here/.cache
+started=$(date +%s)
+passed=0 failed=0
+[ "$(id -u)" = 0 ] || { echo "packaging/test.sh: needs root (debootstrap, chroot, unshare)" >&2; exit 1; }
+mkdir -p "$cache"
+
+need=()
+for tool in debootstrap:debootstrap unshare:util-linux rpm:rpm lintian:lintian rpmlint:rpmlint; do
+    command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+result() { # result NAME STATUS
+    if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok   - $1"; else failed=$((failed + 1)); echo "FAIL - $1"; fi
+}
+
+echo "# build (packaging/build.sh --lint)"
+# The debootstrap root is made (or found in the cache) meanwhile.
+rootfs_log=$(mktemp)
+"$here/test/rootfs.sh" >"$rootfs_log.out" 2>"$rootfs_log" &
+rootfs_pid=$!
+set +e
+"$here/build.sh" --lint > "$cache/build.log" 2>&1; status=$?
+set -e
+sed -n '/^== lintian/,$p' "$cache/build.log"
+[ $status = 0 ] || tail -n 40 "$cache/build.log"
+result "build.sh builds both packages, lintian and rpmlint clean" $status
+deb=$(grep -E '/pam-tap_.*\.deb$' "$cache/build.log" | tail -n1)
+rpm=$(grep -E '/pam-tap-.*\.rpm$' "$cache/build.log" | tail -n1)
+[ -s "$deb" ] && [ -s "$rpm" ] || { echo "no packages built; see $cache/build.log"; echo "packaging: $passed passed, $((failed + 1)) failed"; exit 1; }
+
+if [ -n "${PAM_TAP_OLD_DEB:-}" ]; then
+    old_deb=$PAM_TAP_OLD_DEB new_deb=$deb
+else
+    rev=$(dpkg-deb -f "$deb" Version); rev=${rev##*-}
+    set +e
+    PAM_TAP_DIST=$cache/next "$here/build.sh" --deb-only --revision $((rev + 1)) > "$cache/build-next.log" 2>&1; status=$?
+    set -e
+    result "build.sh --revision $((rev + 1)) builds the upgrade .deb" $status
+    old_deb=$deb new_deb=$(grep -E '\.deb$' "$cache/build-next.log" | tail -n1)
+fi
+
+echo "# rpm -qp $(basename "$rpm")"
+rpmq() { rpm -qp --nosignature "$@" "$rpm" 2>/dev/null; }
+has_line() { # has_line NAME PATTERN CMD...: a line of CMD's output matches PATTERN (ERE)
+    local name=$1 pattern=$2; shift 2
+    if "$@" | grep -Eq -- "$pattern"; then result "$name" 0; else result "$name" 1; "$@" | sed 's/^/       | /' | head -n 40; fi
+}
+has_line "name, version, arch" '^pam-tap [0-9.]+-[0-9]+ x86_64$' rpmq --qf '%{NAME} %{VERSION}-%{RELEASE} %{ARCH}\n'
+has_line "license tag names the project's and the crates' licenses" '^\(MIT OR Apache-2\.0\) AND .*BSD-3-Clause' rpmq --qf '%{LICENSE}\n'
+lsv() { rpmq -lv | awk '{ print $1, $3, $4, $NF }'; }
+has_line "/usr/lib64/security/pam_tap.so 0755 root:root" '^-rwxr-xr-x root root /usr/lib64/security/pam_tap\.so$' lsv
+has_line "/usr/bin/tapctl setgid 2755 root:pam-tap" '^-rwxr-sr-x root pam-tap /usr/bin/tapctl$' lsv
+has_line "/etc/security/pam_tap.toml 0644 root:root" '^-rw-r--r-- root root /etc/security/pam_tap\.toml$' lsv
+has_line "/var/lib/pam_tap 0770 root:pam-tap" '^drwxrwx--- root pam-tap /var/lib/pam_tap$' lsv
+has_line "policy is %config(noreplace)" '^/etc/security/pam_tap\.toml cn$' rpmq --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]'
+for f in /usr/lib/tmpfiles.d/pam_tap.conf /usr/lib/sysusers.d/pam_tap.conf \
+         /usr/share/man/man8/pam_tap.8.gz /usr/share/man/man1/tapctl.1.gz /usr/share/man/man5/pam_tap.toml.5.gz \
+         /usr/share/bash-completion/completions/tapctl /usr/share/zsh/site-functions/_tapctl \
+         /usr/share/fish/vendor_completions.d/tapctl.fish /usr/share/licenses/pam-tap/LICENSE-MIT; do
+    has_line "ships $f" "^-rw-r--r-- root root $f\$" lsv
+done
+has_line "%pre creates the group (groupadd -r pam-tap)" 'groupadd -r pam-tap' rpmq --scripts
+has_line "%post creates the store (tapctl init)" 'tapctl init' rpmq --scripts
+has_line "requires libpam" '^libpam\.so\.0\(\)\(64bit\)' rpmq --requires
+has_line "requires glibc" '^libc\.so\.6\(GLIBC_' rpmq --requires
+has_line "requires groupadd for %pre" '^/usr/sbin/groupadd' rpmq --requires
+has_line "requires pam" '^pam$' rpmq --requires
+
+echo "# Debian 12 root"
+set +e
+wait $rootfs_pid; status=$?
+set -e
+cat "$rootfs_log" | grep -v '^I: ' || true
+result "debootstrap root is ready" $status
+if [ $status = 0 ]; then
+    tarball=$(cat "$rootfs_log.out")
+    run=$cache/run
+    rm -rf --one-file-system "$run"
+    mkdir -p "$run/root"
+    tar -C "$run/root" -xf "$tarball"
+    set +e
+    unshare -m --propagation private -- "$here/test/scenario.sh" "$run/root" "$old_deb" "$new_deb" | tee "$cache/scenario.log"
+    status=${PIPESTATUS[0]}
+    set -e
+    counts=$(sed -n 's/^scenario: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$cache/scenario.log")
+    if [ -n "$counts" ]; then
+        passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
+    else
+        result "scenario ran to the end" 1
+    fi
+    [ $status = 0 ] || [ "${counts#* }" != 0 ] || result "scenario exit status" $status
+    [ "${PAM_TAP_KEEP_ROOT:-0}" = 1 ] || rm -rf --one-file-system "$run"
+fi
+rm -f "$rootfs_log" "$rootfs_log.out"
+
+echo "# packaging/test.sh took $(( $(date +%s) - started ))s"
+echo "packaging: $passed passed, $failed failed"
+[ "$failed" = 0 ]
