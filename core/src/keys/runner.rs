@@ -175,7 +175,7 @@ fn spawn(helper: &Path, stdin: OwnedFd) -> io::Result<Child> {
         // Its own process group, so a timeout kills the helper's children too.
         .process_group(0);
     // SAFETY: the closure runs in the forked child before exec and makes only
-    // async-signal-safe system calls (close_range, fcntl, getgid, setresgid);
+    // async-signal-safe system calls (close_range, fcntl, getresgid, setresgid);
     // it allocates nothing and touches no locks.
     unsafe {
         command.pre_exec(move || {
@@ -189,10 +189,15 @@ fn spawn(helper: &Path, stdin: OwnedFd) -> io::Result<Child> {
 /// tapctl runs setgid to the store's group; device I/O runs without it (all
 /// three group ids set to the real one, so it cannot be regained).
 fn drop_set_group_id() -> std::io::Result<()> {
-    // SAFETY: getgid/getegid/setresgid are async-signal-safe and take no pointers.
+    let (mut real, mut effective, mut saved) = (0, 0, 0);
+    // SAFETY: getresgid writes three gid_t we own; setresgid takes no
+    // pointers; both are async-signal-safe. (execve copies the effective
+    // gid to the saved one, so checking the saved id is belt and braces.)
     unsafe {
-        let real = libc::getgid();
-        if libc::getegid() != real && libc::setresgid(real, real, real) != 0 {
+        if libc::getresgid(&mut real, &mut effective, &mut saved) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if (effective != real || saved != real) && libc::setresgid(real, real, real) != 0 {
             return Err(std::io::Error::last_os_error());
         }
     }
