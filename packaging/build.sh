@@ -67,8 +67,11 @@ if [ -z "$revision" ]; then
     if [ "${top%-*}" = "$upstream" ]; then revision=${top##*-}; else revision=1; fi
 fi
 version=$upstream-$revision
+# The repository URL: tapctl's own, else the workspace's [workspace.package].
 url=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(next(p["repository"] or "" for p in json.load(sys.stdin)["packages"] if p["name"]=="tapctl"))')
+    python3 -c 'import json,sys,tomllib
+p = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "tapctl")
+print(p["repository"] or tomllib.load(open("Cargo.toml", "rb")).get("workspace", {}).get("package", {}).get("repository", ""))')
 log "pam-tap $version"
 
 # --- compile -----------------------------------------------------------------
