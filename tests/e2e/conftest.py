@@ -36,6 +36,10 @@ def pytest_configure(config):
         WORLD.base = namespace.isolate()
     except namespace.NamespaceError as e:
         pytest.exit(f"e2e set-up refused: {e}", returncode=3)
+    # a host nscd would answer getpwnam from the host's /etc/passwd: hide it
+    for sock in ("/run/nscd/socket", "/var/run/nscd/socket"):
+        if os.path.exists(sock):
+            os.unlink(sock)  # a whiteout in the namespace's overlay only
     harness.add_accounts(WORLD.base / "home")
     harness.build_helpers(WORLD.base / "bin")
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
