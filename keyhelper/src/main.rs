@@ -7,6 +7,8 @@
 
 mod ctaphid;
 mod device;
+#[cfg(test)]
+mod interop_tests;
 mod ops;
 
 use std::fs::File;
