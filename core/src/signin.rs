@@ -163,16 +163,17 @@ pub fn authenticate(
     };
 
     if right {
-        let audit = record(
-            &attempt,
-            "signin.pass.success",
-            if pass.one_time {
-                "one-time pass used".into()
-            } else {
-                String::new()
-            },
-        );
         let enroll_until = pass.enroll_window_end(attempt.now, policy.pass.enroll_window);
+        let detail = format!(
+            "{}enrollment window open until {}",
+            if pass.one_time {
+                "one-time pass used; "
+            } else {
+                ""
+            },
+            timefmt::to_rfc3339(enroll_until)
+        );
+        let audit = record(&attempt, "signin.pass.success", detail);
         if !store.record_success(&pass, attempt.now, enroll_until, &audit)? {
             store.append_audit(&record(
                 &attempt,
@@ -245,7 +246,9 @@ fn welcome(pass: &PassRecord) -> String {
 
 mod key;
 
-pub use key::{Authenticator, HelperProcess, PIN_PROMPT, TOUCH_CUE};
+pub use key::{
+    sign_in as sign_in_with_key, Authenticator, HelperProcess, KeyResult, PIN_PROMPT, TOUCH_CUE,
+};
 
 #[cfg(test)]
 mod tests;

@@ -43,6 +43,20 @@ pub enum Command {
     },
     /// Revoke USER's pass at once.
     Revoke { user: String },
+    /// Register a security key for yourself: within the enrollment window a
+    /// pass sign-in opened, or after touching a key you already have.
+    Enroll {
+        /// A name for the key, e.g. "blue YubiKey" (default "key N").
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List security keys (yours, or USER's); `keys remove [USER] ID` removes one.
+    Keys(KeysArgs),
+    /// Your own pass, enrollment window and keys.
+    Status {
+        #[command(flatten)]
+        format: Format,
+    },
     /// Read the audit trail, oldest first.
     Audit {
         /// Only records about this user.
@@ -73,6 +87,28 @@ pub struct IssueArgs {
     pub one_time: bool,
     #[command(flatten)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub action: Option<KeysAction>,
+    /// Whose keys (administrators; default yourself).
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Remove a key: administrators for anyone; yourself inside an
+    /// enrollment window or after touching another of your keys.
+    Remove {
+        /// [USER] ID: the key's id or its first 6+ characters (see `tapctl keys`).
+        #[arg(num_args = 1..=2, value_names = ["USER", "ID"], required = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args, Clone, Copy)]

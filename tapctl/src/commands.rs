@@ -1,7 +1,7 @@
 //! One function per subcommand.
 
 use crate::caller::{drop_privileges, existing_user, Caller};
-use crate::cli::{Command, Format, IssueArgs, PolicyCommand};
+use crate::cli::{Command, Format, IssueArgs, KeysAction, PolicyCommand};
 use crate::failure::{Exit, Failure, Result};
 use crate::view::{describe, print_json, table, PassView};
 use std::path::{Path, PathBuf};
@@ -46,6 +46,12 @@ pub fn run(command: Command, policy_path: Option<PathBuf>, now: Timestamp) -> Re
         Command::Show { user, format } => show(&ctx, &user, format),
         Command::List { format } => list(&ctx, format),
         Command::Revoke { user } => revoke(&ctx, &user),
+        Command::Enroll { label } => crate::keys::enroll(&ctx, label),
+        Command::Keys(args) => match args.action {
+            Some(KeysAction::Remove { args }) => crate::keys::remove(&ctx, &args),
+            None => crate::keys::list(&ctx, args.user.as_deref(), args.format.json),
+        },
+        Command::Status { format } => crate::keys::status(&ctx, format.json),
         Command::Audit {
             user,
             limit,
@@ -72,7 +78,7 @@ fn policy_check(file: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn open_store(ctx: &Context) -> Result<Store> {
+pub(crate) fn open_store(ctx: &Context) -> Result<Store> {
     Ok(Store::open_for(&ctx.policy, false)?)
 }
 
@@ -83,7 +89,7 @@ fn init(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-fn admitted(ctx: &Context, user: &str) -> Result<bool> {
+pub(crate) fn admitted(ctx: &Context, user: &str) -> Result<bool> {
     let account = existing_user(user)?;
     ctx.policy
         .scope
@@ -91,7 +97,7 @@ fn admitted(ctx: &Context, user: &str) -> Result<bool> {
         .map_err(|e| Failure::new(Exit::Internal, e))
 }
 
-fn record(ctx: &Context, event: &str, user: &str, detail: String) -> AuditRecord {
+pub(crate) fn record(ctx: &Context, event: &str, user: &str, detail: String) -> AuditRecord {
     let mut audit = AuditRecord::new(ctx.now, event, user, &ctx.caller.name).detail(detail);
     audit.service = "tapctl".into();
     syslog(Severity::Notice, "tapctl", &audit.log_line());
@@ -156,15 +162,15 @@ fn issue(ctx: &Context, args: IssueArgs) -> Result<()> {
     let id = tap_core::pass::random_id()
         .map_err(|e| Failure::new(Exit::Internal, format!("random source: {e}")))?;
     let pass = PassRecord::issue(NewPass {
-            user: &args.user,
-            id,
-            phc,
-            issued_by: &ctx.caller.name,
-            created: ctx.now,
-            start,
-            expires: start + lifetime.as_secs_i64(),
-            one_time,
-        });
+        user: &args.user,
+        id,
+        phc,
+        issued_by: &ctx.caller.name,
+        created: ctx.now,
+        start,
+        expires: start + lifetime.as_secs_i64(),
+        one_time,
+    });
     let mut store = Store::open_for(policy, ctx.caller.is_root())?;
     let replacing = store.pass(&args.user)?.is_some();
     let detail = format!(

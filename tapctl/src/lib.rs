@@ -5,4 +5,6 @@ pub mod caller;
 pub mod cli;
 pub mod commands;
 pub mod failure;
+pub mod keys;
+pub mod terminal;
 pub mod view;

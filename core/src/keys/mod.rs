@@ -18,3 +18,8 @@ pub use cose::{Algorithm, CredentialKey, KeyError};
 pub use verify::{
     verify_assertion, AssertionAnswer, StoredCredential, VerifiedAssertion, VerifyError,
 };
+
+/// Fills `buf` from the OS random source (challenges, user handles).
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), String> {
+    getrandom::getrandom(buf).map_err(|e| format!("random source: {e}"))
+}

@@ -62,8 +62,7 @@ pub fn sign_in(
     let uv_required = policy.keys.user_verification == UserVerification::Required;
     let rp_id = policy.keys.rp_id();
     let mut challenge = [0u8; 32];
-    getrandom::getrandom(&mut challenge)
-        .map_err(|e| Error::Unavailable(format!("random source: {e}")))?;
+    crate::keys::random_bytes(&mut challenge).map_err(Error::Unavailable)?;
     let mut request = AssertRequest {
         rp_id: rp_id.to_string(),
         client_data_hash: Bytes(challenge.to_vec()),

@@ -1,0 +1,66 @@
+//! tapctl's side of a conversation: prompts on the controlling terminal
+//! (echo off for secrets), messages on stderr. Without a terminal, answers
+//! are read from stdin, one per line.
+
+use std::io::{BufRead, Write};
+use tap_core::signin::{ConversationFailed, Prompt};
+use zeroize::Zeroizing;
+
+pub struct Terminal;
+
+impl Prompt for Terminal {
+    fn secret(&mut self, prompt: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ConversationFailed> {
+        let line = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+        {
+            Ok(tty) => read_hidden(&tty, prompt),
+            Err(_) => {
+                eprint!("{prompt}");
+                read_line(&mut std::io::stdin().lock())
+            }
+        };
+        line.map(Some).ok_or(ConversationFailed)
+    }
+
+    fn info(&mut self, text: &str) -> Result<(), ConversationFailed> {
+        eprintln!("{text}");
+        Ok(())
+    }
+}
+
+fn read_line(input: &mut impl BufRead) -> Option<Zeroizing<Vec<u8>>> {
+    let mut line = Zeroizing::new(Vec::new());
+    input.read_until(b'\n', &mut line).ok()?;
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    Some(line)
+}
+
+/// Reads one line from the terminal with echo off, restoring it after.
+fn read_hidden(tty: &std::fs::File, prompt: &str) -> Option<Zeroizing<Vec<u8>>> {
+    use std::os::fd::AsRawFd;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios is plain data filled by tcgetattr on a valid fd.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open for the duration of this function.
+    let have_termios = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
+    if have_termios {
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        quiet.c_lflag |= libc::ECHONL;
+        // SAFETY: as above.
+        unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) };
+    }
+    let mut writer = tty;
+    let _ = write!(writer, "{prompt}");
+    let _ = writer.flush();
+    let line = read_line(&mut std::io::BufReader::new(tty));
+    if have_termios {
+        // SAFETY: as above.
+        unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &saved) };
+    }
+    line
+}
