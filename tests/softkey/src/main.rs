@@ -188,5 +188,6 @@ fn read_request() -> Result<Request, String> {
         .take(MAX_MESSAGE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("reading the request: {e}"))?;
-    Request::from_json(&bytes)
+    // serde's message may quote a value, and a value may be a PIN.
+    Request::from_json(&bytes).map_err(|_| "the request is not a valid helper request".to_string())
 }
