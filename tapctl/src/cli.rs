@@ -46,6 +46,8 @@ pub enum Command {
     /// Register a security key for yourself: within the enrollment window a
     /// pass sign-in opened, or after touching a key you already have.
     Enroll {
+        /// Yourself (the default). Keys are enrolled by their holder only.
+        user: Option<String>,
         /// A name for the key, e.g. "blue YubiKey" (default "key N").
         #[arg(long)]
         label: Option<String>,

@@ -46,7 +46,7 @@ pub fn run(command: Command, policy_path: Option<PathBuf>, now: Timestamp) -> Re
         Command::Show { user, format } => show(&ctx, &user, format),
         Command::List { format } => list(&ctx, format),
         Command::Revoke { user } => revoke(&ctx, &user),
-        Command::Enroll { label } => crate::keys::enroll(&ctx, label),
+        Command::Enroll { user, label } => crate::keys::enroll(&ctx, user.as_deref(), label),
         Command::Keys(args) => match args.action {
             Some(KeysAction::Remove { args }) => crate::keys::remove(&ctx, &args),
             None => crate::keys::list(&ctx, args.user.as_deref(), args.format.json),

@@ -239,8 +239,16 @@ fn prove_key(ctx: &Context, store: &mut Store, keys: &[KeyCredential]) -> Result
     }
 }
 
-pub fn enroll(ctx: &Context, label: Option<String>) -> Result<()> {
+pub fn enroll(ctx: &Context, for_user: Option<&str>, label: Option<String>) -> Result<()> {
     let user = ctx.caller.name.clone();
+    if let Some(other) = for_user.filter(|u| *u != user) {
+        // The key must be in the holder's hand: nobody, root included,
+        // enrolls a key for someone else.
+        return Err(Failure::new(
+            Exit::NotPermitted,
+            format!("you can enroll a security key only for yourself; {other} runs `tapctl enroll` after signing in with a pass"),
+        ));
+    }
     let policy = &ctx.policy;
     if !policy.enabled || !admitted(ctx, &user)? {
         return Err(Failure::new(
