@@ -9,6 +9,7 @@
 //! same cost; (c) case (a) with 100,000 other users' passes in the store.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod keys;
 mod pam;
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -29,13 +30,15 @@ const OTHER_PASSES: usize = 100_000;
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut module = PathBuf::from("target/release/libpam_tap.so");
+    let mut softkey = PathBuf::from("target/release/pam_tap-softkey");
     let mut check = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--module" => module = args.next().map(PathBuf::from).unwrap_or(module),
+            "--softkey" => softkey = args.next().map(PathBuf::from).unwrap_or(softkey),
             "--check" => check = true,
             _ => {
-                eprintln!("usage: tap-bench [--module PATH/pam_tap.so] [--check]");
+                eprintln!("usage: tap-bench [--module PATH/pam_tap.so] [--softkey PATH/pam_tap-softkey] [--check]");
                 std::process::exit(2);
             }
         }
@@ -46,7 +49,13 @@ fn main() {
     if unsafe { libc::geteuid() } != 0 {
         fail("run as root: the module reads a root-owned policy and store");
     }
-    let work = Workspace::new(&module);
+    let softkey = std::fs::canonicalize(&softkey).unwrap_or_else(|e| {
+        fail(&format!(
+            "{}: {e} (build the workspace first)",
+            softkey.display()
+        ))
+    });
+    let work = Workspace::new(&module, &softkey);
     let mut missed = Vec::new();
     let mut verdict = |name: &str, ok: bool| {
         if !ok {
@@ -119,6 +128,27 @@ fn main() {
         verdict("c", ratio_c <= 1.2)
     );
 
+    // (d) Key sign-in: the module's own work beside the helper round trip.
+    if let Some(keys) = &work.keys {
+        let rounds = 30;
+        let mut session = work.session("tap-key", keys::KEY_USER);
+        expect(session.authenticate(), PAM_SUCCESS);
+        keys.helper_round_trip();
+        let (mut helper_total, mut signin_total) = (Duration::ZERO, Duration::ZERO);
+        for _ in 0..rounds {
+            helper_total += time(|| keys.helper_round_trip());
+            signin_total += time(|| expect(session.authenticate(), PAM_SUCCESS));
+        }
+        let (helper, signin) = (helper_total / rounds, signin_total / rounds);
+        let own_ms = (signin.as_secs_f64() - helper.as_secs_f64()) * 1e3;
+        println!(
+            "(d) key sign-in           helper round trip {:>9}   pam_tap key sign-in  {:>9}   module's own {own_ms:.2} ms   target <= 5 ms: {}",
+            millis(helper),
+            millis(signin),
+            verdict("d", own_ms <= 5.0)
+        );
+    }
+
     if check && !missed.is_empty() {
         eprintln!("targets missed: {}", missed.join(", "));
         std::process::exit(1);
@@ -190,14 +220,15 @@ fn fail(message: &str) -> ! {
 /// A private directory with policies, stores and PAM service files.
 struct Workspace {
     dir: PathBuf,
+    keys: Option<keys::KeySetup>,
 }
 
 impl Workspace {
-    fn new(module: &Path) -> Workspace {
+    fn new(module: &Path, softkey: &Path) -> Workspace {
         let dir = std::env::temp_dir().join(format!("tap-bench-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("pam.d"))
             .unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
-        let work = Workspace { dir };
+        let mut work = Workspace { dir, keys: None };
         let small = work.policy("small");
         let big = work.policy("big");
         let module = module.display();
@@ -214,6 +245,15 @@ impl Workspace {
         work.issue(&small);
         work.issue(&big);
         work.fill(&big);
+        let keys = keys::KeySetup::new(&work.dir, softkey);
+        work.write(
+            "pam.d/tap-key",
+            format!(
+                "auth [success=done ignore=ignore default=die] {module} policy={} nodelay\nauth required pam_deny.so\n",
+                keys.policy_path.display()
+            ),
+        );
+        work.keys = Some(keys);
         work
     }
 
