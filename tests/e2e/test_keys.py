@@ -1,0 +1,546 @@
+"""Security keys end to end (issue 3, item 7; DESIGN.md §2 journeys 3-5, §5).
+
+The release pam_tap.so through real libpam (the PAM driver prints the exact
+return code and every message), the release tapctl run by the test user
+through a set-group-id copy as the package installs it, and pam_tap-softkey
+(a software authenticator, tests/softkey/README.md) behind the key-helper
+protocol. See keys_support.py for why the policy is at the default path.
+
+Stacks (harness.Tap.service):
+  gate:  pam_tap [success=done ignore=ignore default=die], then pam_permit.
+         Result.rc is exactly what pam_tap returned, unless pam_tap returned
+         PAM_IGNORE: then the stack falls through to pam_permit, the user is
+         let in and Result.fellthrough is set. Every refusal is asserted on
+         this stack, so a wrong PAM_IGNORE would show as a let-in, not pass.
+  probe: pam_tap, then a marker that fails: Result.outcome shows PAM_IGNORE.
+  deny:  pam_tap, then pam_deny, as a real login/sshd stack.
+
+PAM codes asserted here:
+  PAM_SUCCESS           the key's assertion verified (or the pass was right).
+  PAM_AUTH_ERR          the key (or its helper) was tried and refused: bad
+                        signature, flags, rp id, counter, unknown credential,
+                        hung/dead/garbage helper, wrong PIN. Authentication
+                        failed; the stack must stop (DESIGN.md §5 row 4).
+  PAM_AUTHINFO_UNAVAIL  the module cannot reach its authentication source at
+                        all (the helper program is missing): fail closed, not
+                        IGNORE and not AUTH_ERR (§5 "unavailable" row).
+  PAM_IGNORE            nothing for this user: no key plugged in and no
+                        usable pass (§5 row 2).
+  PAM_CONV_ERR          the application gave no answer to the PIN prompt.
+"""
+
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+import harness
+import keys_support as ks
+from harness import PROMPT
+from keys_support import PIN_PROMPT, TOUCH_CUE
+
+
+@pytest.fixture
+def kw(tap, world):
+    if ks.softkey_binary() is None:
+        pytest.fail("pam_tap-softkey not built: run `cargo build --release --workspace`")
+    k = ks.KeyWorld(tap, world)
+    yield k
+    k.close()
+
+
+def ok(proc):
+    return f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+
+
+def assert_key_success(r):
+    """Signed in by touch: exactly the cue, no prompt of any kind."""
+    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
+    assert r.messages == [{"style": "PAM_TEXT_INFO", "msg": TOUCH_CUE}], r
+    assert r.raw["answers_used"] == 0 and not r.raw["exhausted"], r
+
+
+def assert_refused(r, code="PAM_AUTH_ERR"):
+    """Refused by pam_tap itself with `code`; the gate stack did not let the
+    user in through a PAM_IGNORE, and the key path asked no pass."""
+    assert r.rc == code and not r.fellthrough, r
+    assert PROMPT not in r.prompts, r
+
+
+def failure_details(kw, event="signin.key.failure"):
+    return [rec["detail"] for rec in kw.audit() if rec["event"] == event]
+
+
+# ---------------------------------------------------------------------------
+# 1. the whole journey
+
+@pytest.mark.parametrize("alg,name", [(ks.ES256, "ES256"), (ks.EDDSA, "EdDSA")])
+def test_journey_pass_enroll_key_signin(kw, syslog, alg, name):
+    mark = syslog.mark()
+    kw.plug(kw.key, "--alg", str(alg))  # the key supports only this algorithm
+    # admin issues a one-time pass; the user signs in with it (the real path)
+    p = kw.tap.issue(kw.user, one_time=True)
+    r = kw.tap.auth(kw.user, [p["pass"]], stack="deny")
+    assert r.rc == "PAM_SUCCESS" and r.prompts == [PROMPT], r
+    assert any("tapctl enroll" in i for i in r.infos), r
+
+    # the user's own status shows the open window and no keys yet
+    st = kw.user_tapctl("status", "--json")
+    assert st.returncode == 0, ok(st)
+    status = json.loads(st.stdout)
+    assert status["user"] == kw.user and status["enroll_window_until"] and status["keys"] == [], status
+
+    # the user (real uid tapuser1, setgid tapctl) enrolls the key
+    proc = kw.enroll("blue key")
+    assert proc.returncode == 0, ok(proc)
+    assert "Registered security key" in proc.stdout and "blue key" in proc.stdout, ok(proc)
+    assert "Touch your security key" in proc.stderr, ok(proc)
+    [key] = kw.keys_json()
+    assert key["label"] == "blue key" and key["algorithm"] == name, key
+    assert key["model"] == ks.SOFTKEY_AAGUID and key["created"] and key["last_used"] is None, key
+    [cred] = kw.key.credentials()
+    assert cred["alg"] == alg and cred["rp_id"] == ks.RP_ID and cred["user_name"] == kw.user, cred
+    enrolled = [rec for rec in kw.audit() if rec["event"] == "key.enrolled"]
+    assert len(enrolled) == 1 and enrolled[0]["actor"] == kw.user, enrolled
+    assert "blue key" in enrolled[0]["detail"], enrolled
+
+    # key sign-in on a real deny stack: cue, no pass prompt, success
+    before = key["sign_count"]
+    r = kw.sign_in(stack="deny", args="")
+    assert_key_success(r)
+    [key] = kw.keys_json()
+    assert key["last_used"] is not None and key["sign_count"] > before, key
+    success = [rec for rec in kw.audit() if rec["event"] == "signin.key.success"]
+    assert len(success) == 1 and "blue key" in success[0]["detail"], success
+    assert success[0]["service"].startswith("e2e-"), success
+
+    # and again (the counter moves on; a stored counter is no obstacle)
+    assert_key_success(kw.sign_in())
+    assert kw.keys_json()[0]["sign_count"] > key["sign_count"]
+
+    # the user reads their own keys; syslog says who signed in by what
+    own = kw.user_tapctl("keys", "--json")
+    assert own.returncode == 0 and '"blue key"' in own.stdout, ok(own)
+    lines = [t for fac, _, t in syslog.since(mark) if "pam_tap(" in t and fac == harness.LOG_AUTHPRIV]
+    assert any("signed in with security key" in t and f"user={kw.user}" in t for t in lines), lines
+
+
+def test_pin_key_enroll_and_signin_with_pin(kw):
+    """Item 4: a key with a PIN, policy user_verification = "required"."""
+    kw.write_policy(user_verification="required")
+    kw.plug(kw.key, "--pin", "1234")
+    kw.pass_sign_in()
+    # tapctl asks for the PIN (no terminal here: it reads stdin)
+    proc = kw.enroll("pin key", stdin="1234\n")
+    assert proc.returncode == 0, ok(proc)
+    assert PIN_PROMPT in proc.stderr, ok(proc)
+
+    r = kw.sign_in(["1234"])
+    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
+    assert r.messages == [{"style": "PAM_TEXT_INFO", "msg": TOUCH_CUE},
+                          {"style": "PAM_PROMPT_ECHO_OFF", "msg": PIN_PROMPT}], r
+    assert kw.keys_json()[0]["last_used"] is not None
+
+    # a wrong PIN: the key refuses (pin_invalid) -> PAM_AUTH_ERR, asked once
+    r = kw.sign_in(["0000"])
+    assert_refused(r)
+    assert r.prompts == [PIN_PROMPT], r
+    assert any("PinInvalid" in d for d in failure_details(kw)), kw.audit()
+    # no answer to the PIN prompt -> PAM_CONV_ERR (never IGNORE)
+    r = kw.sign_in([])
+    assert_refused(r, "PAM_CONV_ERR")
+    # the PIN never reaches the audit trail
+    assert "1234" not in str(kw.audit()) and "0000" not in str(kw.audit())
+
+
+def test_pin_key_with_uv_preferred_signs_in_without_pin(kw):
+    """A PIN key under "preferred": presence is enough, no PIN prompt."""
+    kw.plug(kw.key, "--pin", "1234")
+    kw.write_policy(user_verification="required")
+    kw.pass_sign_in()
+    assert kw.enroll("pin key", stdin="1234\n").returncode == 0
+    kw.write_policy(user_verification="preferred")
+    assert_key_success(kw.sign_in())
+
+
+def test_key_signin_under_pam_silent_shows_no_cue(kw):
+    kw.enrolled()
+    r = kw.sign_in(silent=True)
+    assert r.rc == "PAM_SUCCESS" and r.messages == [], r
+
+
+# ---------------------------------------------------------------------------
+# 2. refused, with the right code
+
+@pytest.fixture
+def enrolled(kw):
+    """A user with one enrolled key and still a usable pass (so a refusal
+    that wrongly fell through to the pass would show as a pass prompt)."""
+    kw.enrolled()
+    return kw
+
+
+def refuse_with(kw, *opts, code="PAM_AUTH_ERR"):
+    before = kw.keys_json()
+    kw.plug(kw.key, *opts)
+    r = kw.sign_in()
+    assert_refused(r, code)
+    assert r.messages[0] == {"style": "PAM_TEXT_INFO", "msg": TOUCH_CUE}, r
+    after = kw.keys_json()
+    assert [k["last_used"] for k in after] == [k["last_used"] for k in before], after
+    assert [k["sign_count"] for k in after] == [k["sign_count"] for k in before], after
+    return r
+
+
+# PAM_AUTH_ERR for every refused answer: the helper answered, the module
+# verified the answer itself and it did not hold. The audit says why.
+@pytest.mark.parametrize("fault,why", [
+    ("--tamper-authdata", "signature_invalid"),  # authData changed after signing
+    ("--tamper-signature", "signature_invalid"),
+    ("--wrong-rp-id", "rp_id_mismatch"),  # signed for wrong-rp.invalid
+    ("--no-up", "user_not_present"),  # UP is always required
+    ("--other-key", "not enrolled"),  # a credential in no allow list
+])
+def test_refused_assertion(enrolled, fault, why):
+    refuse_with(enrolled, fault)
+    assert any(why in d for d in failure_details(enrolled)), enrolled.audit()
+    # the fault was the key's, not the world's: the good key still signs in
+    enrolled.plug(enrolled.key)
+    assert_key_success(enrolled.sign_in())
+
+
+def test_refused_without_nodelay_asks_for_the_fail_delay(enrolled):
+    enrolled.plug(enrolled.key, "--tamper-signature")
+    r = enrolled.sign_in(args="")
+    assert_refused(r)
+    # pam_tap asks for 2 s; libpam passes it on with its own random jitter
+    assert r.raw["fail_delay_usec"] >= 1_000_000, r
+
+
+def test_key_not_enrolled_another_authenticator(enrolled):
+    """Another physical key (its own state): it holds none of the allowed
+    credentials, answers no_credentials -> PAM_AUTH_ERR (not the pass, not
+    IGNORE: a key was there and was not one of hers)."""
+    stranger = enrolled.new_key("stranger")
+    enrolled.plug(stranger)
+    r = enrolled.sign_in()
+    assert_refused(r)
+    assert any("NoCredentials" in d for d in failure_details(enrolled)), enrolled.audit()
+
+
+def test_rp_id_changed_in_policy_refuses_the_key(enrolled):
+    """The key was registered for RP_ID; the policy now names another rp id:
+    the authenticator has no credential for it -> PAM_AUTH_ERR."""
+    enrolled.write_policy(rp_id="pam://another.host")
+    r = enrolled.sign_in()
+    assert_refused(r)
+
+
+def test_missing_uv_flag_when_required(enrolled):
+    """UV flag clear (validly signed) under user_verification = "required":
+    the module's own check refuses it -> PAM_AUTH_ERR, user_not_verified."""
+    enrolled.write_policy(user_verification="required")
+    refuse_with(enrolled, "--no-uv-flag")
+    assert any("user_not_verified" in d for d in failure_details(enrolled)), enrolled.audit()
+
+
+def test_key_without_uv_when_required(kw):
+    """A key that cannot verify its user at all (no PIN, no built-in UV),
+    enrolled under "preferred"; the policy then requires UV: refused."""
+    kw.plug(kw.key, "--no-uv")
+    kw.enrolled()
+    assert_key_success(kw.sign_in())  # preferred: presence is enough
+    kw.write_policy(user_verification="required")
+    refuse_with(kw, "--no-uv")
+
+
+def test_counter_regression_refused_and_audited(enrolled, syslog):
+    assert_key_success(enrolled.sign_in())  # key and store counters agree, > 0
+    stored = enrolled.keys_json()[0]["sign_count"]
+    mark = syslog.mark()
+    refuse_with(enrolled, "--counter-regress")
+    events = enrolled.events()
+    assert "key.counter_regressed" in events, events
+    [rec] = [r for r in enrolled.audit() if r["event"] == "key.counter_regressed"]
+    assert "clone" in rec["detail"], rec
+    assert enrolled.keys_json()[0]["sign_count"] == stored
+    lines = [t for _, _, t in syslog.since(mark) if "pam_tap(" in t]
+    assert any("security key refused" in t and "clone" in t for t in lines), lines
+
+
+def test_helper_that_hangs_is_killed_at_touch_timeout(enrolled):
+    enrolled.write_policy(touch_timeout="2s")
+    enrolled.plug(enrolled.key, "--hang")
+    r, took = ks.timed(enrolled.sign_in)
+    # PAM_AUTH_ERR: the key path was taken and produced no valid answer in time
+    assert_refused(r)
+    assert 1.8 <= took < 5, took
+    assert any("did not answer in time" in d for d in failure_details(enrolled))
+    # the hung helper (and its process group) is gone
+    time.sleep(0.2)
+    assert ks.processes_mentioning(str(enrolled.key.path)) == []
+
+
+@pytest.mark.parametrize("fault,why", [
+    ("--die", "gave no answer"),  # exits 3 without a word: PAM_AUTH_ERR
+    ("--garbage", "garbage"),  # a line that is not JSON: PAM_AUTH_ERR
+    ("--bad-option-makes-it-exit-2", "gave no answer"),
+])
+def test_helper_that_dies_or_prints_garbage(enrolled, fault, why):
+    r, took = ks.timed(refuse_with, enrolled, fault)
+    assert took < 3, took  # no waiting for the touch timeout (10 s here)
+    assert any(why in d for d in failure_details(enrolled)), enrolled.audit()
+
+
+@pytest.mark.parametrize("what", ["missing", "not executable"])
+def test_helper_unavailable_is_authinfo_unavail(enrolled, what):
+    """PAM_AUTHINFO_UNAVAIL: the module cannot run its helper at all, so it
+    cannot authenticate this user by key: fail closed (logged), never
+    IGNORE (which the gate would turn into a let-in) and never the pass."""
+    if what == "missing":
+        enrolled.write_policy(helper=str(enrolled.tap.dir / "no-such-helper"))
+    else:
+        enrolled.helper.chmod(0o644)
+    r = enrolled.sign_in()
+    assert_refused(r, "PAM_AUTHINFO_UNAVAIL")
+    assert r.prompts == [], r
+
+
+# ---------------------------------------------------------------------------
+# 3. no key plugged in
+
+def test_no_device_falls_through_to_the_pass(enrolled):
+    enrolled.plug(enrolled.key, "--no-device")
+    p = enrolled.tap.issue(enrolled.user)
+    r = enrolled.sign_in([p["pass"]])
+    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
+    assert r.messages[0] == {"style": "PAM_TEXT_INFO", "msg": TOUCH_CUE}, r
+    assert r.prompts == [PROMPT], r
+    # a wrong pass after it is a wrong pass: PAM_AUTH_ERR, counted
+    r = enrolled.sign_in(["WRON-GPAS-S0"])
+    assert r.rc == "PAM_AUTH_ERR" and not r.fellthrough and r.prompts == [PROMPT], r
+    assert enrolled.tap.show(enrolled.user)["failures"] == 1
+
+
+def test_no_device_and_no_pass_is_ignore(enrolled):
+    enrolled.plug(enrolled.key, "--no-device")
+    enrolled.tap.tapctl("revoke", enrolled.user)
+    # PAM_IGNORE: nothing this module can do for the user (§5 row 2)
+    r = enrolled.sign_in(stack="probe")
+    assert r.outcome == "PAM_IGNORE" and r.rc != "PAM_SUCCESS", r
+    assert r.prompts == [], r
+    r = enrolled.sign_in(stack="deny", args="")
+    assert r.rc == "PAM_AUTH_ERR" and r.fellthrough, r
+
+
+# ---------------------------------------------------------------------------
+# 5. tapctl refusals
+
+def assert_no_window(proc, kw):
+    assert proc.returncode == 3, ok(proc)
+    assert "no enrollment window" in proc.stderr, ok(proc)
+    # it says how to get a pass
+    assert "Temporary Access Pass" in proc.stderr and f"tapctl issue {kw.user}" in proc.stderr, ok(proc)
+    assert kw.keys_json() == []
+    assert kw.key.credentials() == []  # the key was not even asked
+
+
+def test_enroll_without_any_pass(kw):
+    assert_no_window(kw.enroll("k"), kw)
+
+
+def test_enroll_with_a_pass_not_yet_used(kw):
+    kw.tap.issue(kw.user)
+    assert_no_window(kw.enroll("k"), kw)
+
+
+def test_enroll_after_one_time_window_closed(kw):
+    kw.write_policy(passes={"enroll_window": "2s"})
+    kw.pass_sign_in(one_time=True)
+    time.sleep(3.1)
+    assert_no_window(kw.enroll("k"), kw)
+    assert "2s" in kw.enroll("k").stderr  # it names the window length
+
+
+def test_enroll_window_never_outlives_the_pass(kw):
+    kw.pass_sign_in(lifetime="2s")  # multi-use: window until expiry
+    time.sleep(3.1)
+    assert_no_window(kw.enroll("k"), kw)
+
+
+def test_enroll_after_pass_revoked(kw):
+    kw.pass_sign_in()
+    kw.tap.tapctl("revoke", kw.user)
+    assert_no_window(kw.enroll("k"), kw)
+
+
+def test_enroll_inside_one_time_window(kw):
+    kw.write_policy(passes={"enroll_window": "1m"})
+    kw.enrolled(one_time=True)
+
+
+def test_enroll_for_another_user_is_refused(kw):
+    # tapuser2 even has an open window of their own
+    p = kw.tap.issue("tapuser2")
+    assert kw.tap.auth("tapuser2", [p["pass"]], stack="gate").rc == "PAM_SUCCESS"
+    kw.pass_sign_in()
+    proc = kw.enroll("theirs", extra=["tapuser2"])
+    assert proc.returncode == 3, ok(proc)  # NotPermitted, not a usage error
+    assert "only for yourself" in proc.stderr, ok(proc)
+    # root cannot either
+    proc = kw.tap.tapctl("enroll", "tapuser2", check=False)
+    assert proc.returncode == 3 and "only for yourself" in proc.stderr, ok(proc)
+    assert kw.keys_json("tapuser2") == [] and kw.keys_json() == []
+    assert kw.key.credentials() == []
+    # naming yourself is fine
+    proc = kw.enroll("mine", extra=[kw.user])
+    assert proc.returncode == 0, ok(proc)
+
+
+def test_user_cannot_list_or_remove_another_users_keys(kw):
+    key = kw.enrolled()
+    for args in (["keys", kw.user, "--json"], ["keys", "remove", kw.user, key["id"]]):
+        proc = kw.user_tapctl(*args, user="tapuser2")
+        assert proc.returncode == 3, ok(proc)
+    assert len(kw.keys_json()) == 1
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_allowed_aaguids(kw, listed):
+    model = "0badc0de-0000-4000-8000-000000000001"
+    kw.key = kw.new_key("model", aaguid=model)
+    kw.plug(kw.key)
+    allowed = [model] if listed else ["00112233-4455-6677-8899-aabbccddeeff"]
+    kw.write_policy(allowed_aaguids=allowed)
+    kw.pass_sign_in()
+    proc = kw.enroll("k")
+    if listed:
+        assert proc.returncode == 0, ok(proc)
+        assert kw.keys_json()[0]["model"] == model
+        return
+    assert proc.returncode == 3, ok(proc)
+    assert "allowed_aaguids" in proc.stderr and model in proc.stderr, ok(proc)
+    assert kw.keys_json() == []
+    refused = [r for r in kw.audit() if r["event"] == "key.enroll_refused"]
+    assert len(refused) == 1 and model in refused[0]["detail"], kw.audit()
+
+
+def test_max_keys_reached(kw):
+    kw.write_policy(max_keys=1)
+    kw.enrolled("first")
+    second = kw.new_key("second")
+    kw.plug(second)
+    proc = kw.enroll("second")
+    assert proc.returncode == 3, ok(proc)
+    assert "most the policy allows" in proc.stderr, ok(proc)
+    assert [k["label"] for k in kw.keys_json()] == ["first"]
+    assert second.credentials() == []  # refused before touching the key
+
+
+def test_same_key_twice_is_refused(kw):
+    kw.enrolled("first")
+    proc = kw.enroll("again")
+    assert proc.returncode == 3 and "already registered" in proc.stderr, ok(proc)
+    assert [k["label"] for k in kw.keys_json()] == ["first"]
+
+
+def test_second_key_after_proving_the_first(kw):
+    kw.enrolled("first")
+    kw.tap.tapctl("revoke", kw.user)  # no window from here on
+    second = kw.new_key("second")
+    kw.plug(kw.key, register=(second, ()))  # touch the first, then register the second
+    proc = kw.enroll("second")
+    assert proc.returncode == 0, ok(proc)
+    assert "prove a key you already have" in proc.stderr, ok(proc)
+    assert sorted(k["label"] for k in kw.keys_json()) == ["first", "second"]
+    assert len(second.credentials()) == 1
+    tapctl_success = [r for r in kw.audit()
+                      if r["event"] == "signin.key.success" and r["service"] == "tapctl"]
+    assert len(tapctl_success) == 1, kw.audit()
+    # both keys sign in through PAM
+    kw.plug(second)
+    assert_key_success(kw.sign_in())
+    kw.plug(kw.key)
+    assert_key_success(kw.sign_in())
+
+
+@pytest.mark.parametrize("fault,message", [
+    ("--tamper-signature", "not accepted"),
+    ("--no-device", "plug in a security key"),
+])
+def test_second_key_without_window_and_failed_proof(kw, fault, message):
+    kw.enrolled("first")
+    kw.tap.tapctl("revoke", kw.user)
+    second = kw.new_key("second")
+    kw.plug(kw.key, fault, register=(second, ()))
+    proc = kw.enroll("second")
+    assert proc.returncode == 3, ok(proc)
+    assert message in proc.stderr, ok(proc)
+    assert [k["label"] for k in kw.keys_json()] == ["first"]
+    assert second.credentials() == []
+
+
+def test_remove_own_only_key_outside_window_refused(kw):
+    key = kw.enrolled()
+    kw.tap.tapctl("revoke", kw.user)
+    proc = kw.user_tapctl("keys", "remove", key["id"][:12])
+    assert proc.returncode == 3, ok(proc)
+    assert "no enrollment window" in proc.stderr, ok(proc)
+    assert len(kw.keys_json()) == 1
+    assert "key.removed" not in kw.events()
+
+
+def test_remove_own_key_inside_window(kw):
+    key = kw.enrolled()
+    proc = kw.user_tapctl("keys", "remove", key["id"])
+    assert proc.returncode == 0, ok(proc)
+    assert kw.keys_json() == []
+
+
+def test_remove_own_key_after_proving_another(kw):
+    first = kw.enrolled("first")
+    second = kw.new_key("second")
+    kw.plug(second)
+    assert kw.enroll("second").returncode == 0
+    kw.tap.tapctl("revoke", kw.user)
+    # prove "second", remove "first"
+    proc = kw.user_tapctl("keys", "remove", first["id"])
+    assert proc.returncode == 0, ok(proc)
+    assert [k["label"] for k in kw.keys_json()] == ["second"]
+
+
+def test_admin_removes_a_users_key(kw):
+    key = kw.enrolled()
+    kw.tap.tapctl("revoke", kw.user)
+    proc = kw.tap.tapctl("keys", "remove", kw.user, key["id"][:8])
+    assert "Removed" in proc.stdout, ok(proc)
+    assert kw.keys_json() == []
+    [rec] = [r for r in kw.audit() if r["event"] == "key.removed"]
+    assert rec["actor"] == "root" and rec["user"] == kw.user, rec
+    assert "laptop key" in rec["detail"], rec
+    # the key no longer signs in: no key, no pass -> nothing for this user
+    r = kw.sign_in(stack="probe")
+    assert r.outcome == "PAM_IGNORE" and r.messages == [], r
+    # recovery: a new pass signs in again (journey 5)
+    p = kw.tap.issue(kw.user)
+    r = kw.sign_in([p["pass"]])
+    assert r.rc == "PAM_SUCCESS" and r.prompts == [PROMPT], r
+    # a removal of a key that is gone: not found
+    proc = kw.tap.tapctl("keys", "remove", kw.user, key["id"], check=False)
+    assert proc.returncode == 4, ok(proc)
+
+
+def test_keys_json_shape_and_status(kw):
+    key = kw.enrolled()
+    for field in ("id", "label", "model", "algorithm", "created", "last_used"):
+        assert field in key, key
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                        key["model"]), key
+    st = kw.user_tapctl("status")
+    assert st.returncode == 0 and "laptop key" in st.stdout, ok(st)
+    # without the setgid bit a user's tapctl cannot open the store (why the copy exists)
+    cmd = harness.as_user_prefix(kw.user) + [str(kw.world.tapctl), "status"]
+    plain = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert plain.returncode == 6, ok(plain)
