@@ -372,6 +372,11 @@ fn remaining_millis(deadline: Instant) -> Option<libc::c_int> {
 /// `deadline`. A child already reaped by someone else (SIGCHLD ignored,
 /// or a host that reaps every child) counts as exited, status unknown.
 fn wait_until(child: &mut Child, deadline: Instant) -> Option<Option<ExitStatus>> {
+    // A pidfd becomes readable when the child exits, so the wait ends at
+    // the exit, not at the next tick of a sleep loop (Linux 5.3+; without
+    // it, sleeps of 1 ms doubling to 20 ms).
+    let mut pidfd: Option<OwnedFd> = None;
+    let mut tried_pidfd = false;
     let mut pause = Duration::from_millis(1);
     loop {
         match child.try_wait() {
@@ -385,9 +390,38 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<Option<ExitStatus>
         if now >= deadline {
             return None;
         }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(20));
+        if !tried_pidfd {
+            tried_pidfd = true;
+            pidfd = open_pidfd(child.id());
+        }
+        match &pidfd {
+            Some(fd) => {
+                let wait = remaining_millis(deadline).unwrap_or(0);
+                let mut entry = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: poll on one pollfd we own.
+                unsafe { libc::poll(&mut entry, 1, wait) };
+            }
+            None => {
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
     }
+}
+
+/// pidfd_open(2) for our own, not yet reaped, child.
+fn open_pidfd(pid: u32) -> Option<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: the descriptor was just created (close-on-exec, as pidfd_open
+    // always makes it) and is owned by nobody else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// SIGKILL the helper's process group and reap the helper. If it cannot be
