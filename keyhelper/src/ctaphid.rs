@@ -16,7 +16,6 @@ const BROADCAST: [u8; 4] = [0xff; 4];
 
 const CMD_INIT: u8 = 0x86;
 const CMD_CBOR: u8 = 0x90;
-const CMD_CANCEL: u8 = 0x91;
 const CMD_KEEPALIVE: u8 = 0xbb;
 const CMD_ERROR: u8 = 0xbf;
 
@@ -103,15 +102,6 @@ impl<H: HidIo> Channel<H> {
                         "unexpected CTAPHID command 0x{other:02x}"
                     )))
                 }
-            }
-        }
-    }
-
-    /// Ask the device to stop waiting for a touch (best effort).
-    pub fn cancel(&mut self) {
-        if let Ok(packets) = frame(self.cid, CMD_CANCEL, &[]) {
-            for packet in &packets {
-                let _ = self.io.write_report(packet);
             }
         }
     }
@@ -284,7 +274,6 @@ pub mod tests {
                     let answer = (self.answer)(message[0], &message[1..]);
                     self.queue(self.cid, CMD_CBOR, &answer);
                 }
-                CMD_CANCEL => {}
                 other => panic!("unexpected command {other:x}"),
             }
             Ok(())

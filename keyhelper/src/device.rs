@@ -59,9 +59,14 @@ impl HidAuthenticator {
         let device = api
             .open_path(&path)
             .map_err(|e| OpenError::Other(format!("cannot open the security key: {e}")))?;
-        let channel = Channel::open(Hid(device)).map_err(|e| match e {
-            TransportError::Io(why) => OpenError::Other(why),
-            other => OpenError::Other(format!("{other:?}")),
+        let channel = Channel::open(Hid(device)).map_err(|e| {
+            OpenError::Other(match e {
+                TransportError::Io(why) => format!("security key I/O: {why}"),
+                TransportError::Timeout => "the security key did not answer".into(),
+                TransportError::Hid(code) | TransportError::Status(code) => {
+                    format!("the security key refused a channel (error 0x{code:02x})")
+                }
+            })
         })?;
         Ok(HidAuthenticator { path, channel })
     }
@@ -95,13 +100,6 @@ impl Device for HidAuthenticator {
             .create_pin_auth(pin, client_data_hash)
             .map_err(|e| status_in_message(&e.to_string()))?;
         Ok((param, protocol))
-    }
-}
-
-impl Drop for HidAuthenticator {
-    fn drop(&mut self) {
-        // If we leave while the key still waits for a touch, stop it blinking.
-        self.channel.cancel();
     }
 }
 
