@@ -125,6 +125,9 @@ pub fn verify_registration(
     let credential = auth_data
         .attested_credential
         .ok_or(VerifyError::MissingAttestedCredential)?;
+    if credential.credential_id.is_empty() {
+        return Err(VerifyError::EmptyCredentialId);
+    }
     let key =
         CredentialKey::from_cose(credential.public_key).map_err(VerifyError::CredentialKey)?;
     check_rp_and_flags(&auth_data, rp_id, user_verification_required)?;

@@ -12,7 +12,8 @@
 use coset::cbor::value::Value;
 use coset::iana::{self, EnumI64};
 use coset::{CborSerializable, CoseKey, KeyType, Label, RegisteredLabelWithPrivate};
-use ed25519_dalek::Verifier as _;
+// signature::Verifier, re-exported by both; ed25519 uses verify_strict.
+use p256::ecdsa::signature::Verifier as _;
 
 use super::cbor::{self, CborError};
 

@@ -2,7 +2,8 @@
 //! authenticatorData / COSE keys / certificates assembled byte by byte so
 //! tests can break any one field.
 
-use ed25519_dalek::Signer as _;
+// signature::Signer, which both key types implement.
+use p256::ecdsa::signature::Signer as _;
 use p256::elliptic_curve::rand_core::{OsRng, RngCore};
 
 use super::authdata::Flags;

@@ -58,6 +58,9 @@ pub enum VerifyError {
     UnexpectedAttestedCredential,
     /// A registration carried no attested credential data.
     MissingAttestedCredential,
+    /// A registration's credential id is empty: nothing could ever ask
+    /// the authenticator for it.
+    EmptyCredentialId,
     /// The assertion signature is malformed or does not verify.
     SignatureInvalid,
     /// The authenticator signed for another relying party.
@@ -95,6 +98,7 @@ impl VerifyError {
             Self::CredentialIdMismatch => "credential_id_mismatch",
             Self::UnexpectedAttestedCredential => "unexpected_attested_credential",
             Self::MissingAttestedCredential => "missing_attested_credential",
+            Self::EmptyCredentialId => "empty_credential_id",
             Self::SignatureInvalid => "signature_invalid",
             Self::RpIdMismatch => "rp_id_mismatch",
             Self::UserNotPresent => "user_not_present",
@@ -127,6 +131,7 @@ impl std::fmt::Display for VerifyError {
                 f.write_str("assertion carries attested credential data")
             }
             Self::MissingAttestedCredential => f.write_str("registration carries no credential"),
+            Self::EmptyCredentialId => f.write_str("registration has an empty credential id"),
             Self::SignatureInvalid => f.write_str("signature does not verify"),
             Self::RpIdMismatch => f.write_str("the key signed for another relying party"),
             Self::UserNotPresent => f.write_str("the key was not touched (user presence missing)"),
@@ -626,6 +631,7 @@ mod tests {
             VerifyError::CredentialIdMismatch,
             VerifyError::UnexpectedAttestedCredential,
             VerifyError::MissingAttestedCredential,
+            VerifyError::EmptyCredentialId,
             VerifyError::SignatureInvalid,
             VerifyError::RpIdMismatch,
             VerifyError::UserNotPresent,

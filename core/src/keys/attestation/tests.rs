@@ -512,6 +512,16 @@ fn registration_without_a_credential_is_refused() {
 }
 
 #[test]
+fn registration_with_an_empty_credential_id_is_refused() {
+    let cose = TestKey::eddsa().cose();
+    let bytes = auth_data(&AuthDataSpec::registration(RP_ID, &[], &cose));
+    assert_eq!(
+        verify(&bytes, "none", &[0xa0], false),
+        Err(VerifyError::EmptyCredentialId)
+    );
+}
+
+#[test]
 fn registration_of_an_unsupported_key_is_refused() {
     let (x, y) = TestKey::es256().ec_coordinates();
     for (cose, error) in [
