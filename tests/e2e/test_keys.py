@@ -291,7 +291,7 @@ def test_helper_that_hangs_is_killed_at_touch_timeout(enrolled):
 ])
 def test_helper_that_dies_or_prints_garbage(enrolled, fault, why):
     r, took = ks.timed(refuse_with, enrolled, fault)
-    assert took < 3, took  # no waiting for the touch timeout (10 s here)
+    assert took < 5, took  # no waiting for the touch timeout (10 s here)
     assert any(why in d for d in failure_details(enrolled)), enrolled.audit()
 
 
@@ -402,7 +402,7 @@ def test_enroll_for_another_user_is_refused(kw):
 
 def test_user_cannot_list_or_remove_another_users_keys(kw):
     key = kw.enrolled()
-    for args in (["keys", kw.user, "--json"], ["keys", "remove", kw.user, key["id"]]):
+    for args in (["keys", kw.user, "--json"], ["keys", "remove", "--", kw.user, key["id"]]):
         proc = kw.user_tapctl(*args, user="tapuser2")
         assert proc.returncode == 3, ok(proc)
     assert len(kw.keys_json()) == 1
@@ -486,7 +486,7 @@ def test_second_key_without_window_and_failed_proof(kw, fault, message):
 def test_remove_own_only_key_outside_window_refused(kw):
     key = kw.enrolled()
     kw.tap.tapctl("revoke", kw.user)
-    proc = kw.user_tapctl("keys", "remove", key["id"][:12])
+    proc = kw.user_tapctl("keys", "remove", "--", key["id"][:12])
     assert proc.returncode == 3, ok(proc)
     assert "no enrollment window" in proc.stderr, ok(proc)
     assert len(kw.keys_json()) == 1
@@ -495,7 +495,7 @@ def test_remove_own_only_key_outside_window_refused(kw):
 
 def test_remove_own_key_inside_window(kw):
     key = kw.enrolled()
-    proc = kw.user_tapctl("keys", "remove", key["id"])
+    proc = kw.user_tapctl("keys", "remove", "--", key["id"])
     assert proc.returncode == 0, ok(proc)
     assert kw.keys_json() == []
 
@@ -507,15 +507,19 @@ def test_remove_own_key_after_proving_another(kw):
     assert kw.enroll("second").returncode == 0
     kw.tap.tapctl("revoke", kw.user)
     # prove "second", remove "first"
-    proc = kw.user_tapctl("keys", "remove", first["id"])
+    proc = kw.user_tapctl("keys", "remove", "--", first["id"])
     assert proc.returncode == 0, ok(proc)
     assert [k["label"] for k in kw.keys_json()] == ["second"]
 
 
+# Key ids are base64url: one in 64 starts with "-", which clap takes for an
+# option, so every `keys remove` here passes its ids after "--" (see the xfail
+# test_key_id_starting_with_a_dash_can_be_removed below).
+
 def test_admin_removes_a_users_key(kw):
     key = kw.enrolled()
     kw.tap.tapctl("revoke", kw.user)
-    proc = kw.tap.tapctl("keys", "remove", kw.user, key["id"][:8])
+    proc = kw.tap.tapctl("keys", "remove", "--", kw.user, key["id"][:8])
     assert "Removed" in proc.stdout, ok(proc)
     assert kw.keys_json() == []
     [rec] = [r for r in kw.audit() if r["event"] == "key.removed"]
@@ -529,7 +533,7 @@ def test_admin_removes_a_users_key(kw):
     r = kw.sign_in([p["pass"]])
     assert r.rc == "PAM_SUCCESS" and r.prompts == [PROMPT], r
     # a removal of a key that is gone: not found
-    proc = kw.tap.tapctl("keys", "remove", kw.user, key["id"], check=False)
+    proc = kw.tap.tapctl("keys", "remove", "--", kw.user, key["id"], check=False)
     assert proc.returncode == 4, ok(proc)
 
 
@@ -662,7 +666,7 @@ def test_helper_other_misbehaviour(enrolled, name, body, why):
     write_script(enrolled, body)
     r, took = ks.timed(enrolled.sign_in)
     assert_refused(r)
-    assert took < 3, took  # none of these waits for the 10 s touch timeout
+    assert took < 5, took  # none of these waits for the 10 s touch timeout
     assert any(why in d for d in failure_details(enrolled)), enrolled.audit()
 
 
@@ -843,3 +847,12 @@ def test_tapctl_without_store_access_says_so(kw):
     plain = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert plain.returncode == 6, ok(plain)
     assert "does not exist" not in plain.stderr, ok(plain)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: tapctl keys remove takes an id starting with '-' "
+                   "(1 in 64 base64url ids) for an option: clap usage error (reported)")
+def test_key_id_starting_with_a_dash_can_be_removed(kw):
+    kw.enrolled()
+    proc = kw.tap.tapctl("keys", "remove", kw.user, "-AbCdEfG", check=False)
+    # an id nobody has: "not found" (4), as for any other unknown id
+    assert proc.returncode == 4 and "no key whose id starts with" in proc.stderr, ok(proc)
