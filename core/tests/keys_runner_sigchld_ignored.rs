@@ -50,4 +50,32 @@ fn sigchld_ignored_host() {
         );
         assert!(start.elapsed() < Duration::from_millis(1300));
     }
+
+    // The helper is reaped by the kernel at once, but its child holding
+    // stdout keeps the process group alive, and is killed with it.
+    let pidfile = dir.path().join("child.pid");
+    let holder = script(
+        dir.path(),
+        "holder",
+        &format!(
+            "sleep 64 &\necho $! > '{}'\necho partial",
+            pidfile.display()
+        ),
+    );
+    assert_eq!(
+        run_helper(&holder, &Request::Probe, Duration::from_millis(300)),
+        Err(HelperFailure::Timeout)
+    );
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let stat_path = format!("/proc/{}/stat", pid.trim());
+    let mut gone = false;
+    for _ in 0..50 {
+        let stat = std::fs::read_to_string(&stat_path).unwrap_or_default();
+        if stat.is_empty() || stat.contains(") Z") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(gone, "the helper's child survived");
 }

@@ -13,7 +13,10 @@
 //! * Request and response travel in one `poll(2)` loop bounded by the
 //!   deadline; at most [`MAX_MESSAGE_BYTES`] + 1 bytes are read.
 //! * On timeout, overflow or garbage the whole process group is killed with
-//!   SIGKILL, and the helper is always reaped. A host that set SIGCHLD to
+//!   SIGKILL; after any exit, what is left of the group (children that
+//!   outlived the helper) is killed too, and the helper is always reaped.
+//!   The group is killed only while the helper is unreaped (a zombie at
+//!   worst, found with `waitid(WNOWAIT)`), so its id is still ours. A host that set SIGCHLD to
 //!   SIG_IGN (or reaps every child itself) makes `waitpid` fail with
 //!   ECHILD: the child is gone, which is not an error.
 //! * The request may carry a PIN: its serialized form lives only in a
@@ -100,7 +103,9 @@ pub fn run_helper(
                     let grace = deadline
                         .saturating_duration_since(Instant::now())
                         .min(EXIT_GRACE);
-                    if wait_until(&mut child, Instant::now() + grace).is_none() {
+                    if wait_exit(&child, Instant::now() + grace) {
+                        reap(&mut child);
+                    } else {
                         kill_and_reap(&mut child);
                     }
                     Ok(response)
@@ -111,13 +116,14 @@ pub fn run_helper(
                 }
             }
         }
-        Exchange::Empty => match wait_until(&mut child, deadline) {
-            Some(status) => Err(HelperFailure::Died(describe(status))),
-            None => {
+        Exchange::Empty => {
+            if wait_exit(&child, deadline) {
+                Err(HelperFailure::Died(describe(reap(&mut child))))
+            } else {
                 kill_and_reap(&mut child);
                 Err(HelperFailure::Timeout)
             }
-        },
+        }
         Exchange::TooLarge => {
             kill_and_reap(&mut child);
             Err(HelperFailure::Garbage(format!(
@@ -368,10 +374,14 @@ fn remaining_millis(deadline: Instant) -> Option<libc::c_int> {
     Some(libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX))
 }
 
-/// The child's status once it exited; None if it is still running at
-/// `deadline`. A child already reaped by someone else (SIGCHLD ignored,
-/// or a host that reaps every child) counts as exited, status unknown.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<Option<ExitStatus>> {
+/// Wait until the helper has exited, without reaping it: while it is a
+/// zombie its pid, which is also its process group's id, stays reserved, so
+/// the group can still be killed safely (see [`reap`]). True once it exited
+/// or is gone (a host that set SIGCHLD to SIG_IGN, or reaps every child
+/// itself, makes waitid fail with ECHILD: not an error), false if it still
+/// runs at `deadline`.
+fn wait_exit(child: &Child, deadline: Instant) -> bool {
+    let pid: libc::id_t = child.id();
     // A pidfd becomes readable when the child exits, so the wait ends at
     // the exit, not at the next tick of a sleep loop (Linux 5.3+; without
     // it, sleeps of 1 ms doubling to 20 ms).
@@ -379,16 +389,12 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<Option<ExitStatus>
     let mut tried_pidfd = false;
     let mut pause = Duration::from_millis(1);
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(Some(status)),
-            Ok(None) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Some(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Some(None),
+        if exited(pid) {
+            return true;
         }
         let now = Instant::now();
         if now >= deadline {
-            return None;
+            return false;
         }
         if !tried_pidfd {
             tried_pidfd = true;
@@ -413,6 +419,31 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<Option<ExitStatus>
     }
 }
 
+/// Has the child exited? Leaves it unreaped (WNOWAIT).
+fn exited(pid: libc::id_t) -> bool {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid value; waitid fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own child, writing into `info`.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 {
+            // SAFETY: waitid succeeded, so si_pid is set (0: still running).
+            return unsafe { info.si_pid() } != 0;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            // ECHILD: already reaped by someone else.
+            return true;
+        }
+    }
+}
+
 /// pidfd_open(2) for our own, not yet reaped, child.
 fn open_pidfd(pid: u32) -> Option<OwnedFd> {
     let pid = libc::pid_t::try_from(pid).ok()?;
@@ -424,20 +455,40 @@ fn open_pidfd(pid: u32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// SIGKILL the helper's process group (its own children too). Only while
+/// the helper is not yet reaped, so that the group id cannot be anybody
+/// else's.
+fn kill_group(child: &Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) on the process group the helper leads (set up by
+        // process_group(0)); it may be empty already, which is harmless.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+}
+
+/// The helper has exited: kill what is left of its process group (children
+/// that outlived it, maybe still holding its stdout), then reap it. Its
+/// status, unless the host took it.
+fn reap(child: &mut Child) -> Option<ExitStatus> {
+    kill_group(child);
+    for _ in 0..100 {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// SIGKILL the helper's process group and reap the helper. If it cannot be
 /// reaped within [`EXIT_GRACE`] (stuck in uninterruptible I/O), a detached
 /// thread waits for it so that it never lingers as a zombie.
 fn kill_and_reap(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) on the process group the helper leads (set up by
-        // process_group(0)); it may already be gone, which is harmless.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-    }
-    let _ = child.kill();
-    if wait_until(child, Instant::now() + EXIT_GRACE).is_some() {
+    kill_group(child);
+    if wait_exit(child, Instant::now() + EXIT_GRACE) {
+        reap(child);
         return;
     }
     let pid = child.id();
@@ -804,5 +855,61 @@ mod tests {
                 assert!(!["a", "b", "c", "d"].contains(&name), "zombie: {stat}");
             }
         }
+    }
+
+    fn gone(pidfile: &Path) -> bool {
+        let pid: i32 = std::fs::read_to_string(pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed and reaped by init soon after; a zombie counts as gone.
+        for _ in 0..50 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn children_that_outlive_the_helper_are_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("straggler.pid");
+        let p = pidfile.display();
+        // The helper exits, its child keeps stdout open: no EOF, timeout.
+        let holder = script(
+            dir.path(),
+            "holder",
+            &format!("sleep 61 &\necho $! > '{p}'\necho garbage-before-exit"),
+        );
+        let (result, took) = run(&holder, Duration::from_millis(400));
+        assert_eq!(result, Err(HelperFailure::Timeout));
+        assert!(took < Duration::from_millis(1400), "{took:?}");
+        assert!(gone(&pidfile), "the child holding stdout survived");
+        // A child that let go of stdout, after a helper that died...
+        let dead = script(
+            dir.path(),
+            "dead",
+            &format!("sleep 62 >/dev/null 2>&1 &\necho $! > '{p}'\nexit 1"),
+        );
+        assert_eq!(
+            run(&dead, Duration::from_secs(5)).0,
+            Err(HelperFailure::Died("exited with status 1".into()))
+        );
+        assert!(gone(&pidfile), "the child of a dead helper survived");
+        // ... or after a good answer.
+        let good = script(
+            dir.path(),
+            "good",
+            &format!("sleep 63 >/dev/null 2>&1 &\necho $! > '{p}'\necho '{GOOD}'"),
+        );
+        assert_eq!(
+            run(&good, Duration::from_secs(5)).0,
+            Ok(Response::Present { pin_set: true })
+        );
+        assert!(gone(&pidfile), "the child of a good helper survived");
     }
 }
