@@ -127,11 +127,17 @@ impl Store {
     pub fn open(path: &Path, options: OpenOptions) -> Result<Store> {
         if options.create {
             create_file(path, options.group_id()?)?;
-        } else if !path.exists() {
-            return Err(StoreError(format!(
-                "store {} does not exist; an administrator creates it with `tapctl init`",
-                path.display()
-            )));
+        } else {
+            match std::fs::metadata(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StoreError(format!(
+                        "store {} does not exist; an administrator creates it with `tapctl init`",
+                        path.display()
+                    )))
+                }
+                Err(e) => return Err(err(path, "cannot be reached", e)),
+            }
         }
         if options.check_trust {
             let meta = std::fs::metadata(path).map_err(|e| err(path, "cannot read", e))?;

@@ -108,7 +108,8 @@ pub enum KeysAction {
     /// enrollment window or after touching another of your keys.
     Remove {
         /// [USER] ID: the key's id or its first 6+ characters (see `tapctl keys`).
-        #[arg(num_args = 1..=2, value_names = ["USER", "ID"], required = true)]
+        // Ids are base64url and may start with '-'.
+        #[arg(num_args = 1..=2, value_names = ["USER", "ID"], required = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
 }

@@ -17,7 +17,6 @@ use tap_core::signin::{
 };
 use tap_core::store::{AddKey, Store};
 use tap_core::timefmt::{to_human, to_rfc3339};
-use zeroize::Zeroizing;
 
 const MAX_LABEL_CHARS: usize = 64;
 
@@ -312,14 +311,9 @@ pub fn enroll(ctx: &Context, for_user: Option<&str>, label: Option<String>) -> R
                 error: HelperError::PinRequired,
                 ..
             } if request.pin.is_none() => {
-                let typed = Terminal
-                    .secret(tap_core::signin::PIN_PROMPT)
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| Failure::new(Exit::Usage, "no PIN given"))?;
-                let pin = String::from_utf8(typed.to_vec())
-                    .map_err(|_| Failure::new(Exit::Usage, "the PIN is not text"))?;
-                request.pin = Some(Pin(Zeroizing::new(pin)));
+                let typed = Terminal.secret(tap_core::signin::PIN_PROMPT).ok().flatten();
+                let pin = typed.as_deref().and_then(|t| Pin::from_typed(t));
+                request.pin = Some(pin.ok_or_else(|| Failure::new(Exit::Usage, "no PIN given"))?);
             }
             Response::Failed { error, message } => return Err(helper_refusal(error, &message)),
             other => {

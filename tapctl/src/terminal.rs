@@ -32,7 +32,10 @@ impl Prompt for Terminal {
 
 fn read_line(input: &mut impl BufRead) -> Option<Zeroizing<Vec<u8>>> {
     let mut line = Zeroizing::new(Vec::new());
-    input.read_until(b'\n', &mut line).ok()?;
+    // End of input is no answer at all, not an empty one.
+    if input.read_until(b'\n', &mut line).ok()? == 0 {
+        return None;
+    }
     while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         line.pop();
     }

@@ -49,6 +49,18 @@ impl<'de> Deserialize<'de> for Bytes {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pin(pub Zeroizing<String>);
 
+impl Pin {
+    /// What a person typed at a PIN prompt, if it can be a PIN at all:
+    /// nothing typed, or bytes that are not text, are never sent to the key
+    /// (a wrong PIN spends one of its few retries).
+    pub fn from_typed(typed: &[u8]) -> Option<Pin> {
+        match std::str::from_utf8(typed) {
+            Ok(text) if !text.is_empty() => Some(Pin(Zeroizing::new(text.to_string()))),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Pin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Pin(…)")
@@ -220,6 +232,16 @@ mod tests {
         )
         .is_err());
         assert!(Response::from_json(&vec![b' '; MAX_MESSAGE_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn only_text_can_be_a_pin() {
+        assert_eq!(
+            Pin::from_typed(b"1234").map(|p| p.0.to_string()),
+            Some("1234".into())
+        );
+        assert!(Pin::from_typed(b"").is_none());
+        assert!(Pin::from_typed(&[0xff, 0x31]).is_none());
     }
 
     #[test]

@@ -11,7 +11,6 @@ use crate::keys::verify::{verify_assertion, AssertionAnswer, StoredCredential, V
 use crate::policy::Policy;
 use crate::store::Store;
 use std::path::Path;
-use zeroize::Zeroizing;
 
 pub const TOUCH_CUE: &str = "Touch your security key.";
 pub const PIN_PROMPT: &str = "Security key PIN: ";
@@ -109,8 +108,10 @@ pub fn sign_in(
                     .secret(PIN_PROMPT)
                     .map_err(|_| Error::Conversation)?
                     .ok_or(Error::Conversation)?;
-                let pin = String::from_utf8(typed.to_vec()).map_err(|_| Error::Conversation)?;
-                request.pin = Some(Pin(Zeroizing::new(pin)));
+                match Pin::from_typed(&typed) {
+                    Some(pin) => request.pin = Some(pin),
+                    None => return refuse(store, "signin.key.failure", "no usable PIN given"),
+                }
                 continue;
             }
             Response::Failed { error, message } => {
