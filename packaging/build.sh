@@ -2,6 +2,7 @@
 # Build the pam-tap packages:
 #
 #   packaging/build.sh [--revision N] [--lint] [--deb-only|--rpm-only]
+#                      [--save-bin DIR | --prebuilt DIR]
 #
 #   -> packaging/dist/pam-tap_<version>-<N>_amd64.deb
 #      packaging/dist/pam-tap-<version>-<N>.x86_64.rpm
@@ -11,6 +12,9 @@
 # revision (or a workspace version the changelog does not have yet) gets a
 # generated changelog entry in the build copy only.
 # --lint runs lintian and rpmlint on the results and fails on any warning.
+# --save-bin DIR keeps a copy of the compiled binaries (libpam_tap.so,
+# tapctl, pam-tap-gen) in DIR; --prebuilt DIR packages those instead of
+# compiling (test.sh builds its upgrade .deb from the same binaries so).
 #
 # Steps: install the build tools (apt) if missing; cargo build --release
 # -p pam_tap -p tapctl; build packaging/gen and generate tapctl's man pages and
@@ -26,12 +30,14 @@ repo=$(cd "$here/.." && pwd)
 dist=${PAM_TAP_DIST:-$here/dist}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 
-revision= lint=0 want_deb=1 want_rpm=1
+revision= lint=0 want_deb=1 want_rpm=1 save_bin= prebuilt=
 while [ $# -gt 0 ]; do
     case "$1" in
         --revision) revision=$2; shift 2 ;;
         --revision=*) revision=${1#*=}; shift ;;
         --lint) lint=1; shift ;;
+        --save-bin) save_bin=$2; shift 2 ;;
+        --prebuilt) prebuilt=$2; shift 2 ;;
         --deb-only) want_rpm=0; shift ;;
         --rpm-only) want_deb=0; shift ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -39,7 +45,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-log() { printf '\n== %s\n' "$*" >&2; }
+started=$(date +%s)
+log() { printf '\n== %s [%ss]\n' "$*" "$(( $(date +%s) - started ))" >&2; }
 
 # --- build tools -------------------------------------------------------------
 need=()
@@ -75,22 +82,32 @@ print(p["repository"] or tomllib.load(open("Cargo.toml", "rb")).get("workspace",
 log "pam-tap $version"
 
 # --- compile -----------------------------------------------------------------
-# Only the shipped crates: their features are then exactly what ships, and
-# a test-only workspace member cannot break or change the packages.
-log "cargo build --release -p pam_tap -p tapctl"
-(cd "$repo" && cargo build --release -p pam_tap -p tapctl)
-so=$CARGO_TARGET_DIR/release/libpam_tap.so
-tapctl=$CARGO_TARGET_DIR/release/tapctl
-for f in "$so" "$tapctl"; do [ -s "$f" ] || { echo "build.sh: $f was not built" >&2; exit 1; }; done
-
-log "man pages and completions (packaging/gen)"
-# The generator has its own lock file, seeded from the workspace's so that it
-# builds tapctl with the very crate versions that ship.
-cp "$repo/Cargo.lock" "$here/gen/Cargo.lock"
-(cd "$here/gen" && cargo build --release --quiet)
+work=$CARGO_TARGET_DIR/packaging
+if [ -n "$prebuilt" ]; then
+    bin=$(cd "$prebuilt" && pwd)
+    log "prebuilt binaries from $bin"
+else
+    # Only the shipped crates: their features are then exactly what ships, and
+    # a test-only workspace member cannot break or change the packages.
+    log "cargo build --release -p pam_tap -p tapctl"
+    (cd "$repo" && cargo build --release -p pam_tap -p tapctl)
+    log "man pages and completions (packaging/gen)"
+    # The generator has its own lock file, seeded from the workspace's so that
+    # it reads tapctl's clap definition with the very crate versions that
+    # ship. A dev build: its speed does not matter, its build time does.
+    cp "$repo/Cargo.lock" "$here/gen/Cargo.lock"
+    (cd "$here/gen" && cargo build --quiet)
+    bin=${save_bin:-$work-bin}
+    mkdir -p "$bin"
+    cp "$CARGO_TARGET_DIR/release/libpam_tap.so" "$CARGO_TARGET_DIR/release/tapctl" \
+        "$CARGO_TARGET_DIR/debug/pam-tap-gen" "$bin/"
+    bin=$(cd "$bin" && pwd)
+fi
+for f in libpam_tap.so tapctl pam-tap-gen; do
+    [ -s "$bin/$f" ] || { echo "build.sh: $bin/$f is missing" >&2; exit 1; }
+done
 
 # --- stage -------------------------------------------------------------------
-work=$CARGO_TARGET_DIR/packaging
 rm -rf "$work"
 src=$work/pam-tap-$upstream
 stage=$src/stage
@@ -115,13 +132,13 @@ fi
 export SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Timestamp)
 date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
 
-install -m 0755 "$so" "$stage/pam_tap.so"
-install -m 0755 "$tapctl" "$stage/tapctl"
+install -m 0755 "$bin/libpam_tap.so" "$stage/pam_tap.so"
+install -m 0755 "$bin/tapctl" "$stage/tapctl"
 # Strip as dh_strip does, for both packages (rpmbuild's brp-strip only drops
 # debug info, and no -debuginfo package is built).
 strip --remove-section=.comment --remove-section=.note --strip-unneeded "$stage/pam_tap.so"
 strip --remove-section=.comment --remove-section=.note "$stage/tapctl"
-"$CARGO_TARGET_DIR/release/pam-tap-gen" "$stage" "$upstream" "$date"
+"$bin/pam-tap-gen" "$stage" "$upstream" "$date"
 mv "$stage/completions/tapctl.bash" "$stage/completions/tapctl"
 for page in "$here"/common/man/*; do
     sed -e "s/@VERSION@/$upstream/g" -e "s/^\(\.TH [^ ]* [0-9] \)\"[^\"]*\"/\1\"$date\"/" "$page" > "$stage/man/$(basename "$page")"

@@ -34,17 +34,19 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+phase() { echo "# $* [$(( $(date +%s) - started ))s]"; }
 result() { # result NAME STATUS
     if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok   - $1"; else failed=$((failed + 1)); echo "FAIL - $1"; fi
 }
 
-echo "# build (packaging/build.sh --lint)"
+phase "build (packaging/build.sh --lint)"
 # The debootstrap root is made (or found in the cache) meanwhile.
 rootfs_log=$(mktemp)
 "$here/test/rootfs.sh" >"$rootfs_log.out" 2>"$rootfs_log" &
 rootfs_pid=$!
 set +e
-"$here/build.sh" --lint > "$cache/build.log" 2>&1; status=$?
+rm -rf "$cache/bin"
+"$here/build.sh" --lint --save-bin "$cache/bin" > "$cache/build.log" 2>&1; status=$?
 set -e
 sed -n '/^== lintian/,$p' "$cache/build.log"
 [ $status = 0 ] || tail -n 40 "$cache/build.log"
@@ -58,13 +60,14 @@ if [ -n "${PAM_TAP_OLD_DEB:-}" ]; then
 else
     rev=$(dpkg-deb -f "$deb" Version); rev=${rev##*-}
     set +e
-    PAM_TAP_DIST=$cache/next "$here/build.sh" --deb-only --revision $((rev + 1)) > "$cache/build-next.log" 2>&1; status=$?
+    PAM_TAP_DIST=$cache/next "$here/build.sh" --deb-only --revision $((rev + 1)) --prebuilt "$cache/bin" \
+        > "$cache/build-next.log" 2>&1; status=$?
     set -e
     result "build.sh --revision $((rev + 1)) builds the upgrade .deb" $status
     old_deb=$deb new_deb=$(grep -E '\.deb$' "$cache/build-next.log" | tail -n1)
 fi
 
-echo "# rpm -qp $(basename "$rpm")"
+phase "rpm -qp $(basename "$rpm")"
 rpmq() { rpm -qp --nosignature "$@" "$rpm" 2>/dev/null; }
 has_line() { # has_line NAME PATTERN CMD...: a line of CMD's output matches PATTERN (ERE)
     local name=$1 pattern=$2; shift 2
@@ -91,7 +94,7 @@ has_line "requires glibc" '^libc\.so\.6\(GLIBC_' rpmq --requires
 has_line "requires groupadd for %pre" '^/usr/sbin/groupadd' rpmq --requires
 has_line "requires pam" '^pam$' rpmq --requires
 
-echo "# Debian 12 root"
+phase "Debian 12 root"
 set +e
 wait $rootfs_pid; status=$?
 set -e
