@@ -166,6 +166,16 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
+        // A file without our schema (empty, or some other SQLite database)
+        // is corrupt for a reader, not a store to set up: the sign-in path
+        // must fail closed on it, not build tables and find "no pass".
+        if !options.create && store.schema_version()? == 0 {
+            return Err(StoreError(format!(
+                "store {} holds no pam_tap schema (empty or another database); \
+                 an administrator recreates it with `tapctl init`",
+                path.display()
+            )));
+        }
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -676,6 +686,38 @@ mod tests {
             .map(|e| e.0)
             .unwrap_or_default();
         assert!(error.contains("corrupt"), "{error}");
+    }
+
+    #[test]
+    fn empty_or_foreign_database_is_refused_by_readers_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let reader = OpenOptions {
+            create: false,
+            group: None,
+            check_trust: false,
+        };
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").unwrap_or_else(|e| panic!("{e}"));
+        let error = Store::open(&empty, reader)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(error.contains("no pam_tap schema"), "{error}");
+        assert_eq!(
+            std::fs::metadata(&empty).map(|m| m.len()).ok(),
+            Some(0),
+            "not written"
+        );
+
+        let foreign = dir.path().join("foreign.db");
+        rusqlite::Connection::open(&foreign)
+            .and_then(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(Store::open(&foreign, reader).is_err());
+        let tables: i64 = rusqlite::Connection::open(&foreign)
+            .and_then(|c| c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)))
+            .unwrap_or(0);
+        assert_eq!(tables, 1, "no tables added to a foreign database");
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::ffi::CStr;
 use tap_core::accounts::SystemDirectory;
 use tap_core::audit::{syslog, Severity};
 use tap_core::policy::Policy;
-use tap_core::signin::{self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome};
+use tap_core::signin::{
+    self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome,
+};
 use tap_core::store::{Store, StoreError};
 use zeroize::Zeroizing;
 
@@ -61,7 +63,9 @@ impl PamHooks for PamTap {
         log.report(&user, &result);
         match result {
             Ok(Outcome::Nothing(_)) => PamResultCode::PAM_IGNORE,
-            Ok(Outcome::PassSuccess { .. } | Outcome::KeySuccess { .. }) => PamResultCode::PAM_SUCCESS,
+            Ok(Outcome::PassSuccess { .. } | Outcome::KeySuccess { .. }) => {
+                PamResultCode::PAM_SUCCESS
+            }
             Ok(Outcome::Failed(_)) => PamResultCode::PAM_AUTH_ERR,
             Err(Error::Unavailable(_)) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
             Err(Error::UnknownUser) => PamResultCode::PAM_USER_UNKNOWN,
@@ -184,9 +188,10 @@ impl Logger {
     fn report(&self, user: &str, result: &Result<Outcome, Error>) {
         let who = format!("user={user}{}", self.context);
         let (severity, what) = match result {
-            Ok(Outcome::KeySuccess { label }) => {
-                (Severity::Info, format!("signed in with security key {label:?}"))
-            }
+            Ok(Outcome::KeySuccess { label }) => (
+                Severity::Info,
+                format!("signed in with security key {label:?}"),
+            ),
             Ok(Outcome::PassSuccess { one_time, .. }) => (
                 Severity::Info,
                 format!(

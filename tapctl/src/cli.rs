@@ -107,10 +107,13 @@ pub enum KeysAction {
     /// Remove a key: administrators for anyone; yourself inside an
     /// enrollment window or after touching another of your keys.
     Remove {
-        /// [USER] ID: the key's id or its first 6+ characters (see `tapctl keys`).
-        // Ids are base64url and may start with '-'.
-        #[arg(num_args = 1..=2, value_names = ["USER", "ID"], required = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// USER then ID, or just ID (yourself). ID is the key's id or its
+        /// first 6+ characters (see `tapctl keys`); ids are base64url and
+        /// may start with '-'.
+        #[arg(value_name = "USER_OR_ID", allow_hyphen_values = true)]
+        first: String,
+        #[arg(value_name = "ID", allow_hyphen_values = true)]
+        second: Option<String>,
     },
 }
 

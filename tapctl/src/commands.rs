@@ -48,7 +48,10 @@ pub fn run(command: Command, policy_path: Option<PathBuf>, now: Timestamp) -> Re
         Command::Revoke { user } => revoke(&ctx, &user),
         Command::Enroll { user, label } => crate::keys::enroll(&ctx, user.as_deref(), label),
         Command::Keys(args) => match args.action {
-            Some(KeysAction::Remove { args }) => crate::keys::remove(&ctx, &args),
+            Some(KeysAction::Remove { first, second }) => match second {
+                Some(id) => crate::keys::remove(&ctx, &first, &id),
+                None => crate::keys::remove(&ctx, &ctx.caller.name, &first),
+            },
             None => crate::keys::list(&ctx, args.user.as_deref(), args.format.json),
         },
         Command::Status { format } => crate::keys::status(&ctx, format.json),

@@ -137,18 +137,9 @@ pub fn status(ctx: &Context, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Whose key, and which: `[USER] ID`.
-pub fn remove(ctx: &Context, args: &[String]) -> Result<()> {
-    let (user, id) = match args {
-        [id] => (ctx.caller.name.clone(), id.as_str()),
-        [user, id] => (user.clone(), id.as_str()),
-        _ => {
-            return Err(Failure::new(
-                Exit::Usage,
-                "usage: tapctl keys remove [USER] ID",
-            ))
-        }
-    };
+/// Removes `user`'s key named by `id`.
+pub fn remove(ctx: &Context, user: &str, id: &str) -> Result<()> {
+    let user = user.to_string();
     existing_user(&user)?;
     let mut store = open_store(ctx)?;
     let keys = store.keys(&user)?;
