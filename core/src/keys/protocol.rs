@@ -174,15 +174,20 @@ fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, Strin
     serde_json::from_slice(bytes).map_err(|e| format!("{what} is not valid: {e}"))
 }
 
+/// One message as one line of JSON.
+fn line<T: Serialize>(message: &T) -> Vec<u8> {
+    let mut line = serde_json::to_vec(message).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
 impl Request {
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
         parse(bytes, "helper request")
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        let mut line = serde_json::to_vec(self).unwrap_or_default();
-        line.push(b'\n');
-        line
+        line(self)
     }
 }
 
@@ -192,9 +197,7 @@ impl Response {
     }
 
     pub fn to_json(&self) -> Vec<u8> {
-        let mut line = serde_json::to_vec(self).unwrap_or_default();
-        line.push(b'\n');
-        line
+        line(self)
     }
 }
 
