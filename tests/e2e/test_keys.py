@@ -512,9 +512,8 @@ def test_remove_own_key_after_proving_another(kw):
     assert [k["label"] for k in kw.keys_json()] == ["second"]
 
 
-# Key ids are base64url: one in 64 starts with "-", which clap takes for an
-# option, so every `keys remove` here passes its ids after "--" (see the xfail
-# test_key_id_starting_with_a_dash_can_be_removed below).
+# Key ids are base64url: one in 64 starts with "-". Calls here pass ids after
+# "--"; test_key_id_starting_with_a_dash_can_be_removed checks the bare form.
 
 def test_admin_removes_a_users_key(kw):
     key = kw.enrolled()
@@ -545,10 +544,6 @@ def test_keys_json_shape_and_status(kw):
                         key["model"]), key
     st = kw.user_tapctl("status")
     assert st.returncode == 0 and "laptop key" in st.stdout, ok(st)
-    # without the setgid bit a user's tapctl cannot open the store (why the copy exists)
-    cmd = harness.as_user_prefix(kw.user) + [str(kw.world.tapctl), "status"]
-    plain = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    assert plain.returncode == 6, ok(plain)
 
 
 # ---------------------------------------------------------------------------
@@ -691,9 +686,9 @@ def test_helper_that_answers_and_lingers_with_stdout_closed(enrolled):
     assert ks.processes_mentioning("sleep 41") == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: runner.kill_and_reap returns without killing the "
-                   "process group when the group leader already exited (reported to the lead)")
 def test_helper_child_holding_stdout_is_killed_at_timeout(enrolled):
+    """(Regression: runner.kill_and_reap once returned without killing the
+    group when the leader had already exited; fixed in 59c1c26.)"""
     """The helper leader exits but a child in its process group keeps
     stdout open: no EOF, so the runner waits until touch_timeout (2 s here)
     and refuses (PAM_AUTH_ERR). The runner promises to kill the whole
@@ -812,25 +807,27 @@ def test_key_signin_over_real_sshd(kw, world):
 
 
 # ---------------------------------------------------------------------------
-# known bugs, pinned (strict xfail: they turn red when fixed, so the marker
-# is removed with the fix)
+# regressions: bugs these tests found, fixed in 1ea363a (they were pinned as
+# strict xfail until then)
 
-@pytest.mark.xfail(strict=True, reason="bug: an empty answer to the PIN prompt is sent to the "
-                   "key as a PIN and spends one of its PIN retries (reported to the lead)")
 def test_empty_pin_answer_is_not_sent_to_the_key(kw):
+    """An empty answer to the PIN prompt (Enter) is no PIN guess: refused
+    (PAM_AUTH_ERR, a failed key sign-in) without spending a PIN retry."""
     kw.write_policy(user_verification="required")
     kw.plug(kw.key, "--pin", "1234")
     kw.pass_sign_in()
     assert kw.enroll("k", stdin="1234\n").returncode == 0
     retries = kw.key.state()["pin_retries"]
     r = kw.sign_in([""])
-    assert r.rc != "PAM_SUCCESS" and not r.fellthrough, r
-    assert kw.key.state()["pin_retries"] == retries  # an empty answer is no PIN guess
+    assert_refused(r)
+    assert r.prompts == [PIN_PROMPT], r
+    assert kw.key.state()["pin_retries"] == retries
+    assert any("no usable PIN" in d for d in failure_details(kw)), kw.audit()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: tapctl enroll sends an empty PIN when stdin is at "
-                   "end of file ('wrong PIN', a retry spent) instead of 'no PIN given' (reported)")
 def test_enroll_without_a_pin_answer_says_no_pin_given(kw):
+    """End of input at tapctl's PIN prompt is no answer: exit 2, "no PIN
+    given", and no empty PIN reaches the key."""
     kw.write_policy(user_verification="required")
     kw.plug(kw.key, "--pin", "1234")
     kw.pass_sign_in()
@@ -838,21 +835,43 @@ def test_enroll_without_a_pin_answer_says_no_pin_given(kw):
     proc = kw.enroll("k", stdin="")
     assert proc.returncode == 2 and "no PIN given" in proc.stderr, ok(proc)
     assert kw.key.state()["pin_retries"] == retries
+    assert kw.keys_json() == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a store tapctl may not search is reported as "
-                   "'does not exist; an administrator creates it with tapctl init' (reported)")
 def test_tapctl_without_store_access_says_so(kw):
+    """tapctl without its set-group-id bit cannot reach the store: exit 6,
+    and it does not claim the store is missing."""
     cmd = harness.as_user_prefix(kw.user) + [str(kw.world.tapctl), "status"]
     plain = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert plain.returncode == 6, ok(plain)
-    assert "does not exist" not in plain.stderr, ok(plain)
+    assert "does not exist" not in plain.stderr and "cannot be reached" in plain.stderr, ok(plain)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: tapctl keys remove takes an id starting with '-' "
-                   "(1 in 64 base64url ids) for an option: clap usage error (reported)")
 def test_key_id_starting_with_a_dash_can_be_removed(kw):
-    kw.enrolled()
+    """Base64url ids may start with '-': without "--" such an id is still an
+    id (here one nobody has: not found, 4), and a real id works bare too."""
+    key = kw.enrolled()
     proc = kw.tap.tapctl("keys", "remove", kw.user, "-AbCdEfG", check=False)
-    # an id nobody has: "not found" (4), as for any other unknown id
     assert proc.returncode == 4 and "no key whose id starts with" in proc.stderr, ok(proc)
+    proc = kw.tap.tapctl("keys", "remove", kw.user, key["id"])
+    assert kw.keys_json() == []
+
+
+def test_admin_group_member_lists_and_removes_a_users_key(kw):
+    """An administrator who is not root (a member of the policy's admin group
+    tap-admins) lists and removes another user's key; audited with the actor."""
+    key = kw.enrolled()
+    saved = open("/etc/group").read()  # the namespace's private copy
+    try:
+        with open("/etc/group", "w") as f:
+            f.write(re.sub(r"^(tap-admins:x:\d+:)$", r"\1tapuser8", saved, flags=re.M))
+        listed = kw.user_tapctl("keys", kw.user, "--json", user="tapuser8")
+        assert listed.returncode == 0 and key["id"] in listed.stdout, ok(listed)
+        proc = kw.user_tapctl("keys", "remove", "--", kw.user, key["id"], user="tapuser8")
+        assert proc.returncode == 0, ok(proc)
+    finally:
+        with open("/etc/group", "w") as f:
+            f.write(saved)
+    assert kw.keys_json() == []
+    [rec] = [r for r in kw.audit() if r["event"] == "key.removed"]
+    assert rec["actor"] == "tapuser8" and rec["user"] == kw.user, rec
