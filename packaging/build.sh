@@ -13,11 +13,11 @@
 # generated changelog entry in the build copy only.
 # --lint runs lintian and rpmlint on the results and fails on any warning.
 # --save-bin DIR keeps a copy of the compiled binaries (libpam_tap.so,
-# tapctl, pam-tap-gen) in DIR; --prebuilt DIR packages those instead of
+# tapctl, pam_tap-keyhelper, pam-tap-gen) in DIR; --prebuilt DIR packages those instead of
 # compiling (test.sh builds its upgrade .deb from the same binaries so).
 #
 # Steps: install the build tools (apt) if missing; cargo build --release
-# -p pam_tap -p tapctl; build packaging/gen and generate tapctl's man pages and
+# -p pam_tap -p tapctl -p tap-keyhelper; build packaging/gen and generate tapctl's man pages and
 # completions from its clap definition; stage everything; dpkg-buildpackage
 # (debhelper) for the .deb; rpmbuild for the .rpm.
 #
@@ -54,6 +54,9 @@ command -v dpkg-buildpackage >/dev/null || need+=(dpkg-dev)
 command -v dh >/dev/null || need+=(debhelper)
 [ -e /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
 command -v python3 >/dev/null || need+=(python3)
+# The key helper's hidapi (hidraw backend) builds against libudev.
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[ -e /usr/include/libudev.h ] || need+=(libudev-dev)
 [ $want_rpm = 1 ] && ! command -v rpmbuild >/dev/null && need+=(rpm)
 if [ $lint = 1 ]; then
     command -v lintian >/dev/null || need+=(lintian)
@@ -89,8 +92,8 @@ if [ -n "$prebuilt" ]; then
 else
     # Only the shipped crates: their features are then exactly what ships, and
     # a test-only workspace member cannot break or change the packages.
-    log "cargo build --release -p pam_tap -p tapctl"
-    (cd "$repo" && cargo build --release -p pam_tap -p tapctl)
+    log "cargo build --release -p pam_tap -p tapctl -p tap-keyhelper"
+    (cd "$repo" && cargo build --release -p pam_tap -p tapctl -p tap-keyhelper)
     log "man pages and completions (packaging/gen)"
     # The generator has its own lock file, seeded from the workspace's so that
     # it reads tapctl's clap definition with the very crate versions that
@@ -100,10 +103,10 @@ else
     bin=${save_bin:-$work-bin}
     mkdir -p "$bin"
     cp "$CARGO_TARGET_DIR/release/libpam_tap.so" "$CARGO_TARGET_DIR/release/tapctl" \
-        "$CARGO_TARGET_DIR/debug/pam-tap-gen" "$bin/"
+        "$CARGO_TARGET_DIR/release/pam_tap-keyhelper" "$CARGO_TARGET_DIR/debug/pam-tap-gen" "$bin/"
     bin=$(cd "$bin" && pwd)
 fi
-for f in libpam_tap.so tapctl pam-tap-gen; do
+for f in libpam_tap.so tapctl pam_tap-keyhelper pam-tap-gen; do
     [ -s "$bin/$f" ] || { echo "build.sh: $bin/$f is missing" >&2; exit 1; }
 done
 
@@ -134,10 +137,11 @@ date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
 
 install -m 0755 "$bin/libpam_tap.so" "$stage/pam_tap.so"
 install -m 0755 "$bin/tapctl" "$stage/tapctl"
+install -m 0755 "$bin/pam_tap-keyhelper" "$stage/pam_tap-keyhelper"
 # Strip as dh_strip does, for both packages (rpmbuild's brp-strip only drops
 # debug info, and no -debuginfo package is built).
 strip --remove-section=.comment --remove-section=.note --strip-unneeded "$stage/pam_tap.so"
-strip --remove-section=.comment --remove-section=.note "$stage/tapctl"
+strip --remove-section=.comment --remove-section=.note "$stage/tapctl" "$stage/pam_tap-keyhelper"
 "$bin/pam-tap-gen" "$stage" "$upstream" "$date"
 mv "$stage/completions/tapctl.bash" "$stage/completions/tapctl"
 for page in "$here"/common/man/*; do

@@ -78,6 +78,8 @@ has_line "license tag names the project's and the crates' licenses" '^\(MIT OR A
 lsv() { rpmq -lv | awk '{ print $1, $3, $4, $NF }'; }
 has_line "/usr/lib64/security/pam_tap.so 0755 root:root" '^-rwxr-xr-x root root /usr/lib64/security/pam_tap\.so$' lsv
 has_line "/usr/bin/tapctl setgid 2755 root:pam-tap" '^-rwxr-sr-x root pam-tap /usr/bin/tapctl$' lsv
+has_line "/usr/libexec/pam_tap/pam_tap-keyhelper 0755 root:root" '^-rwxr-xr-x root root /usr/libexec/pam_tap/pam_tap-keyhelper$' lsv
+has_line "requires libudev (key helper)" '^libudev\.so\.1' rpmq --requires
 has_line "/etc/security/pam_tap.toml 0644 root:root" '^-rw-r--r-- root root /etc/security/pam_tap\.toml$' lsv
 has_line "/var/lib/pam_tap 0770 root:pam-tap" '^drwxrwx--- root pam-tap /var/lib/pam_tap$' lsv
 has_line "policy is %config(noreplace)" '^/etc/security/pam_tap\.toml cn$' rpmq --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]'

@@ -69,6 +69,8 @@ check "group pam-tap is a system group" bash -c "gid=\$(chroot '$root' getent gr
 check "tapctl is root:pam-tap 2755" stat_is /usr/bin/tapctl "root:pam-tap 2755"
 check "statoverride on tapctl" bash -c "chroot '$root' dpkg-statoverride --list /usr/bin/tapctl | grep -qx 'root pam-tap 2755 /usr/bin/tapctl'"
 check "module in the multiarch PAM dir" stat_is /usr/lib/x86_64-linux-gnu/security/pam_tap.so "root:root 644"
+check "key helper at the policy's default path" stat_is /usr/libexec/pam_tap/pam_tap-keyhelper "root:root 755"
+check "key helper runs and finds no key here" bash -c "echo '{\"op\":\"probe\"}' | chroot '$root' /usr/libexec/pam_tap/pam_tap-keyhelper | grep -q '\"no_device\"'"
 check "policy is root:root 0644" stat_is /etc/security/pam_tap.toml "root:root 644"
 check "policy is a conffile" bash -c "chroot '$root' dpkg-query -W -f '\${Conffiles}' pam-tap | grep -q '/etc/security/pam_tap.toml '"
 check "store dir is root:pam-tap 0770" stat_is /var/lib/pam_tap "root:pam-tap 770"

@@ -5,7 +5,8 @@ Usage: crate-licenses.py WORKSPACE_DIR list      > crates.txt
        crate-licenses.py WORKSPACE_DIR notices   > crate-licenses.txt
        crate-licenses.py WORKSPACE_DIR spdx      > license expression
 
-Walks `cargo metadata` from the shipped workspace members (pam_tap, tapctl)
+Walks `cargo metadata` from the shipped workspace members (pam_tap, tapctl,
+tap-keyhelper)
 along normal (not dev, not build) dependencies for x86_64 Linux.
   list:    one "name version license" line per crate, sorted;
   notices: each crate's license files (LICENSE*, COPYING*, NOTICE*, ...),
@@ -19,7 +20,7 @@ import json
 import subprocess
 import sys
 
-SHIPPED = {"pam_tap", "tapctl"}
+SHIPPED = {"pam_tap", "tapctl", "tap-keyhelper"}
 
 
 def main():
@@ -102,11 +103,20 @@ def balanced(text):
     return depth == 0
 
 
+# C code that crates compile in, with its own notices: crate -> (subdir,
+# files or None for a note only, note).
+BUNDLED = {
+    "hidapi": ("etc/hidapi", ["LICENSE.txt", "LICENSE-bsd.txt"],
+               "bundles the HIDAPI C library (hidraw backend), used here under its BSD-style license"),
+    "libsqlite3-sys": (None, None, "bundles the SQLite C library, which is in the public domain"),
+}
+
 LICENSE_FILE = re.compile(r"^(LICEN[CS]E|COPYING|COPYRIGHT|NOTICE|UNLICENSE|AUTHORS)", re.I)
 
 
 def notices(pkgs, crates):
-    print("Crates statically linked into pam_tap.so and tapctl, with the license")
+    print("Crates statically linked into pam_tap.so, tapctl and pam_tap-keyhelper,")
+    print("with the license")
     print("and copyright notices each crate ships. The full text of the Apache")
     print("License 2.0 is shipped once: /usr/share/common-licenses/Apache-2.0 on")
     print("Debian, LICENSE-APACHE beside this file's RPM copy.\n")
@@ -120,6 +130,13 @@ def notices(pkgs, crates):
                        if LICENSE_FILE.match(f) and os.path.isfile(os.path.join(d, f)))
         if not files:
             print("(the crate ships no license file; its license is declared above)\n")
+        if p["name"] in BUNDLED:
+            sub, extra, note = BUNDLED[p["name"]]
+            print(f"--- this crate {note}.")
+            for f in extra or []:
+                with open(os.path.join(d, sub, f), encoding="utf-8", errors="replace") as fh:
+                    print(f"--- {sub}/{f}")
+                    print(fh.read().rstrip() + "\n")
         for f in files:
             with open(os.path.join(d, f), encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
