@@ -765,14 +765,12 @@ def test_out_of_scope_or_disabled_user_with_a_key_is_ignored(enrolled):
     marker = enrolled.tap.dir / "helper-ran"
     argv = " ".join(ks.harness_quote(a) for a in enrolled.key.argv())
     write_script(enrolled, f"touch {marker}\nexec {argv}")
-    text = enrolled.tap.dir / "base.toml"
     for change in ({"top": {"enabled": False}}, {"scope": {"exclude_users": [enrolled.user]}}):
         body = harness.policy_text(enrolled.tap.store, passes=enrolled.passes, **change)
         harness.copy_text_root_owned(body + ks.toml_keys(enrolled.keys), ks.DEFAULT_POLICY, 0o644)
         r = enrolled.sign_in(stack="probe")
         assert r.outcome == "PAM_IGNORE" and r.messages == [], (change, r)
         assert not marker.exists(), change
-    del text
 
 
 @pytest.mark.parametrize("helper", ["relative/helper", "directory"])
@@ -788,7 +786,8 @@ def test_unusable_helper_setting_fails_closed(enrolled, helper):
 
 def test_key_signin_over_real_sshd(kw, world):
     """Journey 4 through sshd keyboard-interactive: no prompt to answer, the
-    command runs as the user. The pass would be refused by askpass's answer."""
+    command runs as the user (askpass would answer a prompt with a wrong
+    pass, and no prompt comes)."""
     kw.enrolled()
     sshd = harness.Sshd(kw.tap.dir / "sshd", [
         kw.tap.module_line("[success=done default=die]"),
