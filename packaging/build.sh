@@ -21,14 +21,21 @@
 # completions from its clap definition; stage everything; dpkg-buildpackage
 # (debhelper) for the .deb; rpmbuild for the .rpm.
 #
+# The C code that crates compile in (SQLite in all three programs, HIDAPI in
+# the key helper) is built with Debian's hardening flags (dpkg-buildflags,
+# hardening=+all: fortify, stack protector, stack-clash and CET protection).
+# As the C flags are part of the build, the packages have their own cargo
+# target directory, so that this build and the workspace's plain one do not
+# keep rebuilding each other's C code.
+#
 # Environment: PAM_TAP_DIST (output dir), PAM_TAP_NO_APT=1 (do not apt-get),
-# CARGO_TARGET_DIR (default: <repo>/target, shared with the workspace).
+# PAM_TAP_TARGET_DIR (cargo target dir; default <repo>/target/packages).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 dist=${PAM_TAP_DIST:-$here/dist}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
+export CARGO_TARGET_DIR=${PAM_TAP_TARGET_DIR:-$repo/target/packages}
 
 revision= lint=0 want_deb=1 want_rpm=1 save_bin= prebuilt=
 while [ $# -gt 0 ]; do
@@ -85,7 +92,7 @@ print(p["repository"] or tomllib.load(open("Cargo.toml", "rb")).get("workspace",
 log "pam-tap $version"
 
 # --- compile -----------------------------------------------------------------
-work=$CARGO_TARGET_DIR/packaging
+work=$CARGO_TARGET_DIR/stage
 if [ -n "$prebuilt" ]; then
     bin=$(cd "$prebuilt" && pwd)
     log "prebuilt binaries from $bin"
@@ -93,7 +100,13 @@ else
     # Only the shipped crates: their features are then exactly what ships, and
     # a test-only workspace member cannot break or change the packages.
     log "cargo build --release -p pam_tap -p tapctl -p tap-keyhelper"
-    (cd "$repo" && cargo build --release -p pam_tap -p tapctl -p tap-keyhelper)
+    (
+        eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
+        # cc-rs reads CFLAGS, not CPPFLAGS (where _FORTIFY_SOURCE is).
+        export CFLAGS="$CFLAGS $CPPFLAGS"
+        unset LDFLAGS CPPFLAGS CXXFLAGS
+        cd "$repo" && cargo build --release -p pam_tap -p tapctl -p tap-keyhelper
+    )
     log "man pages and completions (packaging/gen)"
     # The generator has its own lock file, seeded from the workspace's so that
     # it reads tapctl's clap definition with the very crate versions that
