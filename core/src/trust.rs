@@ -49,6 +49,18 @@ pub fn check_parent(path: &Path, writable_group: Option<u32>) -> Result<(), Stri
     check_owner_and_mode(parent, &meta, writable_group)
 }
 
+/// A program root will run (the key helper) must be root's alone, like the
+/// policy that names it: a regular file, owned by root, not writable by
+/// group or others, in a directory with the same property.
+pub fn check_program(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    check_owner_and_mode(path, &meta, None)?;
+    check_parent(path, None)
+}
+
 /// Reads a small root-owned file, checking the opened file itself (no race
 /// between check and read) and its directory.
 pub fn read_trusted(path: &Path, max_bytes: u64) -> Result<String, String> {

@@ -10,6 +10,7 @@ use tap_core::keys::credential::KeyCredential;
 use tap_core::keys::protocol::{
     Bytes, HelperError, Pin, RegisterRequest, Request, Response, UserVerification,
 };
+use tap_core::keys::runner::HelperFailure;
 use tap_core::keys::{verify_registration, Algorithm, RegistrationAnswer};
 use tap_core::policy::format_aaguid;
 use tap_core::signin::{
@@ -267,7 +268,7 @@ pub fn enroll(ctx: &Context, for_user: Option<&str>, label: Option<String>) -> R
     tap_core::keys::random_bytes(&mut challenge).map_err(|e| Failure::new(Exit::Internal, e))?;
     let mut user_handle = [0u8; 16];
     tap_core::keys::random_bytes(&mut user_handle).map_err(|e| Failure::new(Exit::Internal, e))?;
-    let mut request = RegisterRequest {
+    let request = RegisterRequest {
         rp_id: policy.keys.rp_id().to_string(),
         client_data_hash: Bytes(challenge.to_vec()),
         user_id: Bytes(user_handle.to_vec()),
@@ -282,39 +283,16 @@ pub fn enroll(ctx: &Context, for_user: Option<&str>, label: Option<String>) -> R
     };
     let helper = HelperProcess::for_policy(policy);
     eprintln!("Touch your security key to register it.");
-    let (authenticator_data, format, statement) = loop {
-        let answer = helper
-            .call(&Request::Register(request.clone()))
-            .map_err(|e| Failure::new(Exit::Internal, e.to_string()))?;
-        match answer {
-            Response::Registered {
-                authenticator_data,
-                attestation_format,
-                attestation_statement,
-            } => {
-                break (
-                    authenticator_data,
-                    attestation_format,
-                    attestation_statement,
-                )
-            }
-            Response::Failed {
-                error: HelperError::PinRequired,
-                ..
-            } if request.pin.is_none() => {
-                let typed = Terminal.secret(tap_core::signin::PIN_PROMPT).ok().flatten();
-                let pin = typed.as_deref().and_then(|t| Pin::from_typed(t));
-                request.pin = Some(pin.ok_or_else(|| Failure::new(Exit::Usage, "no PIN given"))?);
-            }
-            Response::Failed { error, message } => return Err(helper_refusal(error, &message)),
-            other => {
-                return Err(Failure::new(
-                    Exit::Internal,
-                    format!("unexpected answer from the key helper: {other:?}"),
-                ))
-            }
-        }
-    };
+    let (authenticator_data, format, statement) =
+        register_with_key(&helper, request).inspect_err(|failure| {
+            // Refusals before any answer could be verified are audited too.
+            let _ = store.append_audit(&record(
+                ctx,
+                "key.enroll_failed",
+                &user,
+                failure.message.clone(),
+            ));
+        })?;
     let uv_required = policy.keys.user_verification == UserVerification::Required;
     let answer = RegistrationAnswer {
         authenticator_data: &authenticator_data.0,
@@ -392,6 +370,50 @@ pub fn enroll(ctx: &Context, for_user: Option<&str>, label: Option<String>) -> R
             Exit::Usage,
             "this security key is already registered",
         )),
+    }
+}
+
+/// makeCredential through the helper, asking for the PIN once if the key
+/// wants one. Returns the authenticator data, attestation format and statement.
+fn register_with_key(
+    helper: &HelperProcess<'_>,
+    mut request: RegisterRequest,
+) -> Result<(Bytes, String, Bytes)> {
+    loop {
+        let answer = helper
+            .call(&Request::Register(request.clone()))
+            .map_err(|failure| match failure {
+                HelperFailure::Spawn(_) => Failure::new(Exit::Internal, failure.to_string()),
+                _ => Failure::new(Exit::NotPermitted, failure.to_string()),
+            })?;
+        match answer {
+            Response::Registered {
+                authenticator_data,
+                attestation_format,
+                attestation_statement,
+            } => {
+                return Ok((
+                    authenticator_data,
+                    attestation_format,
+                    attestation_statement,
+                ))
+            }
+            Response::Failed {
+                error: HelperError::PinRequired,
+                ..
+            } if request.pin.is_none() => {
+                let typed = Terminal.secret(tap_core::signin::PIN_PROMPT).ok().flatten();
+                let pin = typed.as_deref().and_then(|t| Pin::from_typed(t));
+                request.pin = Some(pin.ok_or_else(|| Failure::new(Exit::Usage, "no PIN given"))?);
+            }
+            Response::Failed { error, message } => return Err(helper_refusal(error, &message)),
+            other => {
+                return Err(Failure::new(
+                    Exit::NotPermitted,
+                    format!("unexpected answer from the key helper: {other:?}"),
+                ))
+            }
+        }
     }
 }
 

@@ -31,6 +31,7 @@ PAM codes asserted here:
 
 import json
 import os
+import pwd
 import re
 import subprocess
 import time
@@ -307,6 +308,25 @@ def test_helper_unavailable_is_authinfo_unavail(enrolled, what):
     r = enrolled.sign_in()
     assert_refused(r, "PAM_AUTHINFO_UNAVAIL")
     assert r.prompts == [], r
+
+
+@pytest.mark.parametrize("how", ["world-writable", "owned by the user", "group-writable"])
+def test_helper_anyone_could_rewrite_is_never_run(enrolled, how):
+    """The module runs the helper as root, so the helper must be as trusted
+    as the policy: a helper someone else could rewrite is refused before it
+    runs (PAM_AUTHINFO_UNAVAIL, fail closed), never run as root."""
+    marker = enrolled.tap.dir / "helper-ran"
+    body = enrolled.helper.read_text().replace("exec ", f"touch {marker}\nexec ", 1)
+    enrolled.helper.write_text(body)
+    if how == "world-writable":
+        enrolled.helper.chmod(0o777)
+    elif how == "group-writable":
+        enrolled.helper.chmod(0o775)
+    else:
+        os.chown(enrolled.helper, pwd.getpwnam(enrolled.user).pw_uid, -1)
+    r = enrolled.sign_in()
+    assert_refused(r, "PAM_AUTHINFO_UNAVAIL")
+    assert not marker.exists(), "the helper ran"
 
 
 # ---------------------------------------------------------------------------

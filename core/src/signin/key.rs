@@ -38,6 +38,12 @@ impl HelperProcess<'_> {
 
 impl Authenticator for HelperProcess<'_> {
     fn call(&self, request: &Request) -> Result<Response, HelperFailure> {
+        // Run as root (the module), the helper must be as trusted as the
+        // policy: anyone who could rewrite it would run code as root.
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            crate::trust::check_program(self.program).map_err(HelperFailure::Spawn)?;
+        }
         run_helper(self.program, request, self.timeout)
     }
 }
