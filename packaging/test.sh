@@ -91,6 +91,7 @@ for f in /usr/lib/tmpfiles.d/pam_tap.conf /usr/lib/sysusers.d/pam_tap.conf \
 done
 has_line "%pre creates the group (groupadd -r pam-tap)" 'groupadd -r pam-tap' rpmq --scripts
 has_line "%post creates the store (tapctl init)" 'tapctl init' rpmq --scripts
+has_line "%preun warns if /etc/pam.d still names the module" "grep -qs 'pam_tap" rpmq --scripts
 has_line "requires libpam" '^libpam\.so\.0\(\)\(64bit\)' rpmq --requires
 has_line "requires glibc" '^libc\.so\.6\(GLIBC_' rpmq --requires
 has_line "requires groupadd for %pre" '^/usr/sbin/groupadd' rpmq --requires
