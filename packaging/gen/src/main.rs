@@ -12,7 +12,14 @@ use std::path::Path;
 
 use tapctl::failure::Exit;
 
-const EXITS: [Exit; 6] = [Exit::Internal, Exit::Usage, Exit::NotPermitted, Exit::NotFound, Exit::Policy, Exit::Store];
+const EXITS: [Exit; 6] = [
+    Exit::Internal,
+    Exit::Usage,
+    Exit::NotPermitted,
+    Exit::NotFound,
+    Exit::Policy,
+    Exit::Store,
+];
 
 /// The match is exhaustive so that a new exit code fails this build until
 /// it is described here.
@@ -20,7 +27,9 @@ fn describe(exit: Exit) -> &'static str {
     match exit {
         Exit::Internal => "Internal error.",
         Exit::Usage => "Bad usage or input.",
-        Exit::NotPermitted => "Not permitted: the caller may not do this (see the policy's [admins]).",
+        Exit::NotPermitted => {
+            "Not permitted: the caller may not do this (see the policy's [admins])."
+        }
         Exit::NotFound => "Not found: no such user or pass.",
         Exit::Policy => "The policy is invalid or unsafe (see \\fBtapctl policy check\\fR).",
         Exit::Store => "The store is unavailable or damaged.",
@@ -34,7 +43,10 @@ fn main() -> io::Result<()> {
         std::process::exit(2);
     };
     let out = Path::new(out);
-    let base = tapctl::cli::Cli::command().name("tapctl").bin_name("tapctl").version(leak(version));
+    let base = tapctl::cli::Cli::command()
+        .name("tapctl")
+        .bin_name("tapctl")
+        .version(leak(version));
     let mut cmd = base.clone();
     cmd.build();
     // Man pages describe the real subcommands; `help` gets no page of its own.
@@ -47,7 +59,11 @@ fn main() -> io::Result<()> {
 
     let comp = out.join("completions");
     fs::create_dir_all(&comp)?;
-    for (shell, file) in [(Shell::Bash, "tapctl.bash"), (Shell::Zsh, "_tapctl"), (Shell::Fish, "tapctl.fish")] {
+    for (shell, file) in [
+        (Shell::Bash, "tapctl.bash"),
+        (Shell::Zsh, "_tapctl"),
+        (Shell::Fish, "tapctl.fish"),
+    ] {
         let mut c = cmd.clone();
         let mut f = File::create(comp.join(file))?;
         clap_complete::generate(shell, &mut c, "tapctl", &mut f);
@@ -56,7 +72,8 @@ fn main() -> io::Result<()> {
 }
 
 fn without_help_subcommand(cmd: clap::Command) -> clap::Command {
-    cmd.disable_help_subcommand(true).mut_subcommands(without_help_subcommand)
+    cmd.disable_help_subcommand(true)
+        .mut_subcommands(without_help_subcommand)
 }
 
 /// clap wants `&'static str` without its "string" feature; this program is short-lived.
@@ -65,7 +82,14 @@ fn leak(s: &str) -> &'static str {
 }
 
 /// One page per command, `tapctl-issue(1)` style for subcommands, recursively.
-fn write_page(cmd: &clap::Command, name: &str, dir: &Path, version: &str, date: &str, top: bool) -> io::Result<()> {
+fn write_page(
+    cmd: &clap::Command,
+    name: &str,
+    dir: &Path,
+    version: &str,
+    date: &str,
+    top: bool,
+) -> io::Result<()> {
     let page = cmd.clone().name(leak(name));
     let man = clap_mangen::Man::new(page.clone())
         .title(name.to_uppercase())
@@ -84,7 +108,10 @@ fn write_page(cmd: &clap::Command, name: &str, dir: &Path, version: &str, date: 
     }
     // tapctl's after_help is its exit-status summary, which EXIT STATUS
     // below gives in full; anything else there is kept.
-    let after = page.get_after_long_help().or(page.get_after_help()).map(|s| s.to_string());
+    let after = page
+        .get_after_long_help()
+        .or(page.get_after_help())
+        .map(|s| s.to_string());
     if after.is_some_and(|s| !s.starts_with("Exit status")) {
         man.render_extra_section(&mut buf)?;
     }
@@ -121,7 +148,11 @@ fn write_page(cmd: &clap::Command, name: &str, dir: &Path, version: &str, date: 
 
     for sub in page.get_subcommands().filter(|s| !s.is_hide_set()) {
         let sub_name = format!("{name}-{}", sub.get_name());
-        let sub_cmd = sub.clone().bin_name(format!("{} {}", page.get_bin_name().unwrap_or(name), sub.get_name()));
+        let sub_cmd = sub.clone().bin_name(format!(
+            "{} {}",
+            page.get_bin_name().unwrap_or(name),
+            sub.get_name()
+        ));
         write_page(&sub_cmd, &sub_name, dir, version, date, false)?;
     }
     Ok(())
