@@ -7,12 +7,17 @@
 #   5. end-to-end: the release pam_tap.so through real libpam (PAM driver and
 #      pamtester), real sshd + ssh, su and sudo — pytest in tests/e2e, inside a
 #      private mount namespace (the host's /etc is never written)
+#   6. packages: packaging/test.sh builds the .deb and .rpm, installs the
+#      .deb with apt into a debootstrap root and signs in there (not with
+#      --e2e-only)
 #
 # Usage: tests/run-all.sh [--e2e-only] [-- PYTEST ARGS...]
-# Needs root (the e2e tier mounts and runs sshd) and tests/install-deps.sh.
+# Needs root (the e2e tier mounts and runs sshd); installs its own
+# dependencies with tests/install-deps.sh.
 # Runs every step even after a failure; exits non-zero if any failed, and
 # closes with "run-all: N passed, N failed" (tests counted across cargo test
-# and the e2e tier; a failed fmt/clippy/build step counts as one failure).
+# the e2e tier and the packaging test; a failed fmt/clippy/build step counts
+# as one failure).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -99,6 +104,21 @@ print(*(sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "er
     fi
 else
     failed=$((failed + 1))
+fi
+
+# Tier 5: the .deb installed with apt into a fresh Debian root
+# (debootstrap, cached under packaging/.cache), the .rpm inspected.
+if [ "$E2E_ONLY" = 0 ]; then
+    PKG_LOG="$LOGDIR/packaging.log"
+    step "packaging (deb in a debootstrap root, rpm -qp)" \
+        bash -c "set -o pipefail; packaging/test.sh 2>&1 | tee '$PKG_LOG'"
+    pkg_rc=$?
+    read -r pp pf < <(sed -n 's/^packaging: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$PKG_LOG" | tail -n 1)
+    passed=$((passed + ${pp:-0}))
+    failed=$((failed + ${pf:-0}))
+    if [ "$pkg_rc" != 0 ] && [ "${pf:-0}" = 0 ]; then
+        failed=$((failed + 1)) # the packaging test stopped before its count
+    fi
 fi
 
 echo
