@@ -4,7 +4,8 @@
 #   sudo ./install.sh
 #
 # Installs: pam_tap.so into the PAM module directory, tapctl (setgid to the
-# store's group pam-tap) into /usr/local/bin, the policy
+# store's group pam-tap) into /usr/local/bin, the security-key helper into
+# /usr/libexec/pam_tap, the policy
 # /etc/security/pam_tap.toml (an existing one is kept), the store
 # /var/lib/pam_tap/tap.db, and a demo PAM service /etc/pam.d/pam_tap-demo
 # used by a demo account tap-demo. No existing PAM service is changed: to use
@@ -30,13 +31,14 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 echo "==> build"
-cargo build --release -p pam_tap -p tapctl
+cargo build --release -p pam_tap -p tapctl -p tap-keyhelper
 
 echo "==> install"
 moddir="/usr/lib/$(gcc -print-multiarch)/security"
 install -D -o root -g root -m 0644 target/release/libpam_tap.so "$moddir/pam_tap.so"
 getent group pam-tap >/dev/null || groupadd --system pam-tap
 install -o root -g pam-tap -m 2755 target/release/tapctl /usr/local/bin/tapctl
+install -D -o root -g root -m 0755 target/release/pam_tap-keyhelper /usr/libexec/pam_tap/pam_tap-keyhelper
 if [ ! -e /etc/security/pam_tap.toml ]; then
     install -D -o root -g root -m 0644 packaging/common/pam_tap.toml /etc/security/pam_tap.toml
 fi
@@ -49,7 +51,7 @@ auth     requisite                   pam_deny.so
 account  required                    pam_permit.so
 PAM
 id tap-demo >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin tap-demo
-echo "    pam_tap.so -> $moddir, tapctl -> /usr/local/bin, policy /etc/security/pam_tap.toml"
+echo "    pam_tap.so -> $moddir, tapctl -> /usr/local/bin, key helper -> /usr/libexec/pam_tap, policy /etc/security/pam_tap.toml"
 
 echo
 echo "==> demo: issue a one-time pass to tap-demo and sign in with it"
