@@ -177,6 +177,9 @@ impl Store {
         }
         store.configure()?;
         store.migrate()?;
+        if options.check_trust {
+            check_side_files(path)?;
+        }
         Ok(store)
     }
 
@@ -571,6 +574,39 @@ fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
     })
 }
 
+/// The -wal and -shm files hold committed data and the index to it. SQLite
+/// gives them to whoever opens the store first: a user running the setgid
+/// tapctl would own them, and could write them from another process while
+/// they exist. Root refuses to read through side files it does not own.
+fn check_side_files(path: &Path) -> Result<()> {
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = Path::new(&side);
+        match std::fs::symlink_metadata(side) {
+            Ok(meta) if meta.uid() != 0 || !meta.is_file() => {
+                return Err(StoreError(format!(
+                "store {}: {} is owned by uid {}, not root (a tapctl run by that user is open, or \
+                     left it); refusing to read through it",
+                path.display(),
+                side.display(),
+                meta.uid()
+            )))
+            }
+            Ok(meta) => crate::trust::check_owner_and_mode(side, &meta, meta_group(path))
+                .map_err(StoreError)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(side, "cannot read", e)),
+        }
+    }
+    Ok(())
+}
+
+/// The store file's own group, which may write its side files too.
+fn meta_group(path: &Path) -> Option<u32> {
+    std::fs::metadata(path).ok().map(|m| m.gid())
+}
+
 /// Creates the store's directory (0770) and file (0660), owned root and the
 /// store's group; without that group, root's alone (0700, 0600). Existing
 /// ones are left as they are.
@@ -715,6 +751,33 @@ mod tests {
             .and_then(|c| c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)))
             .unwrap_or(0);
         assert_eq!(tables, 1, "no tables added to a foreign database");
+    }
+
+    #[test]
+    fn root_refuses_side_files_another_user_owns() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // needs root to hand the files to another uid
+        }
+        let (dir, holder) = fresh();
+        holder.pass("alice").unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("tap.db");
+        let trusted = OpenOptions {
+            create: false,
+            group: None,
+            check_trust: true,
+        };
+        assert!(Store::open(&path, trusted).is_ok(), "root's own side files");
+        for side in ["tap.db-wal", "tap.db-shm"] {
+            std::os::unix::fs::chown(dir.path().join(side), Some(65534), None)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let error = Store::open(&path, trusted)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(error.contains("not root"), "{error}");
+        drop(holder);
     }
 
     #[test]
