@@ -157,6 +157,10 @@ impl Store {
             };
             crate::trust::check_owner_and_mode(path, &meta, group).map_err(StoreError)?;
             crate::trust::check_owner_and_mode(parent, &parent_meta, group).map_err(StoreError)?;
+            // Before SQLite touches them: run as root it would take ownership
+            // of side files a user made, and an open descriptor of theirs
+            // would keep working.
+            check_side_files(path)?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
@@ -177,9 +181,6 @@ impl Store {
         }
         store.configure()?;
         store.migrate()?;
-        if options.check_trust {
-            check_side_files(path)?;
-        }
         Ok(store)
     }
 
@@ -578,6 +579,8 @@ fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
 /// gives them to whoever opens the store first: a user running the setgid
 /// tapctl would own them, and could write them from another process while
 /// they exist. Root refuses to read through side files it does not own.
+/// (A user's tapctl that creates them in the instant between this check and
+/// SQLite's own open is the remaining race: SQLite then hands them to root.)
 fn check_side_files(path: &Path) -> Result<()> {
     for suffix in ["-wal", "-shm"] {
         let mut side = path.as_os_str().to_owned();

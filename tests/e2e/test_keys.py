@@ -894,3 +894,30 @@ def test_admin_group_member_lists_and_removes_a_users_key(kw):
     assert kw.keys_json() == []
     [rec] = [r for r in kw.audit() if r["event"] == "key.removed"]
     assert rec["actor"] == "tapuser8" and rec["user"] == kw.user, rec
+
+
+def test_root_refuses_side_files_a_users_tapctl_owns(kw):
+    """While a user's setgid tapctl is the store's first opener, SQLite makes
+    the -wal and -shm files that user's: they could rewrite them from another
+    process. Root must not read through them: PAM_AUTHINFO_UNAVAIL on the
+    gate stack (never IGNORE, never a sign-in), and sign-in works again once
+    that tapctl has gone and taken its side files with it."""
+    kw.write_policy(touch_timeout="5s")
+    p = kw.pass_sign_in()
+    kw.plug(kw.key, "--hang")
+    cmd = harness.as_user_prefix(kw.user) + [str(kw.tapctl_sg), "enroll", "--label", "k"]
+    holder = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wal = kw.tap.store.with_name(kw.tap.store.name + "-wal")
+        deadline = time.time() + 4
+        while not wal.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert wal.stat().st_uid == pwd.getpwnam(kw.user).pw_uid, wal.stat()
+        assert_refused(kw.sign_in([p["pass"]]), "PAM_AUTHINFO_UNAVAIL")
+        assert wal.stat().st_uid != 0, "root took the user's side file over"
+    finally:
+        holder.wait(timeout=15)
+    assert not wal.exists()
+    r = kw.sign_in([p["pass"]])
+    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
