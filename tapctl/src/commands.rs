@@ -192,7 +192,7 @@ fn issue(ctx: &Context, args: IssueArgs) -> Result<()> {
     let shown = passcode::display(&clear);
     let mut view = PassView::new(&pass, policy, true, ctx.now);
     if args.format.json {
-        view.pass = Some(shown.to_string());
+        view.pass = Some(shown);
         print_json(&view);
         return Ok(());
     }

@@ -10,7 +10,8 @@ use tap_core::timefmt::{to_human, to_rfc3339, Timestamp};
 pub struct PassView {
     pub user: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pass: Option<String>,
+    /// The clear pass, only in `issue --json`; zeroed when dropped.
+    pub pass: Option<zeroize::Zeroizing<String>>,
     pub start: String,
     pub expires: String,
     pub lifetime: String,
