@@ -83,7 +83,8 @@ pub fn run_helper(
     wire.push(b'\n');
 
     let (ours, theirs) = stdin_socketpair().map_err(|e| spawn_error(helper, &e))?;
-    let mut child = spawn(helper, theirs).map_err(|e| spawn_error(helper, &e))?;
+    let mut child = spawn_retrying_busy(helper, &theirs).map_err(|e| spawn_error(helper, &e))?;
+    drop(theirs);
     let Some(stdout) = child.stdout.take() else {
         kill_and_reap(&mut child);
         return Err(HelperFailure::Spawn("no stdout pipe".into()));
@@ -165,6 +166,25 @@ fn stdin_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: both descriptors were just created and are owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Spawn, retrying briefly on ETXTBSY. A multi-threaded process that has
+/// just written the helper (the test suites do) can see its write descriptor
+/// still held by another thread's forked child until that child execs; the
+/// kernel lets go within milliseconds. An installed helper is never open for
+/// writing, so in production the loop runs once.
+fn spawn_retrying_busy(helper: &Path, stdin: &OwnedFd) -> io::Result<Child> {
+    const ATTEMPTS: u32 = 20;
+    let mut attempt = 1;
+    loop {
+        match spawn(helper, stdin.try_clone()?) {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < ATTEMPTS => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
 }
 
 fn spawn(helper: &Path, stdin: OwnedFd) -> io::Result<Child> {
@@ -559,6 +579,32 @@ mod tests {
         let (result, took) = run(&helper, Duration::from_secs(10));
         assert_eq!(result, Ok(Response::Present { pin_set: true }));
         assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
+    /// Threads that each write a helper and run it at once: another thread's
+    /// fork can hold a just-written helper open for writing (ETXTBSY).
+    #[test]
+    fn freshly_written_helpers_run_while_other_threads_spawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let workers: Vec<_> = (0..6)
+            .map(|worker| {
+                let dir = dir.path().to_owned();
+                std::thread::spawn(move || {
+                    for round in 0..15 {
+                        let helper = script(
+                            &dir,
+                            &format!("w{worker}-{round}"),
+                            &format!("cat >/dev/null\necho '{GOOD}'"),
+                        );
+                        let (result, _) = run(&helper, Duration::from_secs(10));
+                        assert_eq!(result, Ok(Response::Present { pin_set: true }));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
     }
 
     #[test]
