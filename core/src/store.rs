@@ -7,6 +7,7 @@ use crate::audit::AuditRecord;
 use crate::keys::credential::KeyCredential;
 use crate::pass::PassRecord;
 use crate::timefmt::Timestamp;
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -60,6 +61,12 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The write-ahead log outlives each connection (see `configure`); the
+/// writer that grows it past this size checkpoints and empties it. Every
+/// open replays the log to rebuild its index, so this bounds what each
+/// sign-in reads (about 20 sign-ins' worth).
+const LOG_EMPTY_ABOVE_BYTES: u64 = 256 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
@@ -157,11 +164,10 @@ impl Store {
             };
             crate::trust::check_owner_and_mode(path, &meta, group).map_err(StoreError)?;
             crate::trust::check_owner_and_mode(parent, &parent_meta, group).map_err(StoreError)?;
-            // Before SQLite touches them: run as root it would take ownership
-            // of side files a user made, and an open descriptor of theirs
-            // would keep working.
-            check_side_files(path)?;
         }
+        // Before SQLite touches them: SQLite creates missing side files for
+        // whoever opens, and run as root takes over ones a user made.
+        check_side_files(path, options.check_trust)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(path, flags).map_err(|e| err(path, "cannot open", e))?;
@@ -200,10 +206,14 @@ impl Store {
                 .map_err(|e| err(&self.path, "cannot switch to WAL", e))?;
         }
         // Each sign-in opens the store, usually as its only connection, and
-        // closes it: SQLite's default close (checkpoint, then remove the
-        // -wal and -shm) is what keeps that pattern cheap. Keeping the WAL
-        // across closes would make every open rebuild its index by reading
-        // the whole, ever-growing, log.
+        // closes it. SQLite's default close checkpoints (two fsyncs) and
+        // deletes the -wal and -shm files, which the next open creates again:
+        // most of a sign-in's own cost. So they outlive the connection
+        // (root made them; `check_side_files`), and `empty_log_when_large`
+        // keeps the log short.
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(|e| err(&self.path, "configuration", e))?;
         self.conn
             .execute_batch("PRAGMA synchronous=FULL;")
             .map_err(|e| err(&self.path, "pragmas", e))
@@ -333,9 +343,10 @@ impl Store {
     /// Consuming a one-time pass is synced to disk before the sign-in
     /// succeeds. A multi-use pass changes no state that guards access (only
     /// `last_used`, the enrollment window and the audit row, which syslog
-    /// also carries), so that commit is not fsynced at once: WAL keeps it
-    /// atomic and the checkpoint on close syncs it. That saves one flush
-    /// (about 1.5 ms on this kind of disk) on the login path.
+    /// also carries; losing the window only closes it), so that commit is
+    /// not fsynced at once: WAL keeps it atomic, and the next synced commit
+    /// or checkpoint makes it durable. A power cut may lose it, never half
+    /// of it. That saves one flush (about 0.7 ms here) on the login path.
     pub fn record_success(
         &mut self,
         pass: &PassRecord,
@@ -528,7 +539,28 @@ impl Store {
             .map_err(|e| err(&path, "cannot write", e))?;
         let value = work(&tx).map_err(|e| err(&path, "cannot write", e))?;
         tx.commit().map_err(|e| err(&path, "cannot commit", e))?;
+        self.empty_log_when_large();
         Ok(value)
+    }
+
+    /// Copies the log into the database and truncates it once it passes
+    /// [`LOG_EMPTY_ABOVE_BYTES`]. (SQLite's own automatic checkpoint would
+    /// not do: a new connection's index rebuild forgets what was copied, so
+    /// with one connection per sign-in the log would never start over.)
+    /// Maintenance, not part of the write: the data is committed already,
+    /// and if a reader is in the log, the next writer tries again.
+    fn empty_log_when_large(&self) {
+        let large = std::fs::metadata(side_file(&self.path, "-wal"))
+            .is_ok_and(|meta| meta.len() > LOG_EMPTY_ABOVE_BYTES);
+        if !large {
+            return;
+        }
+        // Never make a sign-in wait for readers to leave the log.
+        let _ = self.conn.busy_timeout(Duration::ZERO);
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
     }
 }
 
@@ -575,39 +607,56 @@ fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
     })
 }
 
-/// The -wal and -shm files hold committed data and the index to it. SQLite
-/// gives them to whoever opens the store first: a user running the setgid
-/// tapctl would own them, and could write them from another process while
-/// they exist. Root refuses to read through side files it does not own.
-/// (A user's tapctl that creates them in the instant between this check and
-/// SQLite's own open is the remaining race: SQLite then hands them to root.)
-fn check_side_files(path: &Path) -> Result<()> {
+/// The -wal and -shm files hold committed data and the index to it, and
+/// SQLite creates them, owned by the caller, for whoever opens the store
+/// while they are missing. A user running the setgid tapctl would own them
+/// and could write them from another process. So they are made by the
+/// store's owner (root's `tapctl init`, or any root sign-in) and kept
+/// (`configure`): another user's opener refuses a store without them, and
+/// nobody reads through side files that are not the store owner's (root's
+/// SQLite would even take such files over, leaving the user's descriptors
+/// working). With `check_trust`, their modes are checked like the store's.
+fn check_side_files(path: &Path, check_trust: bool) -> Result<()> {
+    let store = std::fs::metadata(path).map_err(|e| err(path, "cannot read", e))?;
+    // SAFETY: geteuid cannot fail.
+    let opener_owns_store = unsafe { libc::geteuid() } == store.uid();
     for suffix in ["-wal", "-shm"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let side = Path::new(&side);
-        match std::fs::symlink_metadata(side) {
-            Ok(meta) if meta.uid() != 0 || !meta.is_file() => {
+        let side = side_file(path, suffix);
+        match std::fs::symlink_metadata(&side) {
+            Ok(meta) if meta.uid() != store.uid() || !meta.is_file() => {
                 return Err(StoreError(format!(
-                "store {}: {} is owned by uid {}, not root (a tapctl run by that user is open, or \
-                     left it); refusing to read through it",
-                path.display(),
-                side.display(),
-                meta.uid()
-            )))
+                    "store {}: {} is owned by uid {}, not by the store's owner (uid {}); \
+                     refusing to read through it (remove it as root, then run `tapctl status` as root)",
+                    path.display(),
+                    side.display(),
+                    meta.uid(),
+                    store.uid()
+                )))
             }
-            Ok(meta) => crate::trust::check_owner_and_mode(side, &meta, meta_group(path))
-                .map_err(StoreError)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err(side, "cannot read", e)),
+            Ok(meta) if check_trust => {
+                crate::trust::check_owner_and_mode(&side, &meta, Some(store.gid()))
+                    .map_err(StoreError)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && opener_owns_store => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError(format!(
+                    "store {}: {} is missing, and only the store's owner may create it; \
+                     any tapctl command run as root (e.g. `sudo tapctl status`) restores it",
+                    path.display(),
+                    side.display()
+                )))
+            }
+            Err(e) => return Err(err(&side, "cannot read", e)),
         }
     }
     Ok(())
 }
 
-/// The store file's own group, which may write its side files too.
-fn meta_group(path: &Path) -> Option<u32> {
-    std::fs::metadata(path).ok().map(|m| m.gid())
+fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut side = path.as_os_str().to_owned();
+    side.push(suffix);
+    PathBuf::from(side)
 }
 
 /// Creates the store's directory (0770) and file (0660), owned root and the
@@ -779,8 +828,80 @@ mod tests {
             .err()
             .map(|e| e.0)
             .unwrap_or_default();
-        assert!(error.contains("not root"), "{error}");
+        assert!(error.contains("not by the store's owner"), "{error}");
         drop(holder);
+    }
+
+    #[test]
+    fn side_files_outlive_the_connection_and_the_log_stays_short() -> Result<()> {
+        let (dir, mut store) = fresh();
+        let wal = dir.path().join("tap.db-wal");
+        let mut largest = 0;
+        for _ in 0..400 {
+            store.append_audit(&audit("filler"))?;
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        assert!(
+            largest <= LOG_EMPTY_ABOVE_BYTES + 64 * 1024,
+            "log grew to {largest} bytes"
+        );
+        drop(store);
+        for side in ["tap.db-wal", "tap.db-shm"] {
+            assert!(dir.path().join(side).exists(), "{side} removed on close");
+        }
+        let reopened = Store::open(
+            &dir.path().join("tap.db"),
+            OpenOptions {
+                create: false,
+                group: None,
+                check_trust: false,
+            },
+        )?;
+        assert_eq!(reopened.audit(None, 1000)?.len(), 400, "nothing lost");
+        Ok(())
+    }
+
+    /// Only the store's owner may be the one whose SQLite creates the side
+    /// files; anyone else (a user's setgid tapctl) is refused without them.
+    #[test]
+    fn another_users_opener_never_creates_side_files() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // needs root to hand the store to another uid
+        }
+        let (dir, store) = fresh();
+        // Everything into the main file first: the log holds committed data.
+        store
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let path = dir.path().join("tap.db");
+        for side in ["tap.db-wal", "tap.db-shm"] {
+            std::fs::remove_file(dir.path().join(side)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
+        let options = OpenOptions {
+            create: false,
+            group: None,
+            check_trust: false,
+        };
+        let error = Store::open(&path, options)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(error.contains("is missing"), "{error}");
+        assert!(!dir.path().join("tap.db-wal").exists());
+        assert!(!dir.path().join("tap.db-shm").exists());
+        // The owner opens it and makes them; then others may read through.
+        std::os::unix::fs::chown(&path, Some(0), None).unwrap_or_else(|e| panic!("{e}"));
+        drop(Store::open(&path, options).unwrap_or_else(|e| panic!("{e}")));
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
+        for side in ["tap.db-wal", "tap.db-shm"] {
+            std::os::unix::fs::chown(dir.path().join(side), Some(65534), None)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert!(Store::open(&path, options).is_ok());
     }
 
     #[test]
