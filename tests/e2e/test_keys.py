@@ -33,6 +33,7 @@ import json
 import os
 import pwd
 import re
+import sqlite3
 import subprocess
 import time
 
@@ -896,28 +897,53 @@ def test_admin_group_member_lists_and_removes_a_users_key(kw):
     assert rec["actor"] == "tapuser8" and rec["user"] == kw.user, rec
 
 
-def test_root_refuses_side_files_a_users_tapctl_owns(kw):
-    """While a user's setgid tapctl is the store's first opener, SQLite makes
-    the -wal and -shm files that user's: they could rewrite them from another
-    process. Root must not read through them: PAM_AUTHINFO_UNAVAIL on the
-    gate stack (never IGNORE, never a sign-in), and sign-in works again once
-    that tapctl has gone and taken its side files with it."""
-    kw.write_policy(touch_timeout="5s")
+def side_files(kw):
+    return [kw.tap.store.with_name(kw.tap.store.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+def checkpoint_and_drop_side_files(kw):
+    """What an administrator's sqlite3 session leaves: everything in the
+    main file, no -wal or -shm (SQLite's default close removes them)."""
+    conn = sqlite3.connect(str(kw.tap.store))
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    assert not any(f.exists() for f in side_files(kw))
+
+
+def test_a_users_tapctl_never_creates_side_files(kw):
+    """SQLite gives missing -wal and -shm files to whoever opens the store; a
+    user's setgid tapctl would own them and could write the store's log from
+    another process. So a user's tapctl refuses to be their creator, and root
+    (any sign-in) makes them again, root's, and keeps them."""
     p = kw.pass_sign_in()
-    kw.plug(kw.key, "--hang")
-    cmd = harness.as_user_prefix(kw.user) + [str(kw.tapctl_sg), "enroll", "--label", "k"]
-    holder = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        wal = kw.tap.store.with_name(kw.tap.store.name + "-wal")
-        deadline = time.time() + 4
-        while not wal.exists() and time.time() < deadline:
-            time.sleep(0.05)
-        assert wal.stat().st_uid == pwd.getpwnam(kw.user).pw_uid, wal.stat()
-        assert_refused(kw.sign_in([p["pass"]]), "PAM_AUTHINFO_UNAVAIL")
-        assert wal.stat().st_uid != 0, "root took the user's side file over"
-    finally:
-        holder.wait(timeout=15)
-    assert not wal.exists()
+    checkpoint_and_drop_side_files(kw)
+    st = kw.user_tapctl("status")
+    assert st.returncode != 0 and "is missing" in st.stderr, st
+    assert not any(f.exists() for f in side_files(kw)), "a user's tapctl made side files"
+    r = kw.sign_in([p["pass"]])
+    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
+    for f in side_files(kw):
+        assert f.stat().st_uid == 0, (f, f.stat())
+    st = kw.user_tapctl("status")
+    assert st.returncode == 0, st
+
+
+def test_root_refuses_side_files_a_user_owns(kw):
+    """Side files that are not the store owner's (left by an older pam_tap's
+    self-service run, or planted) could be written by that user: root must
+    not read through them, nor let SQLite take them over. PAM_AUTHINFO_UNAVAIL
+    on the gate stack (never IGNORE, never a sign-in); fine again once root
+    owns them."""
+    p = kw.pass_sign_in()
+    uid = pwd.getpwnam(kw.user).pw_uid
+    for f in side_files(kw):
+        os.chown(f, uid, -1)
+    assert_refused(kw.sign_in([p["pass"]]), "PAM_AUTHINFO_UNAVAIL")
+    for f in side_files(kw):
+        assert f.stat().st_uid == uid, "root took the user's side file over"
+    st = kw.user_tapctl("status")
+    assert st.returncode != 0 and "not by the store's owner" in st.stderr, st
+    for f in side_files(kw):
+        os.chown(f, 0, -1)
     r = kw.sign_in([p["pass"]])
     assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
