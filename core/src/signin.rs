@@ -193,21 +193,21 @@ pub fn authenticate(
         });
     }
     let max = policy.pass.max_failures;
-    let detail = format!("wrong pass, failure {} of {max}", pass.failures + 1);
-    let count = store.record_failure(
-        attempt.user,
-        pass.id,
-        attempt.now,
-        max,
-        &record(&attempt, "signin.pass.failure", detail),
-    )?;
-    if count.locked_now {
-        store.append_audit(&record(
+    let count = store.record_failure(attempt.user, pass.id, attempt.now, max, |count| {
+        let failure = record(
             &attempt,
-            "pass.locked",
-            format!("locked after {} wrong tries", count.failures),
-        ))?;
-    }
+            "signin.pass.failure",
+            format!("wrong pass, failure {} of {max}", count.failures),
+        );
+        let locked = count.locked_now.then(|| {
+            record(
+                &attempt,
+                "pass.locked",
+                format!("locked after {} wrong tries", count.failures),
+            )
+        });
+        std::iter::once(failure).chain(locked).collect()
+    })?;
     Ok(Outcome::Failed(Failure::WrongPass {
         failures: count.failures,
         locked: count.locked_now,

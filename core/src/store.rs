@@ -378,14 +378,17 @@ impl Store {
         used
     }
 
-    /// Counts a wrong pass and locks the pass when the count reaches `max_failures`.
+    /// Counts a wrong pass and locks the pass when the count reaches
+    /// `max_failures`. `audit` makes the records from the count this very
+    /// update produced (concurrent failures each see their own), and they
+    /// commit with it.
     pub fn record_failure(
         &mut self,
         user: &str,
         id: i64,
         now: Timestamp,
         max_failures: u32,
-        audit: &AuditRecord,
+        audit: impl FnOnce(FailureCount) -> Vec<AuditRecord>,
     ) -> Result<FailureCount> {
         self.write(|tx| {
             let counted = tx
@@ -399,8 +402,11 @@ impl Store {
                     |r| Ok(FailureCount { failures: r.get(0)?, locked_now: r.get::<_, Option<bool>>(1)?.unwrap_or(false) }),
                 )
                 .optional()?;
-            insert_audit(tx, audit)?;
-            Ok(counted.unwrap_or(FailureCount { failures: 0, locked_now: false }))
+            let counted = counted.unwrap_or(FailureCount { failures: 0, locked_now: false });
+            for record in audit(counted) {
+                insert_audit(tx, &record)?;
+            }
+            Ok(counted)
         })
     }
 
@@ -999,7 +1005,7 @@ mod tests {
         let pass = sample(100);
         store.put_pass(&pass, &audit("pass.issued"))?;
         let counts: Vec<FailureCount> = (0..4)
-            .map(|i| store.record_failure("alice", 7, 110 + i, 3, &audit("f")))
+            .map(|i| store.record_failure("alice", 7, 110 + i, 3, |_| vec![audit("f")]))
             .collect::<Result<_>>()?;
         assert_eq!(
             counts.iter().map(|c| c.failures).collect::<Vec<_>>(),

@@ -227,6 +227,63 @@ fn wrong_pass_is_counted_and_locks_at_the_limit() {
     assert_eq!(events.last().map(String::as_str), Some("pass.locked"));
 }
 
+/// Another sign-in's wrong pass lands while this one waits for input.
+struct RacedByAnotherFailure<'a>(&'a Fixture);
+
+impl Prompt for RacedByAnotherFailure<'_> {
+    fn secret(&mut self, _: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ConversationFailed> {
+        let mut other = self.0.store().unwrap_or_else(|e| panic!("{e}"));
+        other
+            .record_failure("alice", 42, NOW, 3, |_| Vec::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        Ok(Some(Zeroizing::new(b"AAAAAAAAAA".to_vec())))
+    }
+
+    fn info(&mut self, text: &str) -> Result<(), ConversationFailed> {
+        panic!("unexpected info {text:?}")
+    }
+}
+
+#[test]
+fn concurrent_failures_each_audit_their_own_count() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    let attempt = Attempt {
+        user: "alice",
+        service: "test",
+        rhost: "",
+        tty: "pts/0",
+        now: NOW,
+        first_pass: FirstPass::Prompt,
+        earlier_token: None,
+        silent: false,
+    };
+    let outcome = authenticate(
+        &fx.policy,
+        &Users,
+        || fx.store(),
+        &fx.authenticator,
+        &mut RacedByAnotherFailure(&fx),
+        attempt,
+    );
+    assert_eq!(
+        outcome,
+        Ok(Outcome::Failed(Failure::WrongPass {
+            failures: 2,
+            locked: false
+        }))
+    );
+    let details: Vec<String> = fx
+        .store()
+        .and_then(|s| s.audit(Some("alice"), 10))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.event == "signin.pass.failure")
+        .map(|a| a.detail)
+        .collect();
+    assert_eq!(details, ["wrong pass, failure 2 of 3"]);
+}
+
 #[test]
 fn one_time_pass_works_once() {
     let fx = Fixture::new();
