@@ -10,134 +10,115 @@ pub struct Account {
     pub gid: u32,
 }
 
-/// Looks up a user by name. `Ok(None)` means NSS answered "no such user".
-pub fn user_by_name(name: &str) -> Result<Option<Account>, String> {
-    let c_name = CString::new(name).map_err(|_| format!("user name {name:?} contains NUL"))?;
+/// The C structs the getpw*_r / getgr*_r functions fill: plain data, for
+/// which all-zero bytes are a valid value.
+trait NssEntry {}
+impl NssEntry for libc::passwd {}
+impl NssEntry for libc::group {}
+
+/// Runs one reentrant NSS lookup, growing its buffer while it answers
+/// ERANGE (a group with many members needs more than the first 4 KiB), and
+/// reads the entry while the buffer it points into is alive. `Ok(None)`:
+/// NSS answered "no such entry".
+fn nss_lookup<T: NssEntry, R>(
+    mut call: impl FnMut(&mut T, &mut [u8], &mut *mut T) -> libc::c_int,
+    read: impl FnOnce(&T) -> R,
+) -> std::io::Result<Option<R>> {
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: passwd is plain data; getpwnam_r fills it with pointers into buf.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call; buf outlives its use below.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                c_name.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+        // SAFETY: T is passwd or group (NssEntry), plain C data.
+        let mut entry: T = unsafe { std::mem::zeroed() };
+        let mut result: *mut T = std::ptr::null_mut();
+        let rc = call(&mut entry, &mut buf, &mut result);
+        if rc == libc::ERANGE && buf.len() < 1 << 22 {
             buf.resize(buf.len() * 2, 0);
             continue;
         }
         if rc != 0 {
-            return Err(format!(
-                "looking up user {name:?}: {}",
-                std::io::Error::from_raw_os_error(rc)
-            ));
+            return Err(std::io::Error::from_raw_os_error(rc));
         }
-        if result.is_null() {
-            return Ok(None);
-        }
-        return Ok(Some(Account {
+        return Ok((!result.is_null()).then(|| read(&entry)));
+    }
+}
+
+/// A NUL-terminated string inside an entry's buffer.
+///
+/// # Safety
+/// `ptr` must point to a NUL-terminated string that is alive for the call.
+unsafe fn entry_string(ptr: *const libc::c_char) -> String {
+    // SAFETY: the caller's promise.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Looks up a user by name. `Ok(None)` means NSS answered "no such user".
+pub fn user_by_name(name: &str) -> Result<Option<Account>, String> {
+    let c_name = CString::new(name).map_err(|_| format!("user name {name:?} contains NUL"))?;
+    nss_lookup(
+        // SAFETY: every pointer is valid for the call; nss_lookup keeps buf alive.
+        |pwd, buf, result| unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                result,
+            )
+        },
+        |pwd: &libc::passwd| Account {
             name: name.to_string(),
             uid: pwd.pw_uid,
             gid: pwd.pw_gid,
-        }));
-    }
+        },
+    )
+    .map_err(|e| format!("looking up user {name:?}: {e}"))
 }
 
 /// The user's name for a uid (for audit records of who acted).
 pub fn name_by_uid(uid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: as in user_by_name.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    // SAFETY: pw_name points into buf, NUL-terminated by getpwuid_r.
-    Some(
-        unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned(),
+    nss_lookup(
+        // SAFETY: every pointer is valid for the call.
+        |pwd, buf, result| unsafe {
+            libc::getpwuid_r(uid, pwd, buf.as_mut_ptr().cast(), buf.len(), result)
+        },
+        // SAFETY: pw_name points into the live buffer, NUL-terminated.
+        |pwd: &libc::passwd| unsafe { entry_string(pwd.pw_name) },
     )
+    .ok()
+    .flatten()
 }
 
 /// The gid of a group by name, `Ok(None)` when there is no such group.
 pub fn gid_by_name(name: &str) -> Result<Option<u32>, String> {
     let c_name = CString::new(name).map_err(|_| format!("group name {name:?} contains NUL"))?;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: as in user_by_name.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
+    nss_lookup(
         // SAFETY: every pointer is valid for the call.
-        let rc = unsafe {
+        |grp, buf, result| unsafe {
             libc::getgrnam_r(
                 c_name.as_ptr(),
-                &mut grp,
+                grp,
                 buf.as_mut_ptr().cast(),
                 buf.len(),
-                &mut result,
+                result,
             )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 22 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(format!(
-                "looking up group {name:?}: {}",
-                std::io::Error::from_raw_os_error(rc)
-            ));
-        }
-        return Ok((!result.is_null()).then_some(grp.gr_gid));
-    }
+        },
+        |grp: &libc::group| grp.gr_gid,
+    )
+    .map_err(|e| format!("looking up group {name:?}: {e}"))
 }
 
 fn group_name(gid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: as in user_by_name.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
+    nss_lookup(
         // SAFETY: every pointer is valid for the call.
-        let rc = unsafe {
-            libc::getgrgid_r(
-                gid,
-                &mut grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 22 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        // SAFETY: gr_name points into buf, NUL-terminated.
-        return Some(
-            unsafe { CStr::from_ptr(grp.gr_name) }
-                .to_string_lossy()
-                .into_owned(),
-        );
-    }
+        |grp, buf, result| unsafe {
+            libc::getgrgid_r(gid, grp, buf.as_mut_ptr().cast(), buf.len(), result)
+        },
+        // SAFETY: gr_name points into the live buffer, NUL-terminated.
+        |grp: &libc::group| unsafe { entry_string(grp.gr_name) },
+    )
+    .ok()
+    .flatten()
 }
 
 /// Names of every group the account belongs to, primary included.
