@@ -75,6 +75,9 @@ check "policy is root:root 0644" stat_is /etc/security/pam_tap.toml "root:root 6
 check "policy is a conffile" bash -c "chroot '$root' dpkg-query -W -f '\${Conffiles}' pam-tap | grep -q '/etc/security/pam_tap.toml '"
 check "store dir is root:pam-tap 0770" stat_is /var/lib/pam_tap "root:pam-tap 770"
 check "store made by tapctl init is root:pam-tap 0660" stat_is /var/lib/pam_tap/tap.db "root:pam-tap 660"
+# Kept across connections, so a user's setgid tapctl never creates them.
+check "its -wal is root:pam-tap 0660" stat_is /var/lib/pam_tap/tap.db-wal "root:pam-tap 660"
+check "its -shm is root:pam-tap 0660" stat_is /var/lib/pam_tap/tap.db-shm "root:pam-tap 660"
 check "tmpfiles.d and sysusers.d entries" R test -s /usr/lib/tmpfiles.d/pam_tap.conf -a -s /usr/lib/sysusers.d/pam_tap.conf
 check "man pages" R test -s /usr/share/man/man8/pam_tap.8.gz -a -s /usr/share/man/man1/tapctl.1.gz -a -s /usr/share/man/man5/pam_tap.toml.5.gz
 check "completions" R test -s /usr/share/bash-completion/completions/tapctl -a -s /usr/share/zsh/vendor-completions/_tapctl -a -s /usr/share/fish/vendor_completions.d/tapctl.fish
@@ -111,6 +114,7 @@ refute "su to alice with a wrong pass fails (pty)" su_as_carol alice --expect 'T
 check "sudo as alice with her pass (pty)" "$expect" --timeout 60 --expect 'Temporary Access Pass' --send "$pass" --expect '(^|\n)root' \
     -- chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb runuser -u alice -- sudo -k id -un
 check "audit trail has the sign-ins" bash -c "chroot '$root' tapctl audit --user alice | grep -qi alice"
+check "alice's own tapctl status (setgid, her uid)" bash -c "chroot '$root' runuser -u alice -- tapctl status | grep -q 'Temporary Access Pass for alice'"
 
 echo "# fail closed: an unsafe policy turns pass sign-in off, passwords still work"
 R chmod 0664 /etc/security/pam_tap.toml
