@@ -118,10 +118,9 @@ fn main() {
     let (raw, signin) = {
         let mut raw_total = Duration::ZERO;
         let mut signin_total = Duration::ZERO;
-        // Blocks, not strict alternation: the first hash after the other
-        // kind's pays for faulting 19 MiB of fresh memory, so each kind gets
-        // the same number of block starts. A block of sign-ins is one whole
-        // log cycle, so it pays its share of emptying the log.
+        // Blocks, each kind getting the same number of block starts; a
+        // block of sign-ins is one whole log cycle, so it pays its share of
+        // emptying the log.
         let (blocks, per_block) = (6, cycle.max(4));
         let mut session = work.session("tap", PASS_USER);
         for _ in 0..blocks {

@@ -632,7 +632,8 @@ fn check_side_files(path: &Path, check_trust: bool) -> Result<()> {
             Ok(meta) if meta.uid() != store.uid() || !meta.is_file() => {
                 return Err(StoreError(format!(
                     "store {}: {} is owned by uid {}, not by the store's owner (uid {}); \
-                     refusing to read through it (remove it as root, then run `tapctl status` as root)",
+                     refusing to read through it (as root: give it back to root if you trust it, \
+                     or remove it and lose its latest commits)",
                     path.display(),
                     side.display(),
                     meta.uid(),
