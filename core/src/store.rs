@@ -325,16 +325,11 @@ impl Store {
 
     /// Marks the user's pass revoked. False when there was nothing to revoke.
     pub fn revoke(&mut self, user: &str, now: Timestamp, audit: &AuditRecord) -> Result<bool> {
-        self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE passes SET revoked_at = ?2 WHERE user = ?1 AND revoked_at IS NULL",
-                params![user, now],
-            )?;
-            if changed == 1 {
-                insert_audit(tx, audit)?;
-            }
-            Ok(changed == 1)
-        })
+        self.change_audited(
+            "UPDATE passes SET revoked_at = ?2 WHERE user = ?1 AND revoked_at IS NULL",
+            params![user, now],
+            audit,
+        )
     }
 
     /// Records a right pass. The update re-checks every condition, so of many
@@ -358,20 +353,15 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", sync)
             .map_err(|e| err(&self.path, "pragmas", e))?;
-        let used = self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE passes
-                 SET last_used = ?4, used_at = CASE WHEN one_time = 1 THEN ?4 ELSE used_at END,
-                     enroll_until = ?5
-                 WHERE user = ?1 AND id = ?2 AND one_time = ?3 AND revoked_at IS NULL AND locked_at IS NULL
-                   AND (one_time = 0 OR used_at IS NULL) AND start <= ?4 AND expires > ?4",
-                params![pass.user, pass.id, pass.one_time, now, enroll_until],
-            )?;
-            if changed == 1 {
-                insert_audit(tx, audit)?;
-            }
-            Ok(changed == 1)
-        });
+        let used = self.change_audited(
+            "UPDATE passes
+             SET last_used = ?4, used_at = CASE WHEN one_time = 1 THEN ?4 ELSE used_at END,
+                 enroll_until = ?5
+             WHERE user = ?1 AND id = ?2 AND one_time = ?3 AND revoked_at IS NULL AND locked_at IS NULL
+               AND (one_time = 0 OR used_at IS NULL) AND start <= ?4 AND expires > ?4",
+            params![pass.user, pass.id, pass.one_time, now, enroll_until],
+            audit,
+        );
         self.conn
             .pragma_update(None, "synchronous", "FULL")
             .map_err(|e| err(&self.path, "pragmas", e))?;
@@ -497,16 +487,11 @@ impl Store {
         credential_id: &[u8],
         audit: &AuditRecord,
     ) -> Result<bool> {
-        self.write(|tx| {
-            let removed = tx.execute(
-                "DELETE FROM keys WHERE user = ?1 AND credential_id = ?2",
-                params![user, credential_id],
-            )?;
-            if removed == 1 {
-                insert_audit(tx, audit)?;
-            }
-            Ok(removed == 1)
-        })
+        self.change_audited(
+            "DELETE FROM keys WHERE user = ?1 AND credential_id = ?2",
+            params![user, credential_id],
+            audit,
+        )
     }
 
     /// Records a verified key sign-in. The counter moves only from the value
@@ -520,12 +505,24 @@ impl Store {
         now: Timestamp,
         audit: &AuditRecord,
     ) -> Result<bool> {
+        self.change_audited(
+            "UPDATE keys SET sign_count = ?4, last_used = ?5
+             WHERE user = ?1 AND credential_id = ?2 AND sign_count = ?3",
+            params![key.user, key.credential_id, key.sign_count, new_count, now],
+            audit,
+        )
+    }
+
+    /// Runs one conditional change; its audit record commits with it, and
+    /// only when a row changed. True when one did.
+    fn change_audited(
+        &mut self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
         self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE keys SET sign_count = ?4, last_used = ?5
-                 WHERE user = ?1 AND credential_id = ?2 AND sign_count = ?3",
-                params![key.user, key.credential_id, key.sign_count, new_count, now],
-            )?;
+            let changed = tx.execute(sql, params)?;
             if changed == 1 {
                 insert_audit(tx, audit)?;
             }
