@@ -58,6 +58,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user, credential_id)
     ) STRICT;
     ALTER TABLE passes ADD COLUMN enroll_until INTEGER;",
+    // 3: each audit record wrote three pages where one does. The index served
+    // no query (`tapctl audit --user` scans newest first and stops at its
+    // limit; SQLite's plan never used it) and AUTOINCREMENT's counter row
+    // guards against reuse after deletes, which never happen: seq still only
+    // grows. Every page a sign-in writes is one more its log holds, so each
+    // later open replays it and the log fills and is emptied sooner.
+    "CREATE TABLE audit_v3 (
+        seq      INTEGER PRIMARY KEY,
+        time     INTEGER NOT NULL,
+        event    TEXT NOT NULL,
+        user     TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        service  TEXT NOT NULL,
+        rhost    TEXT NOT NULL,
+        tty      TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO audit_v3 SELECT seq, time, event, user, actor, service, rhost, tty, detail FROM audit;
+    DROP TABLE audit;
+    ALTER TABLE audit_v3 RENAME TO audit;
+    DELETE FROM sqlite_sequence WHERE name = 'audit';",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -123,6 +144,18 @@ pub struct FailureCount {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// What the connection's `synchronous` is set to; None until a write.
+    durability: Option<Durability>,
+}
+
+/// How far a commit has reached when it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk (`synchronous=FULL`): everything that guards access.
+    Synced,
+    /// Atomic, on disk with the next synced commit or checkpoint
+    /// (`synchronous=NORMAL` in WAL): a power cut may lose it, never half.
+    Atomic,
 }
 
 fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -133,20 +166,18 @@ impl Store {
     pub fn open(path: &Path, options: OpenOptions) -> Result<Store> {
         if options.create {
             create_file(path, options.group_id()?)?;
-        } else {
-            match std::fs::metadata(path) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(StoreError(format!(
-                        "store {} does not exist; an administrator creates it with `tapctl init`",
-                        path.display()
-                    )))
-                }
-                Err(e) => return Err(err(path, "cannot be reached", e)),
-            }
         }
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !options.create => {
+                return Err(StoreError(format!(
+                    "store {} does not exist; an administrator creates it with `tapctl init`",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(err(path, "cannot be reached", e)),
+        };
         if options.check_trust {
-            let meta = std::fs::metadata(path).map_err(|e| err(path, "cannot read", e))?;
             if !meta.is_file() {
                 return Err(StoreError(format!(
                     "store {} is not a regular file",
@@ -167,18 +198,24 @@ impl Store {
         }
         // Before SQLite touches them: SQLite creates missing side files for
         // whoever opens, and run as root takes over ones a user made.
-        check_side_files(path, options.check_trust)?;
+        check_side_files(path, &meta, options.check_trust)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(path, flags).map_err(|e| err(path, "cannot open", e))?;
+        // Before the first statement: another opener may be rebuilding the
+        // log's index, and a reader without a timeout would fail on it.
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| err(path, "busy timeout", e))?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            durability: None,
         };
+        let version = store.schema_version()?;
         // A file without our schema (empty, or some other SQLite database)
         // is corrupt for a reader, not a store to set up: the sign-in path
         // must fail closed on it, not build tables and find "no pass".
-        if !options.create && store.schema_version()? == 0 {
+        if !options.create && version == 0 {
             return Err(StoreError(format!(
                 "store {} holds no pam_tap schema (empty or another database); \
                  an administrator recreates it with `tapctl init`",
@@ -186,14 +223,11 @@ impl Store {
             )));
         }
         store.configure()?;
-        store.migrate()?;
+        store.migrate(version)?;
         Ok(store)
     }
 
     fn configure(&self) -> Result<()> {
-        self.conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| err(&self.path, "busy timeout", e))?;
         // journal_mode is kept in the file; reading it first avoids taking a
         // write lock on every open.
         let mode: String = self
@@ -214,9 +248,23 @@ impl Store {
         self.conn
             .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(|e| err(&self.path, "configuration", e))?;
-        self.conn
-            .execute_batch("PRAGMA synchronous=FULL;")
-            .map_err(|e| err(&self.path, "pragmas", e))
+        Ok(())
+    }
+
+    /// Sets `synchronous` for the next commit, only when it changes: each
+    /// pragma is a statement to compile, on every sign-in.
+    fn set_durability(&mut self, wanted: Durability) -> Result<()> {
+        if self.durability != Some(wanted) {
+            let level = match wanted {
+                Durability::Synced => "FULL",
+                Durability::Atomic => "NORMAL",
+            };
+            self.conn
+                .pragma_update(None, "synchronous", level)
+                .map_err(|e| err(&self.path, "pragmas", e))?;
+            self.durability = Some(wanted);
+        }
+        Ok(())
     }
 
     fn schema_version(&self) -> Result<usize> {
@@ -227,9 +275,8 @@ impl Store {
         usize::try_from(version).map_err(|_| err(&self.path, "schema version", version))
     }
 
-    fn migrate(&mut self) -> Result<()> {
+    fn migrate(&mut self, version: usize) -> Result<()> {
         let known = MIGRATIONS.len();
-        let version = self.schema_version()?;
         if version == known {
             return Ok(());
         }
@@ -239,6 +286,7 @@ impl Store {
                 self.path.display()
             )));
         }
+        self.set_durability(Durability::Synced)?;
         let path = self.path.clone();
         let tx = self
             .conn
@@ -310,7 +358,7 @@ impl Store {
         pass: &PassRecord,
         audit: &AuditRecord,
     ) -> Result<Option<PassRecord>> {
-        self.write(|tx| {
+        self.write(Durability::Synced, |tx| {
             let old = tx.query_row("SELECT * FROM passes WHERE user = ?1", [&pass.user], pass_from_row).optional()?;
             tx.execute(
                 "INSERT OR REPLACE INTO passes
@@ -326,6 +374,7 @@ impl Store {
     /// Marks the user's pass revoked. False when there was nothing to revoke.
     pub fn revoke(&mut self, user: &str, now: Timestamp, audit: &AuditRecord) -> Result<bool> {
         self.change_audited(
+            Durability::Synced,
             "UPDATE passes SET revoked_at = ?2 WHERE user = ?1 AND revoked_at IS NULL",
             params![user, now],
             audit,
@@ -349,11 +398,13 @@ impl Store {
         enroll_until: Timestamp,
         audit: &AuditRecord,
     ) -> Result<bool> {
-        let sync = if pass.one_time { "FULL" } else { "NORMAL" };
-        self.conn
-            .pragma_update(None, "synchronous", sync)
-            .map_err(|e| err(&self.path, "pragmas", e))?;
-        let used = self.change_audited(
+        let durability = if pass.one_time {
+            Durability::Synced
+        } else {
+            Durability::Atomic
+        };
+        self.change_audited(
+            durability,
             "UPDATE passes
              SET last_used = ?4, used_at = CASE WHEN one_time = 1 THEN ?4 ELSE used_at END,
                  enroll_until = ?5
@@ -361,11 +412,7 @@ impl Store {
                AND (one_time = 0 OR used_at IS NULL) AND start <= ?4 AND expires > ?4",
             params![pass.user, pass.id, pass.one_time, now, enroll_until],
             audit,
-        );
-        self.conn
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| err(&self.path, "pragmas", e))?;
-        used
+        )
     }
 
     /// Counts a wrong pass and locks the pass when the count reaches
@@ -380,7 +427,7 @@ impl Store {
         max_failures: u32,
         audit: impl FnOnce(FailureCount) -> Vec<AuditRecord>,
     ) -> Result<FailureCount> {
-        self.write(|tx| {
+        self.write(Durability::Synced, |tx| {
             let counted = tx
                 .query_row(
                     "UPDATE passes
@@ -401,7 +448,7 @@ impl Store {
     }
 
     pub fn append_audit(&mut self, audit: &AuditRecord) -> Result<()> {
-        self.write(|tx| insert_audit(tx, audit))
+        self.write(Durability::Synced, |tx| insert_audit(tx, audit))
     }
 
     /// Audit records, oldest first; the newest `limit` of them.
@@ -451,7 +498,7 @@ impl Store {
         max_keys: usize,
         audit: &AuditRecord,
     ) -> Result<AddKey> {
-        self.write(|tx| {
+        self.write(Durability::Synced, |tx| {
             let count: i64 = tx.query_row("SELECT count(*) FROM keys WHERE user = ?1", [&key.user], |r| r.get(0))?;
             if usize::try_from(count).unwrap_or(usize::MAX) >= max_keys {
                 return Ok(AddKey::TooMany);
@@ -488,6 +535,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<bool> {
         self.change_audited(
+            Durability::Synced,
             "DELETE FROM keys WHERE user = ?1 AND credential_id = ?2",
             params![user, credential_id],
             audit,
@@ -506,6 +554,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<bool> {
         self.change_audited(
+            Durability::Synced,
             "UPDATE keys SET sign_count = ?4, last_used = ?5
              WHERE user = ?1 AND credential_id = ?2 AND sign_count = ?3",
             params![key.user, key.credential_id, key.sign_count, new_count, now],
@@ -517,11 +566,12 @@ impl Store {
     /// only when a row changed. True when one did.
     fn change_audited(
         &mut self,
+        durability: Durability,
         sql: &str,
         params: impl rusqlite::Params,
         audit: &AuditRecord,
     ) -> Result<bool> {
-        self.write(|tx| {
+        self.write(durability, |tx| {
             let changed = tx.execute(sql, params)?;
             if changed == 1 {
                 insert_audit(tx, audit)?;
@@ -533,8 +583,10 @@ impl Store {
     /// Runs `work` in one immediate (write-locking) transaction.
     fn write<T>(
         &mut self,
+        durability: Durability,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        self.set_durability(durability)?;
         let path = self.path.clone();
         let tx = self
             .conn
@@ -619,8 +671,7 @@ fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
 /// nobody reads through side files that are not the store owner's (root's
 /// SQLite would even take such files over, leaving the user's descriptors
 /// working). With `check_trust`, their modes are checked like the store's.
-fn check_side_files(path: &Path, check_trust: bool) -> Result<()> {
-    let store = std::fs::metadata(path).map_err(|e| err(path, "cannot read", e))?;
+fn check_side_files(path: &Path, store: &std::fs::Metadata, check_trust: bool) -> Result<()> {
     // SAFETY: geteuid cannot fail.
     let opener_owns_store = unsafe { libc::geteuid() } == store.uid();
     for suffix in ["-wal", "-shm"] {
@@ -962,6 +1013,95 @@ mod tests {
         assert!(!store.record_success(&pass, 151, 500, &audit("signin.pass.success"))?);
         assert_eq!(store.pass("alice")?.and_then(|p| p.used_at), Some(150));
         assert_eq!(store.pass("alice")?.and_then(|p| p.enroll_until), Some(500));
+        Ok(())
+    }
+
+    fn synchronous(store: &Store) -> i64 {
+        store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap_or(-1)
+    }
+
+    #[test]
+    fn only_a_multi_use_success_commits_unsynced() -> Result<()> {
+        const FULL: i64 = 2;
+        const NORMAL: i64 = 1;
+        let (_dir, mut store) = fresh();
+        let pass = sample(100);
+        store.put_pass(&pass, &audit("pass.issued"))?;
+        assert_eq!(synchronous(&store), FULL);
+        assert!(store.record_success(&pass, 150, 500, &audit("signin.pass.success"))?);
+        assert_eq!(synchronous(&store), NORMAL);
+        store.record_failure("alice", pass.id, 151, 5, |_| {
+            vec![audit("signin.pass.failure")]
+        })?;
+        assert_eq!(synchronous(&store), FULL);
+        let one_time = PassRecord {
+            one_time: true,
+            id: 8,
+            ..sample(100)
+        };
+        store.put_pass(&one_time, &audit("pass.issued"))?;
+        assert!(store.record_success(&one_time, 152, 500, &audit("signin.pass.success"))?);
+        assert_eq!(synchronous(&store), FULL);
+        assert!(store.revoke("alice", 153, &audit("pass.revoked"))?);
+        assert_eq!(synchronous(&store), FULL);
+        Ok(())
+    }
+
+    #[test]
+    fn a_version_2_audit_log_keeps_its_records_and_numbering() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError(e.to_string()))?;
+        let path = dir.path().join("tap.db");
+        {
+            let conn = Connection::open(&path).map_err(|e| StoreError(e.to_string()))?;
+            for step in &MIGRATIONS[..2] {
+                conn.execute_batch(step)
+                    .map_err(|e| StoreError(e.to_string()))?;
+            }
+            conn.execute_batch(
+                "PRAGMA journal_mode=WAL;
+                 INSERT INTO audit (time, event, user, actor, service, rhost, tty, detail)
+                 VALUES (1, 'pass.issued', 'alice', 'root', '', '', '', ''),
+                        (2, 'pass.issued', 'bob', 'root', '', '', '', ''),
+                        (3, 'pass.revoked', 'bob', 'root', '', '', '', '');
+                 PRAGMA user_version = 2;",
+            )
+            .map_err(|e| StoreError(e.to_string()))?;
+        }
+        let options = OpenOptions {
+            create: false,
+            group: None,
+            check_trust: false,
+        };
+        let mut store = Store::open(&path, options)?;
+        assert_eq!(store.schema_version()?, MIGRATIONS.len());
+        store.append_audit(&audit("pass.issued"))?;
+        let seqs: Vec<(i64, String)> = store
+            .audit(None, 10)?
+            .into_iter()
+            .map(|a| (a.seq, a.event))
+            .collect();
+        assert_eq!(
+            seqs,
+            [
+                (1, "pass.issued".to_string()),
+                (2, "pass.issued".to_string()),
+                (3, "pass.revoked".to_string()),
+                (4, "pass.issued".to_string())
+            ]
+        );
+        let leftovers: i64 = store
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'audit_by_user')
+                      + (SELECT count(*) FROM sqlite_sequence)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError(e.to_string()))?;
+        assert_eq!(leftovers, 0);
         Ok(())
     }
 
