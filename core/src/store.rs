@@ -150,7 +150,7 @@ pub struct Store {
 
 /// How far a commit has reached when it returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Durability {
+enum Durability {
     /// On disk (`synchronous=FULL`): everything that guards access.
     Synced,
     /// Atomic, on disk with the next synced commit or checkpoint
