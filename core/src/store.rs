@@ -765,6 +765,21 @@ mod tests {
         AuditRecord::new(0, event, "alice", "root")
     }
 
+    /// How tapctl and the module open an existing store, trust aside.
+    const READER: OpenOptions<'static> = OpenOptions {
+        create: false,
+        group: None,
+        check_trust: false,
+    };
+
+    /// The refusal an open meets, or "" when it opens.
+    fn open_error(path: &Path, options: OpenOptions) -> String {
+        Store::open(path, options)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default()
+    }
+
     fn fresh() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let options = OpenOptions {
@@ -798,15 +813,7 @@ mod tests {
     fn missing_store_is_an_error_not_a_new_file() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("absent.db");
-        let options = OpenOptions {
-            create: false,
-            group: None,
-            check_trust: false,
-        };
-        let error = Store::open(&path, options)
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default();
+        let error = open_error(&path, READER);
         assert!(error.contains("tapctl init"), "{error}");
         assert!(!path.exists());
     }
@@ -816,32 +823,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("tap.db");
         std::fs::write(&path, vec![0x5a; 8192]).unwrap_or_else(|e| panic!("{e}"));
-        let options = OpenOptions {
-            create: false,
-            group: None,
-            check_trust: false,
-        };
-        let error = Store::open(&path, options)
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default();
+        let error = open_error(&path, READER);
         assert!(error.contains("corrupt"), "{error}");
     }
 
     #[test]
     fn empty_or_foreign_database_is_refused_by_readers_and_left_alone() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let reader = OpenOptions {
-            create: false,
-            group: None,
-            check_trust: false,
-        };
         let empty = dir.path().join("empty.db");
         std::fs::write(&empty, b"").unwrap_or_else(|e| panic!("{e}"));
-        let error = Store::open(&empty, reader)
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default();
+        let error = open_error(&empty, READER);
         assert!(error.contains("no pam_tap schema"), "{error}");
         assert_eq!(
             std::fs::metadata(&empty).map(|m| m.len()).ok(),
@@ -853,7 +844,7 @@ mod tests {
         rusqlite::Connection::open(&foreign)
             .and_then(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);"))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(Store::open(&foreign, reader).is_err());
+        assert!(Store::open(&foreign, READER).is_err());
         let tables: i64 = rusqlite::Connection::open(&foreign)
             .and_then(|c| c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)))
             .unwrap_or(0);
@@ -879,10 +870,7 @@ mod tests {
             std::os::unix::fs::chown(dir.path().join(side), Some(65534), None)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        let error = Store::open(&path, trusted)
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default();
+        let error = open_error(&path, trusted);
         assert!(error.contains("not by the store's owner"), "{error}");
         drop(holder);
     }
@@ -904,14 +892,7 @@ mod tests {
         for side in ["tap.db-wal", "tap.db-shm"] {
             assert!(dir.path().join(side).exists(), "{side} removed on close");
         }
-        let reopened = Store::open(
-            &dir.path().join("tap.db"),
-            OpenOptions {
-                create: false,
-                group: None,
-                check_trust: false,
-            },
-        )?;
+        let reopened = Store::open(&dir.path().join("tap.db"), READER)?;
         assert_eq!(reopened.audit(None, 1000)?.len(), 400, "nothing lost");
         Ok(())
     }
@@ -936,27 +917,19 @@ mod tests {
             std::fs::remove_file(dir.path().join(side)).unwrap_or_else(|e| panic!("{e}"));
         }
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
-        let options = OpenOptions {
-            create: false,
-            group: None,
-            check_trust: false,
-        };
-        let error = Store::open(&path, options)
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default();
+        let error = open_error(&path, READER);
         assert!(error.contains("is missing"), "{error}");
         assert!(!dir.path().join("tap.db-wal").exists());
         assert!(!dir.path().join("tap.db-shm").exists());
         // The owner opens it and makes them; then others may read through.
         std::os::unix::fs::chown(&path, Some(0), None).unwrap_or_else(|e| panic!("{e}"));
-        drop(Store::open(&path, options).unwrap_or_else(|e| panic!("{e}")));
+        drop(Store::open(&path, READER).unwrap_or_else(|e| panic!("{e}")));
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
         for side in ["tap.db-wal", "tap.db-shm"] {
             std::os::unix::fs::chown(dir.path().join(side), Some(65534), None)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        assert!(Store::open(&path, options).is_ok());
+        assert!(Store::open(&path, READER).is_ok());
     }
 
     #[test]
@@ -967,15 +940,7 @@ mod tests {
             .pragma_update(None, "user_version", 99)
             .map_err(|e| StoreError(e.to_string()))?;
         drop(store);
-        let options = OpenOptions {
-            create: false,
-            group: None,
-            check_trust: false,
-        };
-        let error = Store::open(&dir.path().join("tap.db"), options)
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default();
+        let error = open_error(&dir.path().join("tap.db"), READER);
         assert!(error.contains("schema version 99"), "{error}");
         Ok(())
     }
@@ -1070,12 +1035,7 @@ mod tests {
             )
             .map_err(|e| StoreError(e.to_string()))?;
         }
-        let options = OpenOptions {
-            create: false,
-            group: None,
-            check_trust: false,
-        };
-        let mut store = Store::open(&path, options)?;
+        let mut store = Store::open(&path, READER)?;
         assert_eq!(store.schema_version()?, MIGRATIONS.len());
         store.append_audit(&audit("pass.issued"))?;
         let seqs: Vec<(i64, String)> = store
