@@ -86,7 +86,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The write-ahead log outlives each connection (see `configure`); the
 /// writer that grows it past this size checkpoints and empties it. Every
 /// open replays the log to rebuild its index, and emptying costs a few
-/// fsyncs: this balances the two (about 50 sign-ins' worth).
+/// fsyncs: this balances the two (25 to 50 sign-ins, at one or two
+/// changed pages each).
 const LOG_EMPTY_ABOVE_BYTES: u64 = 64 * 1024;
 
 /// Page size of a new store. A sign-in changes one audit row (~150 bytes)
