@@ -814,17 +814,9 @@ mod tests {
     #[test]
     fn a_new_store_is_wal_and_current() -> Result<()> {
         let (_dir, store) = fresh();
-        let mode: String = store
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(|e| StoreError(e.to_string()))?;
-        assert_eq!(mode, "wal");
+        assert_eq!(pragma::<String>(&store, "journal_mode")?, "wal");
         assert_eq!(store.schema_version()?, MIGRATIONS.len());
-        let sync: i64 = store
-            .conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .map_err(|e| StoreError(e.to_string()))?;
-        assert_eq!(sync, 2, "FULL");
+        assert_eq!(pragma::<i64>(&store, "synchronous")?, 2, "FULL");
         Ok(())
     }
 
@@ -1000,11 +992,16 @@ mod tests {
         Ok(())
     }
 
-    fn synchronous(store: &Store) -> i64 {
+    /// One pragma's current value.
+    fn pragma<T: rusqlite::types::FromSql>(store: &Store, name: &str) -> Result<T> {
         store
             .conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap_or(-1)
+            .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    fn synchronous(store: &Store) -> i64 {
+        pragma(store, "synchronous").unwrap_or(-1)
     }
 
     #[test]
@@ -1057,11 +1054,7 @@ mod tests {
     #[test]
     fn a_new_store_has_small_pages() -> Result<()> {
         let (_dir, store) = fresh();
-        let page: i64 = store
-            .conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .map_err(|e| StoreError(e.to_string()))?;
-        assert_eq!(page, NEW_STORE_PAGE_BYTES);
+        assert_eq!(pragma::<i64>(&store, "page_size")?, NEW_STORE_PAGE_BYTES);
         Ok(())
     }
 
