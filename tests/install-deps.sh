@@ -23,6 +23,12 @@ PACKAGES=(
     # unshare, setpriv, mount (private mount namespace, dropping to a test user), script, su, sudo
     util-linux mount bsdutils login sudo
     procps ca-certificates
+    # Cockpit as a real client (test_cockpit.py): cockpit-ws (the login page,
+    # cockpit-session and /etc/pam.d/cockpit), cockpit-bridge and
+    # cockpit-system (the overview page), driven by headless Chromium through
+    # chromedriver and Selenium; a font so the screenshot shows text
+    cockpit-ws cockpit-bridge cockpit-system
+    chromium chromium-driver python3-selenium fonts-liberation
 )
 
 if [ "$(id -u)" -ne 0 ]; then
