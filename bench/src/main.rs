@@ -353,6 +353,7 @@ impl Workspace {
             start: now,
             expires: now + 3_600,
             one_time: false,
+            length: PASS.len(),
         });
         Self::store(policy)
             .put_pass(

@@ -24,6 +24,10 @@ pub struct PassRecord {
     /// Until when the holder may enroll a security key; opened by a
     /// successful sign-in with this pass.
     pub enroll_until: Option<Timestamp>,
+    /// Symbols in the clear pass, so an answer of another length is known
+    /// not to be it without hashing. `None` for passes issued before the
+    /// store kept it (schema 3 and older).
+    pub length: Option<usize>,
 }
 
 impl std::fmt::Debug for PassRecord {
@@ -67,6 +71,28 @@ impl Reason {
         self == Reason::EnabledByPolicy
     }
 
+    /// True when nothing can make the pass usable again (a new pass is a
+    /// new secret): only a pass not valid yet, or usable, has a future.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Reason::OneTimeUsed | Reason::Locked | Reason::Expired | Reason::Revoked
+        )
+    }
+
+    /// The cause in a few words, for the audit and syslog.
+    pub fn cause(self) -> &'static str {
+        match self {
+            Reason::EnabledByPolicy => "usable",
+            Reason::DisabledByPolicy => "policy disabled or user out of scope",
+            Reason::Expired => "pass expired",
+            Reason::NotYetValid => "pass not valid yet",
+            Reason::OneTimeUsed => "one-time pass already used",
+            Reason::Locked => "pass locked after too many wrong tries",
+            Reason::Revoked => "pass revoked",
+        }
+    }
+
     /// A sentence for people.
     pub fn explain(self) -> &'static str {
         match self {
@@ -93,6 +119,8 @@ pub struct NewPass<'a> {
     pub start: Timestamp,
     pub expires: Timestamp,
     pub one_time: bool,
+    /// Symbols in the clear pass.
+    pub length: usize,
 }
 
 impl PassRecord {
@@ -113,6 +141,7 @@ impl PassRecord {
             locked_at: None,
             revoked_at: None,
             enroll_until: None,
+            length: Some(new.length),
         }
     }
 
@@ -170,6 +199,7 @@ pub(crate) mod tests {
             start: now,
             expires: now + 3_600,
             one_time: false,
+            length: 10,
         })
     }
 

@@ -12,6 +12,9 @@ pub const MAX_INPUT_BYTES: usize = 512;
 
 const GROUP: usize = 4;
 
+/// Symbols a pass may have; `[pass] length` is bounded by it.
+pub const LENGTHS: std::ops::RangeInclusive<usize> = 8..=48;
+
 /// Draws `length` symbols from the OS random source.
 pub fn generate(length: usize) -> Result<Zeroizing<String>, getrandom::Error> {
     let mut random = Zeroizing::new(vec![0u8; length]);
@@ -39,6 +42,8 @@ pub fn display(pass: &str) -> Zeroizing<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputError {
     TooLong,
+    /// Not as many symbols as the pass has (an empty answer among them).
+    WrongLength,
     NotText,
     ForeignSymbol,
 }
@@ -63,6 +68,23 @@ pub fn normalize(typed: &[u8]) -> Result<Zeroizing<String>, InputError> {
         out.push(canonical);
     }
     Ok(out)
+}
+
+/// The canonical form of an answer that could be a pass of `length`
+/// symbols (any allowed length when unknown); `Err` when it cannot be one,
+/// so it is neither hashed nor counted. Every answer that could match is
+/// `Ok`: the rule removes no guess that could succeed.
+pub fn shaped(typed: &[u8], length: Option<usize>) -> Result<Zeroizing<String>, InputError> {
+    let canonical = normalize(typed)?;
+    let fits = match length {
+        Some(length) => canonical.len() == length,
+        None => LENGTHS.contains(&canonical.len()),
+    };
+    if fits {
+        Ok(canonical)
+    } else {
+        Err(InputError::WrongLength)
+    }
 }
 
 #[cfg(test)]
@@ -120,5 +142,27 @@ mod tests {
         assert_eq!(normalize("ÄBCD".as_bytes()), Err(InputError::ForeignSymbol));
         assert_eq!(normalize(b"UUUU"), Err(InputError::ForeignSymbol));
         assert!(normalize(&[b'A'; 512]).is_ok());
+    }
+
+    #[test]
+    fn only_answers_that_could_be_the_pass_are_shaped() {
+        let ten = Some(10);
+        assert_eq!(
+            shaped(b"k7qm-9xrt 4d", ten).map(|s| s.to_string()),
+            Ok("K7QM9XRT4D".into())
+        );
+        assert_eq!(shaped(b"K7QM9XRT4", ten), Err(InputError::WrongLength));
+        assert_eq!(shaped(b"K7QM9XRT4DD", ten), Err(InputError::WrongLength));
+        assert_eq!(shaped(b"", ten), Err(InputError::WrongLength));
+        assert_eq!(shaped(b" - - ", ten), Err(InputError::WrongLength));
+        // a typical password: a symbol no pass has
+        assert_eq!(shaped(b"Summer2024!", ten), Err(InputError::ForeignSymbol));
+        // letters that all happen to be in the alphabet: still the wrong length
+        assert_eq!(shaped(b"correct horse", ten), Err(InputError::WrongLength));
+        // a pass issued before lengths were kept: any allowed length
+        assert!(shaped(b"ABCDEFGH", None).is_ok());
+        assert!(shaped(&[b'A'; 48], None).is_ok());
+        assert_eq!(shaped(b"ABCDEFG", None), Err(InputError::WrongLength));
+        assert_eq!(shaped(&[b'A'; 49], None), Err(InputError::WrongLength));
     }
 }

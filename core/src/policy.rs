@@ -15,7 +15,6 @@ pub const DEFAULT_HELPER: &str = "/usr/libexec/pam_tap/pam_tap-keyhelper";
 /// an attack on the login path.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 
-const PASS_LENGTHS: std::ops::RangeInclusive<usize> = 8..=48;
 const MAX_FAILURES: std::ops::RangeInclusive<u32> = 1..=1000;
 const LIFETIME_BOUNDS: (Duration, Duration) = (SECOND, Duration::from_secs(30 * DAY.as_secs()));
 const MEMORY_KIB: std::ops::RangeInclusive<u32> = 19_456..=4_194_304;
@@ -47,8 +46,16 @@ pub struct PassPolicy {
     pub length: usize,
     pub max_failures: u32,
     pub enroll_window: Duration,
+    /// The one prompt, for the password or the pass, where a password
+    /// module follows (the module's default).
+    pub prompt: String,
+    /// The prompt of a pass-only service (module argument `pass_only`).
+    pub pass_only_prompt: String,
     pub hash: HashCost,
 }
+
+/// Longest prompt a policy may set: it is one line at a login prompt.
+const PROMPT_CHARS: usize = 80;
 
 /// Security keys: the relying party, what a sign-in demands, the helper.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -180,6 +187,8 @@ impl Default for PassPolicy {
             length: 10,
             max_failures: 5,
             enroll_window: Duration::from_secs(600),
+            prompt: "Password or Temporary Access Pass: ".into(),
+            pass_only_prompt: "Temporary Access Pass: ".into(),
             hash: HashCost::default(),
         }
     }
@@ -275,8 +284,21 @@ impl Policy {
                 pass.default_lifetime, pass.min_lifetime, pass.max_lifetime
             ));
         }
-        check_range("[pass] length", pass.length, &PASS_LENGTHS)?;
+        check_range("[pass] length", pass.length, &crate::passcode::LENGTHS)?;
         check_range("[pass] max_failures", pass.max_failures, &MAX_FAILURES)?;
+        for (name, text) in [
+            ("prompt", &pass.prompt),
+            ("pass_only_prompt", &pass.pass_only_prompt),
+        ] {
+            if text.trim().is_empty()
+                || text.chars().count() > PROMPT_CHARS
+                || text.chars().any(char::is_control)
+            {
+                return Err(format!(
+                    "[pass] {name} = {text:?}: allowed one line of text, at most {PROMPT_CHARS} characters"
+                ));
+            }
+        }
         check_range("[pass.hash] memory_kib", pass.hash.memory_kib, &MEMORY_KIB)?;
         check_range("[pass.hash] iterations", pass.hash.iterations, &ITERATIONS)?;
         check_range(
@@ -444,6 +466,19 @@ mod tests {
             .unwrap_or_default()
             .contains("8 to 48"));
         assert!(parse("[pass.hash]\nmemory_kib = 1024").is_err());
+        assert!(parse("[pass]\nprompt = \"\"").is_err());
+        assert!(parse("[pass]\nprompt = \"Pass\\nword: \"").is_err());
+        assert!(parse(&format!(
+            "[pass]\npass_only_prompt = \"{}\"",
+            "x".repeat(81)
+        ))
+        .is_err());
+        assert_eq!(
+            parse("[pass]\nprompt = \"Kennwort oder Zugangspass: \"")
+                .map(|p| p.pass.prompt)
+                .unwrap_or_default(),
+            "Kennwort oder Zugangspass: "
+        );
         assert!(parse("enabled = \"yes\"").is_err());
         assert!(parse("[[[").is_err());
     }

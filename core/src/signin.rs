@@ -5,13 +5,11 @@ use crate::accounts::Directory;
 use crate::audit::AuditRecord;
 use crate::hashing;
 use crate::pass::{PassRecord, Reason};
-use crate::passcode::{self, InputError};
+use crate::passcode;
 use crate::policy::Policy;
 use crate::store::{Store, StoreError};
 use crate::timefmt::{self, Timestamp};
 use zeroize::Zeroizing;
-
-pub const PASS_PROMPT: &str = "Temporary Access Pass: ";
 
 /// The conversation failed outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +23,7 @@ pub trait Prompt {
     fn info(&mut self, text: &str) -> Result<(), ConversationFailed>;
 }
 
-/// Where the typed pass comes from (module arguments).
+/// Where the answer comes from (module arguments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FirstPass {
     /// Always prompt.
@@ -33,8 +31,21 @@ pub enum FirstPass {
     Prompt,
     /// Use the token an earlier module collected; never prompt.
     Use,
-    /// Try that token; prompt if it is absent or not the pass.
+    /// Use that token if there is one, otherwise prompt.
     Try,
+}
+
+/// What the stack around the module does with a person who has no pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// A password module follows (`pam_unix try_first_pass`): one prompt,
+    /// `[pass] prompt`, for the password or the pass, asked of everyone the
+    /// policy covers; an answer that is not the pass is handed on.
+    #[default]
+    PasswordOrPass,
+    /// The pass is the only way in (`pass_only`): only a holder of a usable
+    /// pass is asked, with `[pass] pass_only_prompt`.
+    PassOnly,
 }
 
 /// One sign-in attempt, as the PAM application describes it.
@@ -45,6 +56,7 @@ pub struct Attempt<'a> {
     pub tty: &'a str,
     pub now: Timestamp,
     pub first_pass: FirstPass,
+    pub mode: Mode,
     /// PAM_AUTHTOK, read only for `Use` and `Try`.
     pub earlier_token: Option<Zeroizing<Vec<u8>>>,
     pub silent: bool,
@@ -57,6 +69,9 @@ pub enum NothingReason {
     OutOfScope,
     NoPass,
     Unusable(Reason),
+    /// The answer cannot be a pass (its length after normalising, or a
+    /// symbol no pass has): a password for the next module, not a guess.
+    NotAPass,
 }
 
 /// Why a sign-in failed (the PAM_AUTH_ERR paths).
@@ -64,8 +79,9 @@ pub enum NothingReason {
 pub enum Failure {
     /// Wrong pass, counted; `locked` when this try reached the limit.
     WrongPass { failures: u32, locked: bool },
-    /// Nothing typed; not counted as a guess.
-    Empty,
+    /// The right pass, but it can never be used again: a used one-time
+    /// pass, or one that is locked, expired or revoked. Not counted.
+    SpentPass(Reason),
     /// `use_first_pass` but no earlier module collected a token.
     NoEarlierToken,
     /// A security key's answer was refused, or the helper failed (timeout,
@@ -99,6 +115,14 @@ impl From<StoreError> for Error {
     }
 }
 
+/// One sign-in's decision, and the answer the next module should check as a
+/// password (PAM_AUTHTOK): what the person typed at this module's prompt,
+/// unless it signed them in here.
+pub struct SignIn {
+    pub result: Result<Outcome, Error>,
+    pub hand_on: Option<Zeroizing<Vec<u8>>>,
+}
+
 /// Decides one sign-in. `open_store` is called only for users the policy covers.
 pub fn authenticate(
     policy: &Policy,
@@ -107,6 +131,35 @@ pub fn authenticate(
     authenticator: &dyn Authenticator,
     prompt: &mut dyn Prompt,
     attempt: Attempt<'_>,
+) -> SignIn {
+    let mut typed_here = None;
+    let result = decide(
+        policy,
+        directory,
+        open_store,
+        authenticator,
+        prompt,
+        &attempt,
+        &mut typed_here,
+    );
+    let signed_in = matches!(
+        result,
+        Ok(Outcome::PassSuccess { .. } | Outcome::KeySuccess { .. })
+    );
+    SignIn {
+        result,
+        hand_on: if signed_in { None } else { typed_here },
+    }
+}
+
+fn decide(
+    policy: &Policy,
+    directory: &dyn Directory,
+    open_store: impl FnOnce() -> Result<Store, StoreError>,
+    authenticator: &dyn Authenticator,
+    prompt: &mut dyn Prompt,
+    attempt: &Attempt<'_>,
+    typed_here: &mut Option<Zeroizing<Vec<u8>>>,
 ) -> Result<Outcome, Error> {
     if !policy.enabled {
         return Ok(Outcome::Nothing(NothingReason::PolicyDisabled));
@@ -127,42 +180,53 @@ pub fn authenticate(
     // plugged in, the pass (if any) is still there.
     let keys = store.keys(attempt.user)?;
     if !keys.is_empty() {
-        match key::sign_in(policy, &mut store, &keys, authenticator, prompt, &attempt)? {
+        match key::sign_in(policy, &mut store, &keys, authenticator, prompt, attempt)? {
             key::KeyResult::Decided(outcome) => return Ok(outcome),
             key::KeyResult::NoDevice => {}
         }
     }
-    let Some(pass) = store.pass(attempt.user)? else {
-        return Ok(Outcome::Nothing(NothingReason::NoPass));
+    let pass = store.pass(attempt.user)?;
+    let usability = pass.as_ref().map(|pass| pass.usability(true, attempt.now));
+    let nothing = Outcome::Nothing(match usability {
+        None => NothingReason::NoPass,
+        Some(reason) => NothingReason::Unusable(reason),
+    });
+    let usable = usability.is_some_and(Reason::usable);
+    if attempt.mode == Mode::PassOnly && !usable {
+        return Ok(nothing);
+    }
+
+    let answer = match (attempt.first_pass, &attempt.earlier_token) {
+        (FirstPass::Use | FirstPass::Try, Some(token)) => token.clone(),
+        (FirstPass::Use, None) if usable => return Ok(Outcome::Failed(Failure::NoEarlierToken)),
+        (FirstPass::Use, None) => return Ok(nothing),
+        _ => {
+            let text = match attempt.mode {
+                Mode::PasswordOrPass => &policy.pass.prompt,
+                Mode::PassOnly => &policy.pass.pass_only_prompt,
+            };
+            let answer = prompt
+                .secret(text)
+                .map_err(|_| Error::Conversation)?
+                .ok_or(Error::Conversation)?;
+            *typed_here = Some(answer.clone());
+            answer
+        }
+    };
+    let Some(pass) = pass else {
+        return Ok(nothing);
+    };
+    // Only an answer that could be this pass is a guess at it: anything
+    // else is a password, never hashed here and never counted.
+    let Ok(canonical) = passcode::shaped(&answer, pass.length) else {
+        return Ok(Outcome::Nothing(NothingReason::NotAPass));
     };
     let reason = pass.usability(true, attempt.now);
     if !reason.usable() {
-        return Ok(Outcome::Nothing(NothingReason::Unusable(reason)));
+        return spent_pass(&mut store, attempt, &pass, reason, &canonical);
     }
 
-    let ask = |prompt: &mut dyn Prompt| -> Result<Zeroizing<Vec<u8>>, Error> {
-        prompt
-            .secret(PASS_PROMPT)
-            .map_err(|_| Error::Conversation)?
-            .ok_or(Error::Conversation)
-    };
-    let (typed, checked) = match (attempt.first_pass, &attempt.earlier_token) {
-        (FirstPass::Use, None) => return Ok(Outcome::Failed(Failure::NoEarlierToken)),
-        (FirstPass::Use, Some(token)) => (token.clone(), None),
-        // A token meant for another module that does not match is no guess
-        // at the pass: it is not counted, and the person is asked.
-        (FirstPass::Try, Some(token)) if matches(&pass, token)? => (token.clone(), Some(true)),
-        _ => (ask(prompt)?, None),
-    };
-    if typed.is_empty() {
-        return Ok(Outcome::Failed(Failure::Empty));
-    }
-    let right = match checked {
-        Some(verdict) => verdict,
-        None => matches(&pass, &typed)?,
-    };
-
-    if right {
+    if hashing::verify(&canonical, &pass.phc).map_err(Error::Unavailable)? {
         let enroll_until = pass.enroll_window_end(attempt.now, policy.pass.enroll_window);
         let detail = format!(
             "{}enrollment window open until {}",
@@ -173,10 +237,10 @@ pub fn authenticate(
             },
             timefmt::to_rfc3339(enroll_until)
         );
-        let audit = record(&attempt, "signin.pass.success", detail);
+        let audit = record(attempt, "signin.pass.success", detail);
         if !store.record_success(&pass, attempt.now, enroll_until, &audit)? {
             store.append_audit(&record(
-                &attempt,
+                attempt,
                 "signin.pass.failure",
                 "right pass, but no longer usable".into(),
             ))?;
@@ -185,7 +249,7 @@ pub fn authenticate(
         if !attempt.silent {
             // The pass is spent either way; a client that cannot show text
             // does not undo the sign-in.
-            let _ = prompt.info(&welcome(&pass));
+            let _ = prompt.info(&welcome(&pass, enroll_until));
         }
         return Ok(Outcome::PassSuccess {
             expires: pass.expires,
@@ -195,13 +259,13 @@ pub fn authenticate(
     let max = policy.pass.max_failures;
     let count = store.record_failure(attempt.user, pass.id, attempt.now, max, |count| {
         let failure = record(
-            &attempt,
+            attempt,
             "signin.pass.failure",
             format!("wrong pass, failure {} of {max}", count.failures),
         );
         let locked = count.locked_now.then(|| {
             record(
-                &attempt,
+                attempt,
                 "pass.locked",
                 format!("locked after {} wrong tries", count.failures),
             )
@@ -214,13 +278,29 @@ pub fn authenticate(
     }))
 }
 
-/// Whether typed bytes are this pass. Input no pass could be (too long, not
-/// text, foreign symbols) is refused before hashing.
-fn matches(pass: &PassRecord, typed: &[u8]) -> Result<bool, Error> {
-    match passcode::normalize(typed) {
-        Ok(canonical) => hashing::verify(&canonical, &pass.phc).map_err(Error::Unavailable),
-        Err(InputError::TooLong | InputError::NotText | InputError::ForeignSymbol) => Ok(false),
+/// A pass-shaped answer for a pass that is not usable now (only asked at the
+/// one password-or-pass prompt). A pass that can never be used again is
+/// checked, so the audit can tell an administrator that the person typed
+/// their used, locked, expired or revoked pass; no guess at such a pass can
+/// sign anyone in, so nothing is counted. A pass not valid yet is never
+/// checked: it will become usable, and an uncounted check would let its
+/// guesses start early.
+fn spent_pass(
+    store: &mut Store,
+    attempt: &Attempt<'_>,
+    pass: &PassRecord,
+    reason: Reason,
+    canonical: &str,
+) -> Result<Outcome, Error> {
+    if !reason.is_final() || !hashing::verify(canonical, &pass.phc).map_err(Error::Unavailable)? {
+        return Ok(Outcome::Nothing(NothingReason::Unusable(reason)));
     }
+    store.append_audit(&record(
+        attempt,
+        "signin.pass.failure",
+        format!("right pass, but {}", reason.cause()),
+    ))?;
+    Ok(Outcome::Failed(Failure::SpentPass(reason)))
 }
 
 /// An audit record of this attempt.
@@ -232,16 +312,20 @@ fn record(attempt: &Attempt<'_>, event: &str, detail: String) -> AuditRecord {
     audit
 }
 
-fn welcome(pass: &PassRecord) -> String {
-    let validity = if pass.one_time {
-        "This one-time pass is now used.".to_string()
+/// Short and plain: some clients show it beside the next prompt, some not
+/// at all, and none renders markup.
+fn welcome(pass: &PassRecord, enroll_until: Timestamp) -> String {
+    if pass.one_time {
+        format!(
+            "Signed in with a one-time Temporary Access Pass. To register a security key before {}, run: tapctl enroll",
+            timefmt::to_human(enroll_until)
+        )
     } else {
         format!(
-            "Your pass is valid until {}.",
+            "Signed in with a Temporary Access Pass, valid until {}. To register a security key, run: tapctl enroll",
             timefmt::to_human(pass.expires)
         )
-    };
-    format!("Signed in with a Temporary Access Pass. {validity} Run `tapctl enroll` to register a security key.")
+    }
 }
 
 mod key;

@@ -79,6 +79,10 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE audit;
     ALTER TABLE audit_v3 RENAME TO audit;
     DELETE FROM sqlite_sequence WHERE name = 'audit';",
+    // 4: the clear pass's length, so an answer that cannot be the pass (a
+    // password typed at the one prompt) is told apart without hashing and
+    // is never counted as a wrong pass. NULL for passes issued before.
+    "ALTER TABLE passes ADD COLUMN length INTEGER;",
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -381,9 +385,9 @@ impl Store {
             let old = tx.query_row("SELECT * FROM passes WHERE user = ?1", [&pass.user], pass_from_row).optional()?;
             tx.execute(
                 "INSERT OR REPLACE INTO passes
-                 (user, id, phc, issued_by, created, start, expires, one_time, used_at, last_used, failures, locked_at, revoked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, 0, NULL, NULL)",
-                params![pass.user, pass.id, pass.phc, pass.issued_by, pass.created, pass.start, pass.expires, pass.one_time],
+                 (user, id, phc, issued_by, created, start, expires, one_time, used_at, last_used, failures, locked_at, revoked_at, length)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, 0, NULL, NULL, ?9)",
+                params![pass.user, pass.id, pass.phc, pass.issued_by, pass.created, pass.start, pass.expires, pass.one_time, pass.length.and_then(|l| i64::try_from(l).ok())],
             )?;
             insert_audit(tx, audit)?;
             Ok(old)
@@ -678,6 +682,9 @@ fn pass_from_row(r: &Row<'_>) -> rusqlite::Result<PassRecord> {
         locked_at: r.get("locked_at")?,
         revoked_at: r.get("revoked_at")?,
         enroll_until: r.get("enroll_until")?,
+        length: r
+            .get::<_, Option<i64>>("length")?
+            .and_then(|l| usize::try_from(l).ok()),
     })
 }
 

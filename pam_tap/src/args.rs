@@ -1,13 +1,15 @@
 //! Module arguments from the PAM stack line, parsed once into a typed struct.
 
 use std::path::PathBuf;
-use tap_core::signin::FirstPass;
+use tap_core::signin::{FirstPass, Mode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleArgs {
     pub policy: PathBuf,
     pub debug: bool,
     pub first_pass: FirstPass,
+    /// `pass_only`: a service where the pass is the only way in.
+    pub mode: Mode,
     /// Skip pam_fail_delay (for benchmarks; pam_unix has the same switch).
     pub nodelay: bool,
     /// Arguments we did not understand, to be logged loudly.
@@ -22,6 +24,7 @@ impl ModuleArgs {
             policy: PathBuf::from(tap_core::policy::DEFAULT_PATH),
             debug: false,
             first_pass: FirstPass::Prompt,
+            mode: Mode::PasswordOrPass,
             nodelay: false,
             unknown: Vec::new(),
             bad_policy: None,
@@ -32,6 +35,7 @@ impl ModuleArgs {
                 "use_first_pass" => parsed.first_pass = FirstPass::Use,
                 "try_first_pass" => parsed.first_pass = FirstPass::Try,
                 "nodelay" => parsed.nodelay = true,
+                "pass_only" => parsed.mode = Mode::PassOnly,
                 _ => match arg.strip_prefix("policy=") {
                     Some(path) if path.starts_with('/') => parsed.policy = PathBuf::from(path),
                     Some(path) => parsed.bad_policy = Some(path.to_string()),
@@ -55,8 +59,10 @@ mod tests {
             "policy=/etc/x.toml",
             "bogus",
             "nodelay",
+            "pass_only",
         ]);
         assert!(args.debug && args.nodelay);
+        assert_eq!(args.mode, Mode::PassOnly);
         assert_eq!(args.first_pass, FirstPass::Try);
         assert_eq!(args.policy, PathBuf::from("/etc/x.toml"));
         assert_eq!(args.unknown, vec!["bogus"]);
@@ -71,5 +77,6 @@ mod tests {
             ModuleArgs::parse([]).policy,
             PathBuf::from("/etc/security/pam_tap.toml")
         );
+        assert_eq!(ModuleArgs::parse([]).mode, Mode::PasswordOrPass);
     }
 }

@@ -4,6 +4,7 @@
 
 mod args;
 mod conversation;
+mod sys;
 
 use args::ModuleArgs;
 use conversation::PamPrompt;
@@ -16,7 +17,7 @@ use tap_core::accounts::SystemDirectory;
 use tap_core::audit::{syslog, Severity};
 use tap_core::policy::Policy;
 use tap_core::signin::{
-    self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome,
+    self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome, SignIn,
 };
 use tap_core::store::{Store, StoreError};
 use zeroize::Zeroizing;
@@ -24,11 +25,6 @@ use zeroize::Zeroizing;
 /// Delay on failure, as pam_unix: slows guessing, and libpam takes the
 /// longest delay any module asked for.
 const FAIL_DELAY_USEC: libc::c_uint = 2_000_000;
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_fail_delay(pamh: *mut PamHandle, usec: libc::c_uint) -> libc::c_int;
-}
 
 struct PamTap;
 pam::pam_hooks!(PamTap);
@@ -44,8 +40,7 @@ impl PamHooks for PamTap {
             );
         }
         if !args.nodelay {
-            // SAFETY: pamh is the live handle libpam passed us.
-            unsafe { pam_fail_delay(pamh, FAIL_DELAY_USEC) };
+            sys::fail_delay(pamh, FAIL_DELAY_USEC);
         }
         let user = match pamh.get_user(None) {
             Ok(user) if !user.is_empty() => user,
@@ -59,8 +54,19 @@ impl PamHooks for PamTap {
                 return PamResultCode::PAM_SERVICE_ERR;
             }
         };
-        let result = run(pamh, &args, &user, flags & PAM_SILENT != 0);
+        let SignIn { result, hand_on } = run(pamh, &args, &user, flags & PAM_SILENT != 0);
         log.report(&user, &result);
+        // What the person typed at the one prompt and did not sign in with
+        // here: the next module (pam_unix try_first_pass) checks it as their
+        // password instead of asking again.
+        if let Some(token) = hand_on {
+            if !sys::set_authtok(pamh, &token) {
+                log.say(
+                    Severity::Error,
+                    "could not hand the answer on as PAM_AUTHTOK",
+                );
+            }
+        }
         match result {
             Ok(Outcome::Nothing(_)) => PamResultCode::PAM_IGNORE,
             Ok(Outcome::PassSuccess { .. } | Outcome::KeySuccess { .. }) => {
@@ -78,18 +84,20 @@ impl PamHooks for PamTap {
     }
 }
 
-fn run(
-    pamh: &mut PamHandle,
-    args: &ModuleArgs,
-    user: &str,
-    silent: bool,
-) -> Result<Outcome, Error> {
+fn run(pamh: &mut PamHandle, args: &ModuleArgs, user: &str, silent: bool) -> SignIn {
+    let refused = |error| SignIn {
+        result: Err(error),
+        hand_on: None,
+    };
     if let Some(bad) = &args.bad_policy {
-        return Err(Error::Unavailable(format!(
+        return refused(Error::Unavailable(format!(
             "policy={bad:?} must be an absolute path"
         )));
     }
-    let policy = Policy::load(&args.policy).map_err(Error::Unavailable)?;
+    let policy = match Policy::load(&args.policy) {
+        Ok(policy) => policy,
+        Err(why) => return refused(Error::Unavailable(why)),
+    };
     let earlier_token = match args.first_pass {
         FirstPass::Prompt => None,
         FirstPass::Use | FirstPass::Try => pamh
@@ -98,11 +106,9 @@ fn run(
             .flatten()
             .map(|token| Zeroizing::new(token.as_bytes().to_vec())),
     };
-    let conv = pamh
-        .get_item::<Conv>()
-        .ok()
-        .flatten()
-        .ok_or(Error::Conversation)?;
+    let Some(conv) = pamh.get_item::<Conv>().ok().flatten() else {
+        return refused(Error::Conversation);
+    };
     let (service, rhost, tty) = (
         item::<Service>(pamh),
         item::<RHost>(pamh),
@@ -115,6 +121,7 @@ fn run(
         tty: &tty,
         now: now(),
         first_pass: args.first_pass,
+        mode: args.mode,
         earlier_token,
         silent,
     };
@@ -131,8 +138,7 @@ fn run(
 /// Only root may open the store; an unprivileged host process is refused
 /// here, loudly, rather than by a confusing SQLite error.
 fn open_store(policy: &Policy) -> Result<Store, StoreError> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !sys::euid_is_root() {
         return Err(StoreError(
             "pam_tap needs root to read its store; this process is not root".into(),
         ));
@@ -212,10 +218,18 @@ impl Logger {
             Ok(Outcome::Failed(Failure::KeyRefused(why))) => {
                 (Severity::Warning, format!("security key refused: {why}"))
             }
+            Ok(Outcome::Failed(Failure::SpentPass(reason))) => (
+                Severity::Notice,
+                format!("right pass refused: {}", reason.cause()),
+            ),
             Ok(Outcome::Failed(other)) => (Severity::Notice, format!("sign-in failed: {other:?}")),
             Ok(Outcome::Nothing(NothingReason::Unusable(reason))) => (
                 Severity::Info,
                 format!("pass not offered: {}", reason.explain()),
+            ),
+            Ok(Outcome::Nothing(NothingReason::NotAPass)) => (
+                Severity::Debug,
+                "the answer cannot be a pass: handed on, not counted".to_string(),
             ),
             Ok(Outcome::Nothing(reason)) => (Severity::Debug, format!("nothing to do: {reason:?}")),
             Err(Error::Unavailable(why)) => (Severity::Error, format!("failing closed: {why}")),

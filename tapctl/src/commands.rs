@@ -173,6 +173,7 @@ fn issue(ctx: &Context, args: IssueArgs) -> Result<()> {
         start,
         expires: start + lifetime.as_secs_i64(),
         one_time,
+        length: clear.len(),
     });
     let mut store = Store::open_for(policy, ctx.caller.is_root())?;
     let replacing = store.pass(&args.user)?.is_some();

@@ -14,7 +14,8 @@ use tap_core::keys::runner::HelperFailure;
 use tap_core::keys::{verify_registration, Algorithm, RegistrationAnswer};
 use tap_core::policy::format_aaguid;
 use tap_core::signin::{
-    sign_in_with_key, Attempt, Authenticator, FirstPass, HelperProcess, KeyResult, Outcome, Prompt,
+    sign_in_with_key, Attempt, Authenticator, FirstPass, HelperProcess, KeyResult, Mode, Outcome,
+    Prompt,
 };
 use tap_core::store::{AddKey, Store};
 use tap_core::timefmt::{to_human, to_rfc3339};
@@ -212,6 +213,7 @@ fn prove_key(ctx: &Context, store: &mut Store, keys: &[KeyCredential]) -> Result
         tty: "",
         now: ctx.now,
         first_pass: FirstPass::Prompt,
+        mode: Mode::PassOnly,
         earlier_token: None,
         silent: false,
     };

@@ -17,6 +17,7 @@ import pytest
 
 import harness
 import namespace
+import system_stack
 
 
 class World:
@@ -25,6 +26,7 @@ class World:
     pam_tap_so = None
     tapctl = None
     missing = None
+    system = None
 
 
 WORLD = World()
@@ -80,6 +82,16 @@ def world():
 @pytest.fixture(scope="session")
 def syslog():
     return WORLD.syslog
+
+
+@pytest.fixture(scope="session")
+def system():
+    """pam_tap enabled the package's way (system_stack.py), once per session."""
+    if WORLD.missing:
+        pytest.fail(WORLD.missing)
+    if WORLD.system is None:
+        WORLD.system = system_stack.SystemStack(WORLD.base, WORLD.pam_tap_so, WORLD.tapctl)
+    return WORLD.system
 
 
 @pytest.fixture

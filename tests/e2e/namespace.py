@@ -60,7 +60,8 @@ def ensure_private_namespace():
     _run("mount", "--make-rprivate", "/")
 
 
-def _overlay(path, base):
+def overlay(path, base):
+    """Overlay one more directory (a tmpfs upper layer under base)."""
     name = path.strip("/").replace("/", "_") or "root"
     root = base / "ovl" / name
     upper, work, orig = root / "upper", root / "work", root / "orig"
@@ -93,7 +94,7 @@ def isolate():
     base = Path(tempfile.mkdtemp(prefix="pamtap-e2e-"))
     _run("mount", "-t", "tmpfs", "-o", "mode=0755,size=2g", "tmpfs", str(base))
     for path in OVERLAID:
-        _overlay(path, base)
+        overlay(path, base)
     sentinel = "pamtap-e2e-sentinel"
     Path("/etc", sentinel).write_text("written inside the e2e namespace\n")
     leaked = os.path.exists(f"/proc/self/fd/{host_etc}/{sentinel}")

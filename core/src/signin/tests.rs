@@ -21,11 +21,18 @@ enum Expect {
     Info(&'static str),
 }
 
-struct Scripted(VecDeque<Expect>);
+struct Scripted(VecDeque<Expect>, Mode);
 
 impl Scripted {
     fn new(events: Vec<Expect>) -> Self {
-        Scripted(events.into())
+        Scripted(events.into(), Mode::PasswordOrPass)
+    }
+    fn expected_prompt(&self) -> String {
+        let pass = Policy::default().pass;
+        match self.1 {
+            Mode::PasswordOrPass => pass.prompt,
+            Mode::PassOnly => pass.pass_only_prompt,
+        }
     }
     fn finished(&self) {
         assert!(
@@ -40,7 +47,9 @@ impl Prompt for Scripted {
     fn secret(&mut self, prompt: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ConversationFailed> {
         let bytes = |s: &str| Zeroizing::new(s.as_bytes().to_vec());
         match self.0.pop_front() {
-            Some(Expect::Secret(answer)) if prompt == PASS_PROMPT => answer.map(|a| a.map(bytes)),
+            Some(Expect::Secret(answer)) if prompt == self.expected_prompt() => {
+                answer.map(|a| a.map(bytes))
+            }
             Some(Expect::Pin(pin)) if prompt == PIN_PROMPT => Ok(Some(bytes(pin))),
             other => panic!("unexpected secret prompt {prompt:?}; expected {other:?}"),
         }
@@ -84,6 +93,7 @@ struct Fixture {
     path: std::path::PathBuf,
     policy: Policy,
     authenticator: FakeKey,
+    mode: Mode,
 }
 
 impl Fixture {
@@ -100,6 +110,7 @@ impl Fixture {
             path,
             policy,
             authenticator: FakeKey::new(),
+            mode: Mode::PasswordOrPass,
         }
     }
 
@@ -124,6 +135,7 @@ impl Fixture {
             start: NOW,
             expires: NOW + 3_600,
             one_time,
+            length: PASS.len(),
         });
         let mut store = self.store().unwrap_or_else(|e| panic!("{e}"));
         store
@@ -144,7 +156,18 @@ impl Fixture {
         token: Option<&str>,
         script: Vec<Expect>,
     ) -> Result<Outcome, Error> {
-        let mut prompt = Scripted::new(script);
+        self.sign_in(user, at, first_pass, token, script).result
+    }
+
+    fn sign_in(
+        &self,
+        user: &str,
+        at: Timestamp,
+        first_pass: FirstPass,
+        token: Option<&str>,
+        script: Vec<Expect>,
+    ) -> SignIn {
+        let mut prompt = Scripted(script.into(), self.mode);
         let attempt = Attempt {
             user,
             service: "test",
@@ -152,6 +175,7 @@ impl Fixture {
             tty: "pts/0",
             now: at,
             first_pass,
+            mode: self.mode,
             earlier_token: token.map(|t| Zeroizing::new(t.as_bytes().to_vec())),
             silent: false,
         };
@@ -204,7 +228,7 @@ fn wrong_pass_is_counted_and_locks_at_the_limit() {
             }))
         );
     }
-    let outcome = fx.run("alice", NOW, vec![typed("not-even-base32!")]);
+    let outcome = fx.run("alice", NOW, vec![typed("zzzz-zzzz-zz")]);
     assert_eq!(
         outcome,
         Ok(Outcome::Failed(Failure::WrongPass {
@@ -212,7 +236,9 @@ fn wrong_pass_is_counted_and_locks_at_the_limit() {
             locked: true
         }))
     );
-    // Locked: the right pass is not even asked for.
+    // Locked: a pass-only service does not even ask for the pass.
+    let mut fx = fx;
+    fx.mode = Mode::PassOnly;
     assert_eq!(
         fx.run("alice", NOW, vec![]),
         Ok(Outcome::Nothing(NothingReason::Unusable(Reason::Locked)))
@@ -255,6 +281,7 @@ fn concurrent_failures_each_audit_their_own_count() {
         tty: "pts/0",
         now: NOW,
         first_pass: FirstPass::Prompt,
+        mode: Mode::PasswordOrPass,
         earlier_token: None,
         silent: false,
     };
@@ -267,7 +294,7 @@ fn concurrent_failures_each_audit_their_own_count() {
         attempt,
     );
     assert_eq!(
-        outcome,
+        outcome.result,
         Ok(Outcome::Failed(Failure::WrongPass {
             failures: 2,
             locked: false
@@ -286,12 +313,17 @@ fn concurrent_failures_each_audit_their_own_count() {
 
 #[test]
 fn one_time_pass_works_once() {
-    let fx = Fixture::new();
+    // A pass-only service: nobody without a usable pass is asked.
+    let mut fx = Fixture::new();
+    fx.mode = Mode::PassOnly;
     fx.issue("alice", true);
     let first = fx.run(
         "alice",
         NOW,
-        vec![typed(PASS), Expect::Info("one-time pass is now used")],
+        vec![
+            typed(PASS),
+            Expect::Info("one-time Temporary Access Pass. To register a security key before"),
+        ],
     );
     assert_eq!(
         first,
@@ -310,7 +342,9 @@ fn one_time_pass_works_once() {
 
 #[test]
 fn time_window_is_respected() {
-    let fx = Fixture::new();
+    // A pass-only service: nobody without a usable pass is asked.
+    let mut fx = Fixture::new();
+    fx.mode = Mode::PassOnly;
     fx.issue("alice", false);
     assert_eq!(
         fx.run("alice", NOW - 1, vec![]),
@@ -328,7 +362,7 @@ fn time_window_is_respected() {
 fn nothing_for_users_without_a_pass_or_out_of_scope() {
     let mut fx = Fixture::new();
     assert_eq!(
-        fx.run("bob", NOW, vec![]),
+        fx.run("bob", NOW, vec![typed("bobs password")]),
         Ok(Outcome::Nothing(NothingReason::NoPass))
     );
     fx.policy.scope.exclude_groups = vec!["contractors".into()];
@@ -394,22 +428,228 @@ fn tampered_hash_is_unavailable_not_a_failure() {
     ));
 }
 
+fn failures(fx: &Fixture, user: &str) -> Option<u32> {
+    fx.store()
+        .ok()
+        .and_then(|s| s.pass(user).ok().flatten())
+        .map(|p| p.failures)
+}
+
+fn handed_on(signin: &SignIn) -> Option<&[u8]> {
+    signin.hand_on.as_deref().map(Vec::as_slice)
+}
+
 #[test]
-fn empty_and_oversized_input() {
+fn answers_no_pass_could_be_are_handed_on_never_counted() {
     let fx = Fixture::new();
     fx.issue("alice", false);
-    assert_eq!(
-        fx.run("alice", NOW, vec![typed("")]),
-        Ok(Outcome::Failed(Failure::Empty))
-    );
     let huge: &'static str = Box::leak("A".repeat(513).into_boxed_str());
+    for answer in [
+        "",
+        "   ",
+        "hunter2!",        // a symbol no pass has
+        "Summer2024",      // U is not in the alphabet
+        "K7QM9XRT4",       // one symbol short
+        "K7QM9XRT4DA",     // one too many
+        "\u{e4}bcdefghjk", // not ASCII
+        huge,
+    ] {
+        let signin = fx.sign_in("alice", NOW, FirstPass::Prompt, None, vec![typed(answer)]);
+        assert_eq!(
+            signin.result,
+            Ok(Outcome::Nothing(NothingReason::NotAPass)),
+            "{answer:?}"
+        );
+        assert_eq!(handed_on(&signin), Some(answer.as_bytes()), "{answer:?}");
+    }
+    assert_eq!(failures(&fx, "alice"), Some(0));
+    // still usable: the right pass signs in afterwards
+    assert!(matches!(
+        fx.run("alice", NOW, vec![typed(PASS), Expect::Info("valid until")]),
+        Ok(Outcome::PassSuccess { .. })
+    ));
+}
+
+#[test]
+fn a_pass_shaped_wrong_answer_is_counted_and_handed_on() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    let signin = fx.sign_in(
+        "alice",
+        NOW,
+        FirstPass::Prompt,
+        None,
+        vec![typed("password12")],
+    );
     assert_eq!(
-        fx.run("alice", NOW, vec![typed(huge)]),
+        signin.result,
         Ok(Outcome::Failed(Failure::WrongPass {
             failures: 1,
             locked: false
         }))
     );
+    assert_eq!(handed_on(&signin), Some(&b"password12"[..]));
+}
+
+#[test]
+fn the_right_pass_is_not_handed_on() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    let signin = fx.sign_in(
+        "alice",
+        NOW,
+        FirstPass::Prompt,
+        None,
+        vec![typed(PASS), Expect::Info("valid until")],
+    );
+    assert!(matches!(signin.result, Ok(Outcome::PassSuccess { .. })));
+    assert!(signin.hand_on.is_none());
+}
+
+#[test]
+fn everyone_in_scope_gets_the_one_prompt_and_their_answer_handed_on() {
+    let fx = Fixture::new();
+    // no pass at all: asked once, the answer goes to the password module
+    let signin = fx.sign_in(
+        "bob",
+        NOW,
+        FirstPass::Prompt,
+        None,
+        vec![typed("s3cret pw")],
+    );
+    assert_eq!(signin.result, Ok(Outcome::Nothing(NothingReason::NoPass)));
+    assert_eq!(handed_on(&signin), Some(&b"s3cret pw"[..]));
+    // out of scope: not asked, nothing handed on
+    let mut fx = Fixture::new();
+    fx.policy.scope.exclude_users = vec!["bob".into()];
+    let signin = fx.sign_in("bob", NOW, FirstPass::Prompt, None, vec![]);
+    assert_eq!(
+        signin.result,
+        Ok(Outcome::Nothing(NothingReason::OutOfScope))
+    );
+    assert!(signin.hand_on.is_none());
+}
+
+#[test]
+fn pass_only_asks_only_holders_of_a_usable_pass() {
+    let mut fx = Fixture::new();
+    fx.mode = Mode::PassOnly;
+    assert_eq!(
+        fx.run("bob", NOW, vec![]),
+        Ok(Outcome::Nothing(NothingReason::NoPass))
+    );
+    fx.issue("alice", true);
+    assert!(matches!(
+        fx.run("alice", NOW, vec![typed(PASS), Expect::Info("one-time")]),
+        Ok(Outcome::PassSuccess { .. })
+    ));
+    assert_eq!(
+        fx.run("alice", NOW, vec![]),
+        Ok(Outcome::Nothing(NothingReason::Unusable(
+            Reason::OneTimeUsed
+        )))
+    );
+    // an answer that is not pass-shaped is not a guess here either
+    fx.issue("bob", false);
+    let signin = fx.sign_in("bob", NOW, FirstPass::Prompt, None, vec![typed("")]);
+    assert_eq!(signin.result, Ok(Outcome::Nothing(NothingReason::NotAPass)));
+    assert_eq!(failures(&fx, "bob"), Some(0));
+}
+
+fn last_audit(fx: &Fixture, user: &str) -> String {
+    fx.store()
+        .and_then(|s| s.audit(Some(user), 1))
+        .unwrap_or_default()
+        .pop()
+        .map(|a| format!("{} {}", a.event, a.detail))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_used_one_time_pass_typed_again_is_refused_with_its_cause() {
+    let fx = Fixture::new();
+    fx.issue("alice", true);
+    assert!(matches!(
+        fx.run("alice", NOW, vec![typed(PASS), Expect::Info("one-time")]),
+        Ok(Outcome::PassSuccess { .. })
+    ));
+    let again = fx.sign_in("alice", NOW + 5, FirstPass::Prompt, None, vec![typed(PASS)]);
+    assert_eq!(
+        again.result,
+        Ok(Outcome::Failed(Failure::SpentPass(Reason::OneTimeUsed)))
+    );
+    // handed on: the password module refuses it without asking again
+    assert!(again.hand_on.is_some());
+    assert_eq!(
+        last_audit(&fx, "alice"),
+        "signin.pass.failure right pass, but one-time pass already used"
+    );
+    // a password typed by the same user: no audit, nothing counted
+    let password = fx.sign_in(
+        "alice",
+        NOW + 6,
+        FirstPass::Prompt,
+        None,
+        vec![typed("pw!")],
+    );
+    assert_eq!(
+        password.result,
+        Ok(Outcome::Nothing(NothingReason::NotAPass))
+    );
+    // a pass-shaped wrong answer for a spent pass: not counted either
+    assert_eq!(
+        fx.run("alice", NOW + 7, vec![typed("ZZZZZZZZZZ")]),
+        Ok(Outcome::Nothing(NothingReason::Unusable(
+            Reason::OneTimeUsed
+        )))
+    );
+    assert_eq!(failures(&fx, "alice"), Some(0));
+}
+
+#[test]
+fn expired_locked_and_revoked_passes_name_their_cause() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    assert_eq!(
+        fx.run("alice", NOW + 3_600, vec![typed(PASS)]),
+        Ok(Outcome::Failed(Failure::SpentPass(Reason::Expired)))
+    );
+    assert!(last_audit(&fx, "alice").ends_with("right pass, but pass expired"));
+    for _ in 0..3 {
+        let _ = fx.run("alice", NOW, vec![typed("ZZZZZZZZZZ")]);
+    }
+    assert_eq!(
+        fx.run("alice", NOW, vec![typed(PASS)]),
+        Ok(Outcome::Failed(Failure::SpentPass(Reason::Locked)))
+    );
+    fx.issue("bob", false);
+    let mut store = fx.store().unwrap_or_else(|e| panic!("{e}"));
+    store
+        .revoke(
+            "bob",
+            NOW,
+            &AuditRecord::new(NOW, "pass.revoked", "bob", "root"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        fx.run("bob", NOW, vec![typed(PASS)]),
+        Ok(Outcome::Failed(Failure::SpentPass(Reason::Revoked)))
+    );
+}
+
+#[test]
+fn a_pass_not_valid_yet_is_never_checked() {
+    let fx = Fixture::new();
+    fx.issue("alice", false);
+    // Before its start, even the right pass is no answer: checking it
+    // uncounted would let guesses start early.
+    assert_eq!(
+        fx.run("alice", NOW - 60, vec![typed(PASS)]),
+        Ok(Outcome::Nothing(NothingReason::Unusable(
+            Reason::NotYetValid
+        )))
+    );
+    assert_eq!(failures(&fx, "alice"), Some(0));
 }
 
 #[test]
@@ -441,16 +681,21 @@ fn first_pass_options() {
             locked: false
         }))
     );
-    // try_first_pass: a non-matching earlier token is not counted, then we ask.
+    // try_first_pass: an earlier password is no pass: not counted, and not
+    // asked for again (one prompt per sign-in); PAM_AUTHTOK already holds it.
+    let earlier = fx.sign_in("alice", NOW, FirstPass::Try, Some("unix-password"), vec![]);
     assert_eq!(
-        fx.run_with(
-            "alice",
-            NOW,
-            FirstPass::Try,
-            Some("unix-password"),
-            vec![typed(PASS), Expect::Info("valid")]
-        ),
-        ok
+        earlier.result,
+        Ok(Outcome::Nothing(NothingReason::NotAPass))
+    );
+    assert!(earlier.hand_on.is_none());
+    // a pass-shaped earlier token the person typed is a counted guess
+    assert_eq!(
+        fx.run_with("alice", NOW, FirstPass::Try, Some("WRONGPASS1"), vec![]),
+        Ok(Outcome::Failed(Failure::WrongPass {
+            failures: 2,
+            locked: false
+        }))
     );
     assert_eq!(
         fx.run_with(
@@ -462,13 +707,18 @@ fn first_pass_options() {
         ),
         ok
     );
+    // no earlier token: try_first_pass asks
     assert_eq!(
-        fx.store()
-            .ok()
-            .and_then(|s| s.pass("alice").ok().flatten())
-            .map(|p| p.failures),
-        Some(1)
+        fx.run_with(
+            "alice",
+            NOW,
+            FirstPass::Try,
+            None,
+            vec![typed(PASS), Expect::Info("valid")]
+        ),
+        ok
     );
+    assert_eq!(failures(&fx, "alice"), Some(2));
 }
 
 #[test]
@@ -483,6 +733,7 @@ fn silent_shows_nothing() {
         tty: "",
         now: NOW,
         first_pass: FirstPass::Prompt,
+        mode: Mode::PasswordOrPass,
         earlier_token: None,
         silent: true,
     };
@@ -494,7 +745,7 @@ fn silent_shows_nothing() {
         &mut prompt,
         attempt,
     );
-    assert!(matches!(outcome, Ok(Outcome::PassSuccess { .. })));
+    assert!(matches!(outcome.result, Ok(Outcome::PassSuccess { .. })));
     prompt.finished();
 }
 
@@ -666,8 +917,13 @@ fn no_key_plugged_in_falls_through_to_the_pass_or_nothing() {
     let fx = Fixture::new();
     fx.enroll("alice");
     fx.authenticator.behaviour.set(Behaviour::Absent);
+    // no pass: the one prompt, for the password module
     assert_eq!(
-        fx.run("alice", NOW, vec![Expect::Info(TOUCH_CUE)]),
+        fx.run(
+            "alice",
+            NOW,
+            vec![Expect::Info(TOUCH_CUE), typed("alices password")]
+        ),
         Ok(Outcome::Nothing(NothingReason::NoPass))
     );
     fx.issue("alice", false);
