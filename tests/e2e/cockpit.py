@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -73,8 +73,7 @@ class CockpitWs:
                sys.executable, str(HERE / "nsinit.py"),
                "setpriv", f"--reuid={WS_USER}", f"--regid={WS_USER}", "--clear-groups", "--",
                COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port", str(self.port)]
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-               "G_MESSAGES_DEBUG": "cockpit-ws cockpit-protocol"}
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          env=env, start_new_session=True)
@@ -165,10 +164,13 @@ class Browser:
         self.driver.set_page_load_timeout(30)
 
     def quit(self):
+        if self.driver is None:
+            return
         try:
             self.driver.quit()
         except WebDriverException:
             pass
+        self.driver = None
 
     def screenshot(self, path):
         path = Path(path)
@@ -188,7 +190,8 @@ class Browser:
         and wait for the shell, the error line, a further prompt or a fatal page."""
         d = self.driver
         d.get(url)
-        wait = WebDriverWait(d, timeout)
+        # the page reloads into the shell: an element found a moment ago may be gone
+        wait = WebDriverWait(d, timeout, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(EC.visibility_of_element_located((By.ID, "login-user-input")))
         d.find_element(By.ID, "login-user-input").send_keys(user)
         d.find_element(By.ID, "login-password-input").send_keys(password)
