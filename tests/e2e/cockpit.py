@@ -6,8 +6,8 @@ its systemd unit runs it, but started by the test: in its own PID and mount
 namespace nested inside the e2e namespace, so the setuid cockpit-session it
 starts for each login reads the namespace's private /etc/pam.d/cockpit,
 /etc/passwd and /etc/shadow and writes utmp, wtmp, btmp and lastlog into the
-namespace's /run and /var overlays. Stopping it (PID 1 of its namespace)
-ends every session and bridge it started.
+namespace's /run and /var overlays. The namespace's PID 1 is nsinit.py,
+which passes SIGTERM on to cockpit-ws and every session and bridge.
 """
 
 import os
@@ -57,7 +57,7 @@ def missing_pieces():
 
 
 class CockpitWs:
-    """cockpit-ws --no-tls on 127.0.0.1:port, PID 1 of its own namespace."""
+    """cockpit-ws --no-tls on 127.0.0.1:port, in its own PID and mount namespace."""
 
     def __init__(self, workdir):
         self.dir = Path(workdir)
@@ -88,10 +88,13 @@ class CockpitWs:
         else:
             raise CockpitError(f"cockpit-ws did not listen on {self.port}:\n{self.log_text()}")
         # the login page itself, over plain HTTP
-        with urllib.request.urlopen(self.url, timeout=10) as r:
-            body = r.read().decode(errors="replace")
-        if r.status != 200 or "login-password-input" not in body:
-            raise CockpitError(f"GET {self.url}: {r.status}, not the login page:\n{body[:500]}")
+        try:
+            with urllib.request.urlopen(self.url, timeout=10) as r:
+                status, body = r.status, r.read().decode(errors="replace")
+        except OSError as e:
+            raise CockpitError(f"GET {self.url}: {e}\n{self.log_text()}") from e
+        if status != 200 or "login-password-input" not in body:
+            raise CockpitError(f"GET {self.url}: {status}, not the login page:\n{body[:500]}")
         return self
 
     def log_text(self, tail=6000):
@@ -137,6 +140,7 @@ class Browser:
     """One headless Chromium with a fresh profile, driven by chromedriver."""
 
     def __init__(self, workdir):
+        self.driver = None
         self.dir = Path(workdir)
         if self.dir.exists():
             shutil.rmtree(self.dir)
