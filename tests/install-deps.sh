@@ -66,6 +66,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
         fi
         sleep $((attempt * 5))
     done
+    # cockpit-ws's postinst enables cockpit.socket (port 9090) for the next
+    # boot; the test starts its own cockpit-ws. Undo that only when this
+    # script installed it, never an administrator's own Cockpit.
+    if printf '%s\n' "${missing[@]}" | grep -qx cockpit-ws && command -v systemctl >/dev/null; then
+        systemctl --no-reload disable cockpit.socket
+    fi
 else
     echo "install-deps: all ${#PACKAGES[@]} packages already installed"
 fi

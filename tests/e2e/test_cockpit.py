@@ -78,6 +78,8 @@ def ws(host_logs, stack):
     missing = cockpit.missing_pieces()
     if missing:
         pytest.fail(f"not installed: {', '.join(missing)} (run tests/install-deps.sh)")
+    for old in ARTIFACTS.glob("cockpit-*.png"):
+        old.unlink()  # an earlier run's screenshots would mislead
     server = cockpit.CockpitWs(WORLD.base / "cockpit").start()
     yield server
     rc = server.stop()
