@@ -261,10 +261,14 @@ class Tap:
         return parse_json_records(self.tapctl(*args, policy=policy).stdout)
 
     # -- PAM ----------------------------------------------------------------
-    def module_line(self, control, args="", policy=None):
+    def module_line(self, control, args="", policy=None, pass_only=True):
+        """pam_tap's line. These stacks have no password module after it,
+        so by default they are pass-only services (`pass_only`); the one
+        prompt with a password module behind it is test_one_prompt.py's."""
         pol = self.policy if policy is None else policy
         pol_arg = f" policy={pol}" if pol else ""
-        return f"auth {control} {self.so}{pol_arg} {args}".rstrip()
+        mode = " pass_only" if pass_only else ""
+        return f"auth {control} {self.so}{pol_arg}{mode} {args}".rstrip()
 
     def service(self, stack="probe", args="", policy=None, preset=False, name=None):
         """Write a PAM service file to the namespace's /etc/pam.d; return its name.
