@@ -261,10 +261,14 @@ class Tap:
         return parse_json_records(self.tapctl(*args, policy=policy).stdout)
 
     # -- PAM ----------------------------------------------------------------
-    def module_line(self, control, args="", policy=None):
+    def module_line(self, control, args="", policy=None, pass_only=True):
+        """pam_tap's line. These stacks have no password module after it,
+        so by default they are pass-only services (`pass_only`); the one
+        prompt with a password module behind it is test_one_prompt.py's."""
         pol = self.policy if policy is None else policy
         pol_arg = f" policy={pol}" if pol else ""
-        return f"auth {control} {self.so}{pol_arg} {args}".rstrip()
+        mode = " pass_only" if pass_only else ""
+        return f"auth {control} {self.so}{pol_arg}{mode} {args}".rstrip()
 
     def service(self, stack="probe", args="", policy=None, preset=False, name=None):
         """Write a PAM service file to the namespace's /etc/pam.d; return its name.
@@ -393,7 +397,7 @@ def copy_root_owned(src, dst, mode):
 # /etc/pam.d/sshd and /etc/passwd), and a real OpenSSH client
 
 class Sshd:
-    def __init__(self, workdir, pam_lines):
+    def __init__(self, workdir, pam_lines, method="keyboard-interactive"):
         self.dir = workdir
         self.dir.mkdir(parents=True, mode=0o755)
         write_service("sshd", pam_lines)
@@ -408,10 +412,10 @@ ListenAddress 127.0.0.1
 HostKey {key}
 PidFile {self.dir}/sshd.pid
 UsePAM yes
-KbdInteractiveAuthentication yes
-PasswordAuthentication no
+KbdInteractiveAuthentication {"yes" if method == "keyboard-interactive" else "no"}
+PasswordAuthentication {"yes" if method == "password" else "no"}
 PubkeyAuthentication no
-AuthenticationMethods keyboard-interactive
+AuthenticationMethods {method}
 PermitRootLogin no
 AuthorizedKeysFile none
 StrictModes no
@@ -459,8 +463,9 @@ LogLevel VERBOSE
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait()
 
-    def ssh(self, user, answer, command="echo ok; id -un", timeout=60):
-        """Sign in over keyboard-interactive, answering every prompt with answer.
+    def ssh(self, user, answer, command="echo ok; id -un", timeout=60,
+            method="keyboard-interactive"):
+        """Sign in over `method`, answering every prompt with answer.
 
         Returns (exit code, stdout, stderr, prompts seen by askpass)."""
         prompts = self.dir / f"prompts-{time.monotonic_ns()}"
@@ -471,7 +476,7 @@ LogLevel VERBOSE
             "DISPLAY": ":0", "E2E_ANSWER": answer, "E2E_ASKPASS_LOG": str(prompts),
         }
         cmd = ["ssh", "-F", "/dev/null", "-p", str(self.port), "-l", user,
-               "-o", "PreferredAuthentications=keyboard-interactive",
+               "-o", f"PreferredAuthentications={method}",
                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "NumberOfPasswordPrompts=1",
                "-o", "ConnectTimeout=10", "-o", "BatchMode=no", "-o", "LogLevel=ERROR",

@@ -267,6 +267,7 @@ def test_conversation_with_no_answer_left(armed, syslog):
     assert r.raw["exhausted"], r
 
 
-def test_conversation_failure_with_try_first_pass_and_wrong_token(armed, syslog):
+def test_conversation_failure_with_try_first_pass_and_no_token(armed, syslog):
+    """try_first_pass asks when no earlier module collected a token."""
     signin_closed(armed, syslog, answers=[], conv="fail", code="PAM_CONV_ERR",
-                  authtok="not-the-pass", args="try_first_pass")
+                  args="try_first_pass")

@@ -4,7 +4,7 @@ real OpenSSH client answering keyboard-interactive through SSH_ASKPASS
 (SSH_ASKPASS_REQUIRE=force, setsid, no terminal).
 
 /etc/pam.d/sshd:
-    auth [success=done default=die] pam_tap.so policy=P
+    auth [success=done default=die] pam_tap.so policy=P pass_only
     auth required pam_deny.so
     account required pam_permit.so
     session required pam_permit.so
@@ -54,7 +54,7 @@ def test_ssh_right_pass_runs_a_command_as_the_user(sshd_tap, syslog):
 def test_ssh_wrong_pass_is_refused(sshd_tap):
     tap, sshd = sshd_tap
     tap.issue("tapuser5")
-    code, out, err, prompts = sshd.ssh("tapuser5", "WRONG-PASS-00")
+    code, out, err, prompts = sshd.ssh("tapuser5", "WRONG-PASS-0")  # pass-shaped: a counted try
     assert code == 255 and "ok" not in out, (code, out, err)
     assert "Permission denied" in err
     assert prompts, "the pass prompt should have been shown"

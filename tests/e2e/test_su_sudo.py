@@ -1,7 +1,7 @@
 """su and sudo with a pass, on a pseudo-terminal, as an unprivileged user.
 
 The namespace's /etc/pam.d/su and /etc/pam.d/sudo hold:
-    auth [success=done default=die] pam_tap.so policy=P
+    auth [success=done default=die] pam_tap.so policy=P pass_only
     auth required pam_deny.so
     account/session required pam_permit.so
 """
@@ -49,7 +49,7 @@ def test_su_with_the_pass(stack_tap):
 
 def test_su_with_a_wrong_pass(stack_tap):
     stack_tap.issue("tapuser3")
-    code, out = su("tapuser2", "tapuser3", "WRONG-PASS-00")
+    code, out = su("tapuser2", "tapuser3", "WRONG-PASS-0")
     assert code != 0 and "Authentication failure" in out, out
     assert "\nok" not in out
 
