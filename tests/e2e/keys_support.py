@@ -97,6 +97,8 @@ class KeyWorld:
 
     def __init__(self, tap, world, user="tapuser1"):
         self.tap, self.world, self.user = tap, world, user
+        # the `system` fixture's policy lives there too: close() puts it back
+        self.saved_policy = DEFAULT_POLICY.read_text() if DEFAULT_POLICY.exists() else None
         self.softkey = softkey_binary()
         self.tapctl_sg = setgid_tapctl(world)
         uid, gid = harness.USERS[user]
@@ -127,7 +129,9 @@ class KeyWorld:
         return DEFAULT_POLICY
 
     def close(self):
-        if DEFAULT_POLICY.exists():
+        if self.saved_policy is not None:
+            harness.copy_text_root_owned(self.saved_policy, DEFAULT_POLICY, 0o644)
+        elif DEFAULT_POLICY.exists():
             DEFAULT_POLICY.unlink()
 
     # -- keys ----------------------------------------------------------------

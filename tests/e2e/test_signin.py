@@ -56,16 +56,24 @@ def test_pamtester_happy_path_and_wrong_pass(tap):
 
 def test_default_policy_path(tap):
     """No policy= argument and no --policy: /etc/security/pam_tap.toml (the
-    namespace's private copy)."""
-    text = tap.policy.read_text()
-    harness.copy_text_root_owned(text, "/etc/security/pam_tap.toml", 0o644)
+    namespace's private copy). The `system` fixture's policy there, if an
+    earlier test set it up, is put back."""
+    default = "/etc/security/pam_tap.toml"
+    try:
+        saved = open(default).read()
+    except FileNotFoundError:
+        saved = None
+    harness.copy_text_root_owned(tap.policy.read_text(), default, 0o644)
     try:
         p = tap.issue("tapuser1", policy=False)
         r = tap.auth("tapuser1", [p["pass"]], policy="")
         assert_in(r)
     finally:
-        import os
-        os.unlink("/etc/security/pam_tap.toml")
+        if saved is None:
+            import os
+            os.unlink(default)
+        else:
+            harness.copy_text_root_owned(saved, default, 0o644)
 
 
 def test_pass_not_one_time_can_be_used_again(tap):
