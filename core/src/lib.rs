@@ -16,4 +16,5 @@ pub mod policy;
 pub mod signin;
 pub mod store;
 pub mod timefmt;
+pub mod sys;
 pub mod trust;
