@@ -87,7 +87,8 @@ pub fn resolve_trusted(path: &Path) -> Result<PathBuf, String> {
             if links > MAX_LINKS {
                 return Err(format!("{}: too many symbolic links", path.display()));
             }
-            let target = std::fs::read_link(&here).map_err(|e| format!("{}: {e}", here.display()))?;
+            let target =
+                std::fs::read_link(&here).map_err(|e| format!("{}: {e}", here.display()))?;
             if target.is_absolute() {
                 resolved = PathBuf::from("/");
                 check_directory(&resolved)?;

@@ -769,7 +769,10 @@ mod tests {
         assert!(!cat.script);
         // cat echoes the request: it ran, and answered no valid response.
         let result = run_program(&cat, &Request::Probe, Duration::from_secs(10));
-        assert!(matches!(result, Err(HelperFailure::Garbage(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(HelperFailure::Garbage(_))),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -45,9 +45,8 @@ impl Authenticator for HelperProcess<'_> {
         let program = if unsafe { libc::geteuid() } == 0 {
             crate::trust::open_program(self.program).map_err(HelperFailure::Spawn)?
         } else {
-            Program::open(self.program).map_err(|e| {
-                HelperFailure::Spawn(format!("{}: {e}", self.program.display()))
-            })?
+            Program::open(self.program)
+                .map_err(|e| HelperFailure::Spawn(format!("{}: {e}", self.program.display())))?
         };
         run_program(&program, request, self.timeout)
     }
