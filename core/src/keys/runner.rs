@@ -91,11 +91,23 @@ impl Program {
     /// Opens `path` for running, without trust checks (a helper the
     /// caller runs with its own rights, and tests).
     pub fn open(path: &Path) -> io::Result<Program> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)?;
-        Program::from_file(file, path.to_owned())
+        let open = |flags| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(flags)
+                .open(path)
+        };
+        match open(libc::O_NONBLOCK | libc::O_NOCTTY) {
+            Ok(file) => Program::from_file(file, path.to_owned()),
+            // Execute-only (mode 0711): a path descriptor still executes. No
+            // script can be run so: its interpreter could not read it.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(Program {
+                file: open(libc::O_PATH)?,
+                path: path.to_owned(),
+                script: false,
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// `file` is open for reading (close-on-exec, as std opens files).
