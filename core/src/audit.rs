@@ -55,7 +55,7 @@ impl AuditRecord {
         }
         if !self.detail.is_empty() {
             line.push_str(": ");
-            line.push_str(&printable(&self.detail));
+            line.push_str(&free_text(&self.detail));
         }
         line
     }
@@ -118,7 +118,14 @@ fn push_visible(out: &mut String, c: char) {
     }
 }
 
-/// Control characters in free text (the detail) must not forge log lines.
+/// Free text in a log line (a detail, which may hold a user's key label):
+/// `=` is written `\x3d` and control characters `?`, so that only the
+/// fields hold a `key=value` and no text can end the line.
+pub fn free_text(text: &str) -> String {
+    printable(text).replace('=', "\\x3d")
+}
+
+/// Control characters in free text must not forge log lines.
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
@@ -181,6 +188,13 @@ mod tests {
         );
         // Parsed back the way a log reader would, every field is what was
         // given and nothing else.
+        // Free text (a key label in the detail) holds no `key=value`.
+        let enrolled =
+            AuditRecord::new(5, "key.enrolled", "bob", "bob").detail("key x rhost=1.2.3.4 (AbC)");
+        assert_eq!(
+            enrolled.log_line(),
+            r"key.enrolled user=bob: key x rhost\x3d1.2.3.4 (AbC)"
+        );
         assert_eq!(log_field("rhost", "::1"), "rhost=::1");
         assert_eq!(log_field("rhost", ""), r#"rhost="""#);
         assert_eq!(log_field("user", "a=b"), r#"user="a=b""#);

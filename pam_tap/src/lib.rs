@@ -13,7 +13,7 @@ use pam::items::{AuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::CStr;
 use tap_core::accounts::SystemDirectory;
-use tap_core::audit::{log_field, syslog, Severity};
+use tap_core::audit::{free_text, log_field, syslog, Severity};
 use tap_core::policy::Policy;
 use tap_core::signin::{
     self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome,
@@ -227,6 +227,7 @@ impl Logger {
                 "conversation failed or gave no answer".to_string(),
             ),
         };
-        self.say(severity, &format!("{what} {who}"));
+        // The text may quote a user's key label: only the fields hold `=`.
+        self.say(severity, &format!("{} {who}", free_text(&what)));
     }
 }
