@@ -38,8 +38,9 @@ impl AuditRecord {
         self
     }
 
-    /// One log line: `event user=U actor=A rhost=H tty=T: detail`, each
-    /// value as [`log_field`] writes it, so no value can forge another field.
+    /// One log line: `event user=U actor=A rhost=H tty=T detail=D`, each
+    /// value as [`log_field`] writes it, so no value (a key label in the
+    /// detail, a remote host) can forge another field.
     pub fn log_line(&self) -> String {
         let mut line = format!("{} {}", self.event, log_field("user", &self.user));
         for (key, value) in [
@@ -54,8 +55,8 @@ impl AuditRecord {
             }
         }
         if !self.detail.is_empty() {
-            line.push_str(": ");
-            line.push_str(&free_text(&self.detail));
+            line.push(' ');
+            line.push_str(&log_field("detail", &self.detail));
         }
         line
     }
@@ -118,9 +119,9 @@ fn push_visible(out: &mut String, c: char) {
     }
 }
 
-/// Free text in a log line (a detail, which may hold a user's key label):
-/// `=` is written `\x3d` and control characters `?`, so that only the
-/// fields hold a `key=value` and no text can end the line.
+/// Free text beside the fields of a log line (pam_tap's message, which may
+/// quote a user's key label): `=` is written `\x3d` and control characters
+/// `?`, so that only the fields hold a `key=value`.
 pub fn free_text(text: &str) -> String {
     printable(text).replace('=', "\\x3d")
 }
@@ -173,7 +174,7 @@ mod tests {
         let line = record.log_line();
         assert_eq!(
             line,
-            r#"signin.pass.failure user=alice rhost="10.0.0.1\x0aFAKE LINE" tty=ssh: wrong pass, 2 of 5"#
+            r#"signin.pass.failure user=alice rhost="10.0.0.1\x0aFAKE LINE" tty=ssh detail="wrong pass, 2 of 5""#
         );
     }
 
@@ -188,13 +189,14 @@ mod tests {
         );
         // Parsed back the way a log reader would, every field is what was
         // given and nothing else.
-        // Free text (a key label in the detail) holds no `key=value`.
+        // A key label in the detail stays inside it.
         let enrolled =
-            AuditRecord::new(5, "key.enrolled", "bob", "bob").detail("key x rhost=1.2.3.4 (AbC)");
+            AuditRecord::new(5, "key.enrolled", "bob", "bob").detail("key x\" rhost=1.2.3.4 (AbC)");
         assert_eq!(
             enrolled.log_line(),
-            r"key.enrolled user=bob: key x rhost\x3d1.2.3.4 (AbC)"
+            r#"key.enrolled user=bob detail="key x\" rhost=1.2.3.4 (AbC)""#
         );
+        assert_eq!(free_text("a=b\nc"), r"a\x3db?c");
         assert_eq!(log_field("rhost", "::1"), "rhost=::1");
         assert_eq!(log_field("rhost", ""), r#"rhost="""#);
         assert_eq!(log_field("user", "a=b"), r#"user="a=b""#);

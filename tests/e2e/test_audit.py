@@ -82,21 +82,6 @@ def test_show_and_list_json_shape(tap):
     assert p["pass"] not in json.dumps(listed)
 
 
-# A field is `key=value`, or `key="..."` with \" and \\ escaped: the format
-# the README gives for pam_tap's log lines.
-FIELD = re.compile(r'(?<![^ ])(\w+)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
-
-
-def fields(text):
-    """Every key=value a log reader finds in a line, in order."""
-    found = []
-    for key, value in FIELD.findall(text):
-        if value.startswith('"'):
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        found.append((key, value))
-    return found
-
-
 def test_rhost_and_tty_cannot_forge_fields_or_reach_the_terminal(tap, syslog):
     """An rhost or tty is whatever the application was told (a reverse DNS
     name, a client's claim): one with spaces and `=` must not add a field
@@ -112,7 +97,7 @@ def test_rhost_and_tty_cannot_forge_fields_or_reach_the_terminal(tap, syslog):
     assert r.rc == "PAM_AUTH_ERR", r
     lines = [t for _, _, t in syslog.since(mark) if "pam_tap(" in t]
     [success] = [t for t in lines if "signed in" in t]
-    assert fields(success) == [("user", "tapuser1"), ("rhost", forged), ("tty", 'pts/1 tty="x"')], success
+    assert harness.log_fields(success) == [("user", "tapuser1"), ("rhost", forged), ("tty", 'pts/1 tty="x"')], success
     assert 'rhost="evil user=root"' in success, success
     [failure] = [t for t in lines if "wrong pass" in t]
     assert "\x1b" not in failure and "\x07" not in failure, repr(failure)

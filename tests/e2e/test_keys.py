@@ -959,6 +959,25 @@ def test_key_id_starting_with_a_dash_can_be_removed(kw):
     assert kw.keys_json() == []
 
 
+def test_a_key_label_cannot_forge_log_fields(kw, syslog):
+    """The label is the user's to choose and is quoted in log lines (the
+    module's on sign-in, tapctl's on enrollment): it must not add a field."""
+    label = 'x" user=root rhost=192.0.2.66 "'
+    mark = syslog.mark()
+    kw.pass_sign_in()
+    proc = kw.enroll(label)
+    assert proc.returncode == 0, ok(proc)
+    assert_key_success(kw.sign_in(rhost="192.0.2.1"))
+    lines = [t for _, _, t in syslog.since(mark) if "key" in t and ("pam_tap(" in t or "tapctl" in t)]
+    signed = [t for t in lines if "signed in with security key" in t]
+    enrolled = [t for t in lines if "key.enrolled" in t]
+    assert signed and enrolled, lines
+    assert harness.log_fields(signed[0]) == [("user", kw.user), ("rhost", "192.0.2.1")], signed
+    fields = harness.log_fields(enrolled[0])
+    assert [k for k, _ in fields] == ["user", "detail"] and fields[0][1] == kw.user, enrolled
+    assert f"key {label} (" in fields[1][1], enrolled
+
+
 def test_removing_another_users_key_says_nothing_about_their_keys(kw):
     """A user who is not an administrator asking to remove someone else's
     key is refused before the store is read: the same answer and exit code 3
