@@ -46,13 +46,6 @@ pub fn check_owner_and_mode(
     Ok(())
 }
 
-/// The directory holding `path` must pass the same test.
-pub fn check_parent(path: &Path, writable_group: Option<u32>) -> Result<(), String> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let meta = std::fs::metadata(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    check_owner_and_mode(parent, &meta, writable_group)
-}
-
 /// Symbolic links followed while resolving one path, as the kernel's limit.
 const MAX_LINKS: u32 = 40;
 
