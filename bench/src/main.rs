@@ -277,7 +277,9 @@ struct Workspace {
 
 impl Workspace {
     fn new(module: &Path, softkey: &Path) -> Workspace {
-        let dir = std::env::temp_dir().join(format!("tap-bench-{}", std::process::id()));
+        // Not under /tmp: the module refuses a policy or helper below a
+        // directory others may write, sticky or not. /run is root's.
+        let dir = PathBuf::from(format!("/run/tap-bench-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("pam.d"))
             .unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
         let mut work = Workspace { dir, keys: None };

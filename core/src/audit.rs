@@ -38,9 +38,11 @@ impl AuditRecord {
         self
     }
 
-    /// One log line: `event user=... actor=... rhost=... tty=... detail`.
+    /// One log line: `event user=U actor=A rhost=H tty=T detail=D`, each
+    /// value as [`log_field`] writes it, so no value (a key label in the
+    /// detail, a remote host) can forge another field.
     pub fn log_line(&self) -> String {
-        let mut line = format!("{} user={}", self.event, printable(&self.user));
+        let mut line = format!("{} {}", self.event, log_field("user", &self.user));
         for (key, value) in [
             ("actor", &self.actor),
             ("rhost", &self.rhost),
@@ -48,19 +50,83 @@ impl AuditRecord {
         ] {
             let redundant = value.is_empty() || (key == "actor" && value == &self.user);
             if !redundant {
-                line.push_str(&format!(" {key}={}", printable(value)));
+                line.push(' ');
+                line.push_str(&log_field(key, value));
             }
         }
         if !self.detail.is_empty() {
-            line.push_str(": ");
-            line.push_str(&printable(&self.detail));
+            line.push(' ');
+            line.push_str(&log_field("detail", &self.detail));
         }
         line
     }
 }
 
-/// Control characters from a remote host name or user name must not forge
-/// log lines.
+/// `key=value` for a syslog line. A value of letters, digits and
+/// `.-_:@/+,%~[]` only stands bare; any other value (empty, spaces, `=`,
+/// quotes, control characters...) is written in double quotes, with `"` and
+/// `\` escaped by a backslash and control characters as `\xNN` (see
+/// [`escape`]). So a user name or remote host cannot end its field early
+/// and make up another one (`rhost=evil user=root` logs as
+/// `rhost="evil user=root"`).
+pub fn log_field(key: &str, value: &str) -> String {
+    let bare = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_:@/+,%~[]".contains(c));
+    if bare {
+        format!("{key}={value}")
+    } else {
+        format!("{key}=\"{}\"", escape(value))
+    }
+}
+
+/// Text made safe for a quoted log value: `\\` and `"` get a backslash,
+/// and what [`escape_controls`] escapes is escaped.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\\' || c == '"' {
+            out.push('\\');
+            out.push(c);
+        } else {
+            push_visible(&mut out, c);
+        }
+    }
+    out
+}
+
+/// Text made safe for a terminal: control characters become `\xNN` (C1
+/// ones too, so no escape sequence reaches the terminal), and the invisible
+/// characters that reorder or hide text (bidirectional overrides,
+/// zero-width, line separators) become `\u{NNNN}`.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_visible(&mut out, c);
+    }
+    out
+}
+
+fn push_visible(out: &mut String, c: char) {
+    match c {
+        c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+        '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{feff}' => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
+        c => out.push(c),
+    }
+}
+
+/// Free text beside the fields of a log line (pam_tap's message, which may
+/// quote a user's key label): `=` is written `\x3d` and control characters
+/// `?`, so that only the fields hold a `key=value`.
+pub fn free_text(text: &str) -> String {
+    printable(text).replace('=', "\\x3d")
+}
+
+/// Control characters in free text must not forge log lines.
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
@@ -108,7 +174,33 @@ mod tests {
         let line = record.log_line();
         assert_eq!(
             line,
-            "signin.pass.failure user=alice rhost=10.0.0.1?FAKE LINE tty=ssh: wrong pass, 2 of 5"
+            r#"signin.pass.failure user=alice rhost="10.0.0.1\x0aFAKE LINE" tty=ssh detail="wrong pass, 2 of 5""#
         );
+    }
+
+    #[test]
+    fn values_cannot_forge_fields() {
+        let mut record = AuditRecord::new(5, "signin.pass.success", "bob rhost=1.2.3.4", "x");
+        record.rhost = "evil user=root".into();
+        record.tty = "\"tty=pts/9\\\"\x1b[2J".into();
+        assert_eq!(
+            record.log_line(),
+            r#"signin.pass.success user="bob rhost=1.2.3.4" actor=x rhost="evil user=root" tty="\"tty=pts/9\\\"\x1b[2J""#
+        );
+        // Parsed back the way a log reader would, every field is what was
+        // given and nothing else.
+        // A key label in the detail stays inside it.
+        let enrolled =
+            AuditRecord::new(5, "key.enrolled", "bob", "bob").detail("key x\" rhost=1.2.3.4 (AbC)");
+        assert_eq!(
+            enrolled.log_line(),
+            r#"key.enrolled user=bob detail="key x\" rhost=1.2.3.4 (AbC)""#
+        );
+        assert_eq!(free_text("a=b\nc"), r"a\x3db?c");
+        assert_eq!(log_field("rhost", "::1"), "rhost=::1");
+        assert_eq!(log_field("rhost", ""), r#"rhost="""#);
+        assert_eq!(log_field("user", "a=b"), r#"user="a=b""#);
+        assert_eq!(escape("\u{202e}x\u{85}"), r"\u{202e}x\x85");
+        assert_eq!(escape_controls("a \"b\" \\ \x1b[2J"), r#"a "b" \ \x1b[2J"#);
     }
 }

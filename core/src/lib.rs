@@ -15,5 +15,6 @@ pub mod passcode;
 pub mod policy;
 pub mod signin;
 pub mod store;
+pub mod sys;
 pub mod timefmt;
 pub mod trust;

@@ -14,7 +14,7 @@ use pam::items::{AuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::CStr;
 use tap_core::accounts::SystemDirectory;
-use tap_core::audit::{syslog, Severity};
+use tap_core::audit::{free_text, log_field, syslog, Severity};
 use tap_core::policy::Policy;
 use tap_core::signin::{
     self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome, SignIn,
@@ -175,7 +175,9 @@ impl Logger {
         let mut context = String::new();
         for (key, value) in [("rhost", item::<RHost>(pamh)), ("tty", item::<Tty>(pamh))] {
             if !value.is_empty() {
-                context.push_str(&format!(" {key}={value}"));
+                // Quoted when needed: a remote host or tty cannot forge a field.
+                context.push(' ');
+                context.push_str(&log_field(key, &value));
             }
         }
         Logger {
@@ -192,7 +194,7 @@ impl Logger {
     }
 
     fn report(&self, user: &str, result: &Result<Outcome, Error>) {
-        let who = format!("user={user}{}", self.context);
+        let who = format!("{}{}", log_field("user", user), self.context);
         let (severity, what) = match result {
             Ok(Outcome::KeySuccess { label }) => (
                 Severity::Info,
@@ -239,6 +241,7 @@ impl Logger {
                 "conversation failed or gave no answer".to_string(),
             ),
         };
-        self.say(severity, &format!("{what} {who}"));
+        // The text may quote a user's key label: only the fields hold `=`.
+        self.say(severity, &format!("{} {who}", free_text(&what)));
     }
 }

@@ -3,6 +3,7 @@
 use crate::caller::{drop_privileges, existing_user, Caller};
 use crate::cli::{Command, Format, IssueArgs, KeysAction, PolicyCommand};
 use crate::failure::{Exit, Failure, Result};
+use crate::output::{out, outln};
 use crate::view::{describe, print_json, table, PassView};
 use std::path::{Path, PathBuf};
 use tap_core::accounts;
@@ -73,11 +74,11 @@ fn policy_check(file: Option<PathBuf>) -> Result<()> {
     drop_privileges()?;
     let path = file.unwrap_or_else(|| PathBuf::from(policy::DEFAULT_PATH));
     let policy = load_policy(&path)?;
-    println!(
+    outln(&format!(
         "# {} is valid. Effective policy, defaults included:\n",
         path.display()
-    );
-    print!("{}", policy.to_toml());
+    ))?;
+    out(&policy.to_toml())?;
     Ok(())
 }
 
@@ -88,7 +89,7 @@ pub(crate) fn open_store(ctx: &Context) -> Result<Store> {
 fn init(ctx: &Context) -> Result<()> {
     ctx.caller.require_root("create the store")?;
     let store = Store::open_for(&ctx.policy, true)?;
-    println!("Store ready at {}.", store.path().display());
+    outln(&format!("Store ready at {}.", store.path().display()))?;
     Ok(())
 }
 
@@ -194,24 +195,27 @@ fn issue(ctx: &Context, args: IssueArgs) -> Result<()> {
     let mut view = PassView::new(&pass, policy, true, ctx.now);
     if args.format.json {
         view.pass = Some(shown);
-        print_json(&view);
+        print_json(&view)?;
         return Ok(());
     }
-    println!(
+    outln(&format!(
         "Temporary Access Pass for {}:\n\n    {}\n",
         args.user,
         shown.as_str()
-    );
-    println!(
+    ))?;
+    outln(&format!(
         "Valid from {} until {} ({lifetime}){}.",
         to_human(start),
         to_human(pass.expires),
         if one_time { ", for one sign-in" } else { "" }
-    );
+    ))?;
     if replacing {
-        println!("It replaces the pass {} had before.", args.user);
+        outln(&format!("It replaces the pass {} had before.", args.user))?;
     }
-    println!("Give it to {} now: it is shown only this once.", args.user);
+    outln(&format!(
+        "Give it to {} now: it is shown only this once.",
+        args.user
+    ))?;
     Ok(())
 }
 
@@ -255,9 +259,9 @@ fn show(ctx: &Context, user: &str, format: Format) -> Result<()> {
         .ok_or_else(|| Failure::new(Exit::NotFound, format!("{user} has no Temporary Access Pass; an administrator issues one with `tapctl issue {user}`")))?;
     let view = PassView::new(&pass, &ctx.policy, admitted, ctx.now);
     if format.json {
-        print_json(&view);
+        print_json(&view)?;
     } else {
-        print!("{}", describe(&view, &pass));
+        out(&describe(&view, &pass))?;
     }
     Ok(())
 }
@@ -272,11 +276,11 @@ fn list(ctx: &Context, format: Format) -> Result<()> {
         views.push((PassView::new(&pass, &ctx.policy, admitted, ctx.now), pass));
     }
     if format.json {
-        print_json(&views.iter().map(|(v, _)| v).collect::<Vec<_>>());
+        print_json(&views.iter().map(|(v, _)| v).collect::<Vec<_>>())?;
         return Ok(());
     }
     if views.is_empty() {
-        println!("No passes in {}.", store.path().display());
+        outln(&format!("No passes in {}.", store.path().display()))?;
         return Ok(());
     }
     let rows: Vec<Vec<String>> = views
@@ -301,13 +305,12 @@ fn list(ctx: &Context, format: Format) -> Result<()> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &["USER", "STATUS", "REASON", "START", "EXPIRES", "ONE-TIME", "FAILURES"],
-            &rows
-        )
-    );
+    out(&table(
+        &[
+            "USER", "STATUS", "REASON", "START", "EXPIRES", "ONE-TIME", "FAILURES",
+        ],
+        &rows,
+    ))?;
     Ok(())
 }
 
@@ -319,7 +322,7 @@ fn revoke(ctx: &Context, user: &str) -> Result<()> {
         ctx.now,
         &record(ctx, "pass.revoked", user, String::new()),
     )? {
-        println!("{user}'s pass is revoked.");
+        outln(&format!("{user}'s pass is revoked."))?;
         Ok(())
     } else {
         Err(Failure::new(
@@ -342,7 +345,7 @@ fn audit(ctx: &Context, user: Option<&str>, limit: u32, format: Format) -> Resul
     }
     let records = open_store(ctx)?.audit(user, limit)?;
     if format.json {
-        print_json(&records);
+        print_json(&records)?;
         return Ok(());
     }
     let rows: Vec<Vec<String>> = records
@@ -359,12 +362,11 @@ fn audit(ctx: &Context, user: Option<&str>, limit: u32, format: Format) -> Resul
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &["TIME", "EVENT", "USER", "ACTOR", "SERVICE", "RHOST", "DETAIL"],
-            &rows
-        )
-    );
+    out(&table(
+        &[
+            "TIME", "EVENT", "USER", "ACTOR", "SERVICE", "RHOST", "DETAIL",
+        ],
+        &rows,
+    ))?;
     Ok(())
 }

@@ -25,6 +25,11 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    /// An exit code with nothing to say (the output pipe was closed).
+    pub fn quiet(exit: Exit) -> Self {
+        Failure::new(exit, String::new())
+    }
 }
 
 impl fmt::Display for Failure {

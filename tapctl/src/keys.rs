@@ -3,6 +3,7 @@
 use crate::caller::existing_user;
 use crate::commands::{admitted, open_store, record, Context};
 use crate::failure::{Exit, Failure, Result};
+use crate::output::{message, out, outln};
 use crate::terminal::Terminal;
 use crate::view::{describe, print_json, table, PassView};
 use serde::Serialize;
@@ -79,11 +80,11 @@ pub fn list(ctx: &Context, user: Option<&str>, json: bool) -> Result<()> {
     existing_user(user)?;
     let keys = open_store(ctx)?.keys(user)?;
     if json {
-        print_json(&keys.iter().map(KeyView::new).collect::<Vec<_>>());
+        print_json(&keys.iter().map(KeyView::new).collect::<Vec<_>>())?;
     } else if keys.is_empty() {
-        println!("{user} has no security keys.");
+        outln(&format!("{user} has no security keys."))?;
     } else {
-        print!("{}", key_table(&keys));
+        out(&key_table(&keys))?;
     }
     Ok(())
 }
@@ -114,27 +115,27 @@ pub fn status(ctx: &Context, json: bool) -> Result<()> {
                 .map(|p| PassView::new(p, &ctx.policy, in_scope, ctx.now)),
             enroll_window_until: window.map(to_rfc3339),
             keys: keys.iter().map(KeyView::new).collect(),
-        });
+        })?;
         return Ok(());
     }
     match &pass {
-        Some(p) => print!(
-            "{}",
-            describe(&PassView::new(p, &ctx.policy, in_scope, ctx.now), p)
-        ),
-        None => println!("{user} has no Temporary Access Pass."),
+        Some(p) => out(&describe(
+            &PassView::new(p, &ctx.policy, in_scope, ctx.now),
+            p,
+        ))?,
+        None => outln(&format!("{user} has no Temporary Access Pass."))?,
     }
     if let Some(until) = window {
-        println!(
+        outln(&format!(
             "You may enroll a security key until {} (tapctl enroll).",
             to_human(until)
-        );
+        ))?;
     }
     if keys.is_empty() {
-        println!("No security keys.");
+        outln("No security keys.")?;
     } else {
-        println!("Security keys:");
-        print!("{}", key_table(&keys));
+        outln("Security keys:")?;
+        out(&key_table(&keys))?;
     }
     Ok(())
 }
@@ -142,6 +143,10 @@ pub fn status(ctx: &Context, json: bool) -> Result<()> {
 /// Removes `user`'s key named by `id`.
 pub fn remove(ctx: &Context, user: &str, id: &str) -> Result<()> {
     let user = user.to_string();
+    // Permission before the store: what another user's keys are is not the
+    // caller's to learn, so the refusal is the same whether a key matches.
+    ctx.caller
+        .require_self_or_admin(&ctx.policy, &user, "remove another user's key")?;
     existing_user(&user)?;
     let mut store = open_store(ctx)?;
     let keys = store.keys(&user)?;
@@ -152,12 +157,6 @@ pub fn remove(ctx: &Context, user: &str, id: &str) -> Result<()> {
         _ => return Err(Failure::new(Exit::Usage, format!("{id:?} names more than one of {user}'s keys; give more of the id"))),
     };
     if !ctx.caller.is_admin(&ctx.policy) {
-        if user != ctx.caller.name {
-            return Err(Failure::new(
-                Exit::NotPermitted,
-                "only administrators may remove another user's key",
-            ));
-        }
         // Yourself: inside an enrollment window, or after proving another key.
         if !window_open(ctx, &store, &user)? {
             let others: Vec<KeyCredential> = keys
@@ -183,7 +182,7 @@ pub fn remove(ctx: &Context, user: &str, id: &str) -> Result<()> {
             "the key was removed meanwhile",
         ));
     }
-    println!("Removed {user}'s security key {:?}.", key.label);
+    outln(&format!("Removed {user}'s security key {:?}.", key.label))?;
     Ok(())
 }
 
@@ -262,7 +261,7 @@ pub fn enroll(ctx: &Context, for_user: Option<&str>, label: Option<String>) -> R
         if keys.is_empty() {
             return Err(no_window(ctx, &user));
         }
-        eprintln!("No enrollment window is open: prove a key you already have first.");
+        message("No enrollment window is open: prove a key you already have first.");
         prove_key(ctx, &mut store, &keys)?;
     }
 
@@ -284,7 +283,7 @@ pub fn enroll(ctx: &Context, for_user: Option<&str>, label: Option<String>) -> R
         pin: None,
     };
     let helper = HelperProcess::for_policy(policy);
-    eprintln!("Touch your security key to register it.");
+    message("Touch your security key to register it.");
     let (authenticator_data, format, statement) =
         register_with_key(&helper, request).inspect_err(|failure| {
             // Refusals before any answer could be verified are audited too.
@@ -358,10 +357,10 @@ pub fn enroll(ctx: &Context, for_user: Option<&str>, label: Option<String>) -> R
         &record(ctx, "key.enrolled", &user, detail),
     )? {
         AddKey::Added => {
-            println!(
+            outln(&format!(
                 "Registered security key {:?} for {user}. From now on, touch it to sign in.",
                 key.label
-            );
+            ))?;
             Ok(())
         }
         AddKey::TooMany => Err(Failure::new(

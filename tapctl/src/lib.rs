@@ -6,5 +6,6 @@ pub mod cli;
 pub mod commands;
 pub mod failure;
 pub mod keys;
+pub mod output;
 pub mod terminal;
 pub mod view;

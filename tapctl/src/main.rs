@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     match tapctl::commands::run(cli.command, cli.policy, now) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("tapctl: {failure}");
+            if !failure.message.is_empty() {
+                tapctl::output::message(&format!("tapctl: {failure}"));
+            }
             ExitCode::from(failure.exit as u8)
         }
     }

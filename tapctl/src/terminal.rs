@@ -17,7 +17,7 @@ impl Prompt for Terminal {
         {
             Ok(tty) => read_hidden(&tty, prompt),
             Err(_) => {
-                eprint!("{prompt}");
+                crate::output::prompt(prompt);
                 read_line(&mut std::io::stdin().lock())
             }
         };
@@ -25,7 +25,7 @@ impl Prompt for Terminal {
     }
 
     fn info(&mut self, text: &str) -> Result<(), ConversationFailed> {
-        eprintln!("{text}");
+        crate::output::message(text);
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! What tapctl prints about a pass: one view, as JSON or as text.
 
 use serde::Serialize;
+use tap_core::audit::escape_controls;
 use tap_core::pass::{PassRecord, Reason};
 use tap_core::policy::Policy;
 use tap_core::timefmt::{to_human, to_rfc3339, Timestamp};
@@ -103,8 +104,15 @@ pub fn describe(view: &PassView, pass: &PassRecord) -> String {
     out
 }
 
-/// A plain text table with columns sized to their widest cell.
+/// A plain text table with columns sized to their widest cell. Cells may
+/// hold what users or remote hosts chose (a key label, an rhost): control
+/// characters are shown escaped, never sent to the terminal.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| escape_controls(cell)).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -126,9 +134,12 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub fn print_json(value: &impl Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("tapctl: cannot render JSON: {e}"),
-    }
+pub fn print_json(value: &impl Serialize) -> crate::failure::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| {
+        crate::failure::Failure::new(
+            crate::failure::Exit::Internal,
+            format!("cannot render JSON: {e}"),
+        )
+    })?;
+    crate::output::outln(&text)
 }

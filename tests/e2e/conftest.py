@@ -22,6 +22,7 @@ import system_stack
 
 class World:
     base = None
+    mounted = None  # the tmpfs's own mount point under /tmp, for clean-up
     syslog = None
     pam_tap_so = None
     tapctl = None
@@ -35,7 +36,7 @@ WORLD = World()
 def pytest_configure(config):
     try:
         namespace.ensure_private_namespace()
-        WORLD.base = namespace.isolate()
+        WORLD.mounted, WORLD.base = namespace.isolate()
     except namespace.NamespaceError as e:
         pytest.exit(f"e2e set-up refused: {e}", returncode=3)
     # a host nscd would answer getpwnam from the host's /etc/passwd: hide it
@@ -62,10 +63,11 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    if WORLD.base is not None:
+    if WORLD.mounted is not None:
         subprocess.run(["umount", "-l", str(WORLD.base)], capture_output=True)
+        subprocess.run(["umount", "-l", str(WORLD.mounted)], capture_output=True)
         try:
-            os.rmdir(WORLD.base)
+            os.rmdir(WORLD.mounted)
         except OSError:
             pass
 

@@ -108,6 +108,20 @@ class SyslogSink:
 
 LOG_AUTHPRIV = 10
 
+# A log field is `key=value`, or `key="..."` with \" and \\ escaped: the
+# format the README gives for pam_tap's and tapctl's log lines.
+LOG_FIELD = re.compile(r'(?<![^ ])(\w+)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+
+
+def log_fields(text):
+    """Every key=value a log reader finds in a line, in order, unquoted."""
+    found = []
+    for key, value in LOG_FIELD.findall(text):
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        found.append((key, value))
+    return found
+
 
 # --------------------------------------------------------------------------
 # builds

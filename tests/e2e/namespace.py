@@ -17,6 +17,7 @@ from pathlib import Path
 
 CLONE_NEWNS = 0x00020000
 OVERLAID = ("/etc", "/run", "/var", "/dev")
+TRUSTED_WORLD = "/run/pamtap-e2e"
 
 
 class NamespaceError(RuntimeError):
@@ -86,7 +87,8 @@ def overlay(path, base):
 
 
 def isolate():
-    """Overlay /etc, /run, /var and /dev; return the tmpfs base directory.
+    """Overlay /etc, /run, /var and /dev; return the tmpfs base directory
+    (for clean-up) and the path the tests use it by (TRUSTED_WORLD).
 
     Must be called after ensure_private_namespace().
     """
@@ -106,4 +108,10 @@ def isolate():
     for path in OVERLAID:
         if path not in mounted:
             raise NamespaceError(f"{path} is not overlaid")
-    return base
+    # The tests' files are used through a path whose every directory is
+    # root's alone, as pam_tap requires of its policy and key helper (a
+    # sticky /tmp is not): the same tmpfs, bound under the private /run.
+    world = Path(TRUSTED_WORLD)
+    world.mkdir(mode=0o755)
+    _run("mount", "--bind", str(base), str(world))
+    return base, world

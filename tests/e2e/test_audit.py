@@ -80,3 +80,32 @@ def test_show_and_list_json_shape(tap):
     listed = harness.parse_json_records(tap.tapctl("list", "--json").stdout)
     assert [x["user"] for x in listed] == ["tapuser3"], listed
     assert p["pass"] not in json.dumps(listed)
+
+
+def test_rhost_and_tty_cannot_forge_fields_or_reach_the_terminal(tap, syslog):
+    """An rhost or tty is whatever the application was told (a reverse DNS
+    name, a client's claim): one with spaces and `=` must not add a field
+    to the syslog line, and one with an escape sequence must reach neither
+    syslog nor the admin's terminal (`tapctl audit`) raw."""
+    pw = tap.issue("tapuser1")["pass"]
+    forged = "evil user=root"
+    clear = "\x1b[2J\x1b]0;owned\x07host"
+    mark = syslog.mark()
+    r = tap.auth("tapuser1", [pw], rhost=forged, tty='pts/1 tty="x"')
+    assert r.rc == "PAM_SUCCESS", r
+    r = tap.auth("tapuser1", ["WRONG-PASS-0"], rhost=clear)
+    assert r.rc == "PAM_AUTH_ERR", r
+    lines = [t for _, _, t in syslog.since(mark) if "pam_tap(" in t]
+    [success] = [t for t in lines if "signed in" in t]
+    assert harness.log_fields(success) == [("user", "tapuser1"), ("rhost", forged), ("tty", 'pts/1 tty="x"')], success
+    assert 'rhost="evil user=root"' in success, success
+    [failure] = [t for t in lines if "wrong pass" in t]
+    assert "\x1b" not in failure and "\x07" not in failure, repr(failure)
+    assert r'rhost="\x1b[2J\x1b]0;owned\x07host"' in failure, failure
+
+    table = tap.tapctl("audit").stdout
+    assert "\x1b" not in table and "\x07" not in table, repr(table)
+    assert r"\x1b[2J\x1b]0;owned\x07host" in table, table
+    assert forged in table
+    # the JSON keeps the value exactly, escaped by JSON itself
+    assert clear in [rec["rhost"] for rec in tap.audit("tapuser1")]

@@ -112,6 +112,49 @@ def test_policy_in_a_world_writable_directory(armed, syslog):
     signin_closed(armed, syslog, policy=moved)
 
 
+def test_policy_below_a_directory_a_user_can_write(armed, syslog):
+    """Every directory up to / counts: a user who may write the policy's
+    grandparent could swap in a directory of their own. Refused (fail
+    closed) though the file and its own directory are root's alone."""
+    grand = armed.dir / "grand"
+    (grand / "parent").mkdir(parents=True)
+    moved = grand / "parent" / "pam_tap.toml"
+    os.rename(armed.policy, moved)
+    os.chown(grand, harness.USERS["tapuser2"][0], -1)
+    signin_closed(armed, syslog, policy=moved)
+
+
+def test_policy_through_a_link_into_a_directory_a_user_can_write(armed, syslog):
+    """A link's target is checked too, and every directory on its way."""
+    d = armed.dir / "open"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    os.rename(armed.policy, d / "pam_tap.toml")
+    link = armed.dir / "linked.toml"
+    os.symlink(d / "pam_tap.toml", link)
+    signin_closed(armed, syslog, policy=link)
+
+
+def test_policy_through_a_trusted_link_works(armed):
+    real = armed.dir / "real"
+    real.mkdir()
+    os.rename(armed.policy, real / "pam_tap.toml")
+    link = armed.dir / "linked.toml"
+    os.symlink("real/pam_tap.toml", link)
+    r = armed.auth("tapuser1", [armed.pw], stack="gate", policy=link)
+    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
+
+
+def test_policy_is_a_fifo(armed, syslog):
+    """Nothing is read from a FIFO and opening it does not wait for a
+    writer: refused at once."""
+    os.unlink(armed.policy)
+    os.mkfifo(armed.policy, 0o644)
+    t0 = time.monotonic()
+    signin_closed(armed, syslog)
+    assert time.monotonic() - t0 < 5
+
+
 def test_policy_missing(armed, syslog):
     os.unlink(armed.policy)
     signin_closed(armed, syslog)

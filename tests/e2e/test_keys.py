@@ -330,6 +330,88 @@ def test_helper_anyone_could_rewrite_is_never_run(enrolled, how):
     assert not marker.exists(), "the helper ran"
 
 
+def helper_copy(enrolled, where, marker=None):
+    """A root-owned copy of the test's helper at `where` (directories made,
+    root's, 0755); with `marker`, the copy touches it when it runs."""
+    where.parent.mkdir(parents=True, exist_ok=True)
+    body = enrolled.helper.read_text()
+    if marker:
+        body = body.replace("exec ", f"touch {marker}\nexec ", 1)
+    where.write_text(body)
+    os.chown(where, 0, 0)
+    os.chmod(where, 0o755)
+    return where
+
+
+def test_helper_below_a_directory_a_user_can_write_is_never_run(enrolled, syslog):
+    """Every directory up to / counts, not only the helper's own: a user who
+    can write the grandparent can move the root-owned parent away and put
+    their own in its place. Refused before anything runs, whatever the user
+    swaps in meanwhile (a loop as that user swaps the parent back and
+    forth throughout): PAM_AUTHINFO_UNAVAIL, and the user's program never
+    runs."""
+    uid = harness.USERS["tapuser2"][0]
+    grand = enrolled.tap.dir / "grand"
+    helper = helper_copy(enrolled, grand / "parent" / "helper.sh")
+    os.chown(grand, uid, -1)  # tapuser2's, 0755: theirs to write
+    # tapuser2's own program, ready to be swapped in
+    marker = enrolled.tap.dir / "user-program-ran"
+    theirs = grand / "theirs"
+    theirs.mkdir()
+    (theirs / "helper.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    os.chmod(theirs / "helper.sh", 0o755)
+    for path in (theirs, theirs / "helper.sh"):
+        os.chown(path, uid, -1)
+    enrolled.write_policy(helper=str(helper))
+    mark = syslog.mark()
+    r = enrolled.sign_in()
+    assert_refused(r, "PAM_AUTHINFO_UNAVAIL")
+    assert r.prompts == [], r
+    lines = [t for _, _, t in syslog.since(mark) if "pam_tap(" in t]
+    assert any(f"{grand} is owned by uid {uid}" in t for t in lines), lines
+
+    swap = (f"cd {grand} && while :; do mv parent real; mv theirs parent; "
+            "mv parent theirs; mv real parent; done")
+    swapper = subprocess.Popen(harness.as_user_prefix("tapuser2") + ["sh", "-c", swap],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(15):
+            assert_refused(enrolled.sign_in(), "PAM_AUTHINFO_UNAVAIL")
+    finally:
+        swapper.kill()
+        swapper.wait()
+    assert not marker.exists(), "the user's program ran"
+
+
+def test_symlinked_helper_into_a_directory_others_can_write_is_refused(enrolled):
+    """A link is followed and where it leads is checked too: a root-owned
+    link in a root-owned directory pointing into a directory a user may
+    write is refused (PAM_AUTHINFO_UNAVAIL), and the target never runs."""
+    marker = enrolled.tap.dir / "target-ran"
+    open_dir = enrolled.tap.dir / "open"
+    target = helper_copy(enrolled, open_dir / "helper.sh", marker)
+    os.chown(open_dir, harness.USERS["tapuser2"][0], -1)
+    link = enrolled.tap.dir / "helper-link"
+    os.symlink(target, link)
+    enrolled.write_policy(helper=str(link))
+    assert_refused(enrolled.sign_in(), "PAM_AUTHINFO_UNAVAIL")
+    assert not marker.exists(), "the helper ran"
+
+
+def test_symlinked_helper_in_trusted_directories_works(enrolled):
+    """A link to a helper whose every directory is root's alone is fine
+    (packages install helpers through links; /bin itself is one on merged
+    /usr): a relative link, through a linked directory."""
+    marker = enrolled.tap.dir / "target-ran"
+    helper_copy(enrolled, enrolled.tap.dir / "real" / "libexec" / "helper.sh", marker)
+    os.symlink("real/libexec", enrolled.tap.dir / "libexec")
+    link = enrolled.tap.dir / "helper-link"
+    os.symlink("libexec/helper.sh", link)
+    enrolled.write_policy(helper=str(link))
+    assert_key_success(enrolled.sign_in())
+    assert marker.exists()
+
+
 # ---------------------------------------------------------------------------
 # 3. no key plugged in
 
@@ -875,6 +957,44 @@ def test_key_id_starting_with_a_dash_can_be_removed(kw):
     assert proc.returncode == 4 and "no key whose id starts with" in proc.stderr, ok(proc)
     proc = kw.tap.tapctl("keys", "remove", kw.user, key["id"])
     assert kw.keys_json() == []
+
+
+def test_a_key_label_cannot_forge_log_fields(kw, syslog):
+    """The label is the user's to choose and is quoted in log lines (the
+    module's on sign-in, tapctl's on enrollment): it must not add a field."""
+    label = 'x" user=root rhost=192.0.2.66 "'
+    mark = syslog.mark()
+    kw.pass_sign_in()
+    proc = kw.enroll(label)
+    assert proc.returncode == 0, ok(proc)
+    assert_key_success(kw.sign_in(rhost="192.0.2.1"))
+    lines = [t for _, _, t in syslog.since(mark) if "key" in t and ("pam_tap(" in t or "tapctl" in t)]
+    signed = [t for t in lines if "signed in with security key" in t]
+    enrolled = [t for t in lines if "key.enrolled" in t]
+    assert signed and enrolled, lines
+    assert harness.log_fields(signed[0]) == [("user", kw.user), ("rhost", "192.0.2.1")], signed
+    fields = harness.log_fields(enrolled[0])
+    assert [k for k, _ in fields] == ["user", "detail"] and fields[0][1] == kw.user, enrolled
+    assert f"key {label} (" in fields[1][1], enrolled
+
+
+def test_removing_another_users_key_says_nothing_about_their_keys(kw):
+    """A user who is not an administrator asking to remove someone else's
+    key is refused before the store is read: the same answer and exit code 3
+    whether that user has a key with that id prefix, has one that does not
+    match, or has no keys at all."""
+    key = kw.enrolled()
+    answers = set()
+    for owner, prefix in [(kw.user, key["id"][:8]), (kw.user, key["id"]),
+                          (kw.user, "AAAAAAAAAAAA"), ("tapuser3", "AAAAAAAAAAAA"),
+                          ("tapuser3", key["id"][:8])]:
+        proc = kw.user_tapctl("keys", "remove", "--", owner, prefix, user="tapuser2")
+        assert proc.returncode == 3, ok(proc)
+        answers.add((proc.stdout, proc.stderr.replace(owner, "OWNER")))
+    assert len(answers) == 1, answers
+    [(out, err)] = answers
+    assert out == "" and "may remove another user's key" in err, answers
+    assert [k["id"] for k in kw.keys_json()] == [key["id"]]
 
 
 def test_admin_group_member_lists_and_removes_a_users_key(kw):

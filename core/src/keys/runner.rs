@@ -10,6 +10,10 @@
 //!   `/dev/null`, in its own process group, with every other inherited file
 //!   descriptor closed at exec (sshd and login may hold descriptors without
 //!   `FD_CLOEXEC`).
+//! * What runs is the file opened once as a [`Program`] (and, for root,
+//!   checked through that descriptor): it is executed with `fexecve`, never
+//!   looked up by path again, so renaming another file over the path after
+//!   the check changes nothing.
 //! * Request and response travel in one `poll(2)` loop bounded by the
 //!   deadline; at most [`MAX_MESSAGE_BYTES`] + 1 bytes are read.
 //! * On timeout, overflow or garbage the whole process group is killed with
@@ -22,12 +26,17 @@
 //! * The request may carry a PIN: its serialized form lives only in a
 //!   zeroized buffer, and nothing here logs a request.
 
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::sys::ExecArgs;
 
 use zeroize::Zeroizing;
 
@@ -65,10 +74,73 @@ impl std::fmt::Display for HelperFailure {
 
 impl std::error::Error for HelperFailure {}
 
-/// Run `helper` on `request` and return its response, or why there is none,
-/// within `timeout` (plus a fraction of a second to reap a killed helper).
+/// The helper program, opened once: what runs is this file, whatever its
+/// path names by the time it is executed. [`crate::trust::open_program`]
+/// opens and checks one for root; [`Program::open`] opens one unchecked.
+#[derive(Debug)]
+pub struct Program {
+    file: File,
+    /// For messages and the helper's argv[0].
+    path: PathBuf,
+    /// Starts with `#!`: the kernel hands the interpreter `/dev/fd/N`, so
+    /// the descriptor must stay open across exec (for an ELF it is closed).
+    script: bool,
+}
+
+impl Program {
+    /// Opens `path` for running, without trust checks (a helper the
+    /// caller runs with its own rights, and tests).
+    pub fn open(path: &Path) -> io::Result<Program> {
+        let open = |flags| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(flags)
+                .open(path)
+        };
+        match open(libc::O_NONBLOCK | libc::O_NOCTTY) {
+            Ok(file) => Program::from_file(file, path.to_owned()),
+            // Execute-only (mode 0711): a path descriptor still executes. No
+            // script can be run so: its interpreter could not read it.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(Program {
+                file: open(libc::O_PATH)?,
+                path: path.to_owned(),
+                script: false,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `file` is open for reading (close-on-exec, as std opens files).
+    pub fn from_file(file: File, path: PathBuf) -> io::Result<Program> {
+        let mut magic = [0u8; 2];
+        let got = file.read_at(&mut magic, 0)?;
+        Ok(Program {
+            file,
+            path,
+            script: got == 2 && magic == *b"#!",
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Run the program at `helper` on `request`: [`run_program`] on the file
+/// `helper` names now. For callers that need no trust checks.
 pub fn run_helper(
     helper: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, HelperFailure> {
+    let program = Program::open(helper).map_err(|e| spawn_error(helper, &e))?;
+    run_program(&program, request, timeout)
+}
+
+/// Run `program` on `request` and return its response, or why there is none,
+/// within `timeout` (plus a fraction of a second to reap a killed helper).
+pub fn run_program(
+    program: &Program,
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, HelperFailure> {
@@ -82,8 +154,9 @@ pub fn run_helper(
     }
     wire.push(b'\n');
 
+    let helper = program.path();
     let (ours, theirs) = stdin_socketpair().map_err(|e| spawn_error(helper, &e))?;
-    let mut child = spawn_retrying_busy(helper, &theirs).map_err(|e| spawn_error(helper, &e))?;
+    let mut child = spawn_retrying_busy(program, &theirs).map_err(|e| spawn_error(helper, &e))?;
     drop(theirs);
     let Some(stdout) = child.stdout.take() else {
         kill_and_reap(&mut child);
@@ -173,11 +246,16 @@ fn stdin_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 /// still held by another thread's forked child until that child execs; the
 /// kernel lets go within milliseconds. An installed helper is never open for
 /// writing, so in production the loop runs once.
-fn spawn_retrying_busy(helper: &Path, stdin: &OwnedFd) -> io::Result<Child> {
+fn spawn_retrying_busy(program: &Program, stdin: &OwnedFd) -> io::Result<Child> {
     const ATTEMPTS: u32 = 20;
+    // argv[0] is the path; the environment is PATH alone.
+    let args = Arc::new(
+        ExecArgs::new(program.path.as_os_str(), &["PATH=/usr/bin:/bin"])
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "NUL in the path"))?,
+    );
     let mut attempt = 1;
     loop {
-        match spawn(helper, stdin.try_clone()?) {
+        match spawn(program, &args, stdin.try_clone()?) {
             Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < ATTEMPTS => {
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(5));
@@ -187,13 +265,17 @@ fn spawn_retrying_busy(helper: &Path, stdin: &OwnedFd) -> io::Result<Child> {
     }
 }
 
-fn spawn(helper: &Path, stdin: OwnedFd) -> io::Result<Child> {
+fn spawn(program: &Program, args: &Arc<ExecArgs>, stdin: OwnedFd) -> io::Result<Child> {
     // Computed before fork: the child may only make async-signal-safe calls.
     let max_fd = open_files_limit();
-    let mut command = Command::new(helper);
+    let fd = program.file.try_clone()?;
+    let script = program.script;
+    let args = Arc::clone(args);
+    // std sets up stdio, the working directory and the process group, then
+    // runs the closure below; the closure executes the descriptor itself,
+    // so std's own exec by path (and its environment) is never reached.
+    let mut command = Command::new(&program.path);
     command
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
         .current_dir("/")
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::piped())
@@ -201,12 +283,18 @@ fn spawn(helper: &Path, stdin: OwnedFd) -> io::Result<Child> {
         // Its own process group, so a timeout kills the helper's children too.
         .process_group(0);
     // SAFETY: the closure runs in the forked child before exec and makes only
-    // async-signal-safe system calls (close_range, fcntl, getresgid, setresgid);
-    // it allocates nothing and touches no locks.
+    // async-signal-safe system calls (close_range, fcntl, getresgid, setresgid,
+    // execveat); it allocates nothing and touches no locks (argv and envp were
+    // built before fork).
     unsafe {
         command.pre_exec(move || {
             mark_inherited_fds_cloexec(max_fd);
-            drop_set_group_id()
+            drop_set_group_id()?;
+            if script {
+                // The interpreter opens /dev/fd/N: that one stays open.
+                crate::sys::set_cloexec(fd.as_fd(), false)?;
+            }
+            Err(crate::sys::fexecve(fd.as_fd(), &args))
         });
     }
     command.spawn()
@@ -620,7 +708,7 @@ mod tests {
             dir.path(),
             "echo",
             &format!(
-                "cat > '{seen}.req'\nenv > '{seen}.env'\nls /proc/self/fd > '{seen}.fds'\necho '{GOOD}'",
+                "cat > '{seen}.req'\nenv > '{seen}.env'\nls /proc/self/fd > '{seen}.fds'\nfor f in /proc/$$/fd/*; do echo \"${{f##*/}} $(readlink $f)\"; done > '{seen}.links'\necho '{GOOD}'",
                 seen = seen.display()
             ),
         );
@@ -643,8 +731,60 @@ mod tests {
             .filter_map(|f| f.parse().ok())
             .collect();
         assert!(!fds.contains(&raw) || raw == 3, "leaked fd {raw}: {fds:?}");
-        assert!(fds.iter().all(|&fd| fd <= 3), "{fds:?}");
+        // Beside it, only the descriptor of the script itself, which the
+        // interpreter was handed as /dev/fd/N (an ELF helper gets none).
+        let extra: Vec<_> = fds.iter().filter(|&&fd| fd > 3).collect();
+        assert!(extra.len() <= 1, "{fds:?}");
+        let targets = std::fs::read_to_string(format!("{}.links", seen.display())).unwrap();
+        for fd in extra {
+            let line = targets
+                .lines()
+                .find(|l| l.starts_with(&format!("{fd} ")))
+                .unwrap_or_default();
+            assert!(line.ends_with(&format!("{}", helper.display())), "{line}");
+        }
         drop(leak);
+    }
+
+    /// The file opened is the file run: a helper renamed over after the
+    /// open (after the checks, for root) does not run.
+    #[test]
+    fn the_opened_program_runs_even_if_its_path_is_swapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("impostor-ran");
+        let helper = script(dir.path(), "helper", &format!("echo '{GOOD}'"));
+        let program = Program::open(&helper).unwrap();
+        let impostor = script(
+            dir.path(),
+            "impostor",
+            &format!("touch '{}'\necho garbage", marker.display()),
+        );
+        std::fs::rename(&impostor, &helper).unwrap();
+        assert_eq!(
+            run_program(&program, &assert_request(), Duration::from_secs(10)),
+            Ok(Response::Present { pin_set: true })
+        );
+        assert!(!marker.exists());
+        // By path, the impostor is what runs now.
+        assert!(matches!(
+            run(&helper, Duration::from_secs(10)).0,
+            Err(HelperFailure::Garbage(_))
+        ));
+        assert!(marker.exists());
+    }
+
+    /// An ELF program runs from its close-on-exec descriptor (a script
+    /// could not: its interpreter needs the descriptor open).
+    #[test]
+    fn an_elf_runs_from_its_close_on_exec_descriptor() {
+        let cat = Program::open(Path::new("/bin/cat")).unwrap();
+        assert!(!cat.script);
+        // cat echoes the request: it ran, and answered no valid response.
+        let result = run_program(&cat, &Request::Probe, Duration::from_secs(10));
+        assert!(
+            matches!(result, Err(HelperFailure::Garbage(_))),
+            "{result:?}"
+        );
     }
 
     #[test]
@@ -876,30 +1016,37 @@ mod tests {
     #[test]
     fn leaves_no_zombies() {
         let dir = tempfile::tempdir().unwrap();
+        // Each helper notes its pid: run from a descriptor, its process
+        // name is the descriptor's number, not the file's.
+        let noted = |name: &str, body: &str| {
+            let pidfile = dir.path().join(format!("{name}.pid"));
+            let body = format!("echo $$ > '{}'\n{body}", pidfile.display());
+            (script(dir.path(), name, &body), pidfile)
+        };
         let helpers = [
-            script(dir.path(), "a", &format!("echo '{GOOD}'")),
-            script(dir.path(), "b", "exit 1"),
-            script(dir.path(), "c", "echo garbage"),
-            script(dir.path(), "d", "sleep 60"),
+            noted("a", &format!("echo '{GOOD}'")),
+            noted("b", "exit 1"),
+            noted("c", "echo garbage"),
+            noted("d", "sleep 60"),
         ];
-        for helper in &helpers {
+        for (helper, _) in &helpers {
             let _ = run(helper, Duration::from_millis(200));
         }
-        // No child of this test process is left unreaped (other tests run
-        // in parallel threads, so look only for our helpers' names).
-        let me = std::process::id();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+        // None of them is left as an unreaped child of this test process.
+        let me = std::process::id().to_string();
+        for (_, pidfile) in &helpers {
+            let pid = std::fs::read_to_string(pidfile).unwrap();
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) else {
                 continue;
             };
             let Some((_, rest)) = stat.rsplit_once(") ") else {
                 continue;
             };
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            if fields.get(1) == Some(&me.to_string().as_str()) && fields[0] == "Z" {
-                let name = stat.split(['(', ')']).nth(1).unwrap_or("");
-                assert!(!["a", "b", "c", "d"].contains(&name), "zombie: {stat}");
-            }
+            assert!(
+                !(fields.get(1) == Some(&me.as_str()) && fields[0] == "Z"),
+                "zombie: {stat}"
+            );
         }
     }
 

@@ -6,7 +6,7 @@ use crate::keys::credential::KeyCredential;
 use crate::keys::protocol::{
     AssertRequest, Bytes, HelperError, Pin, Request, Response, UserVerification,
 };
-use crate::keys::runner::{run_helper, HelperFailure};
+use crate::keys::runner::{run_program, HelperFailure, Program};
 use crate::keys::verify::{verify_assertion, AssertionAnswer, StoredCredential, VerifyError};
 use crate::policy::Policy;
 use crate::store::Store;
@@ -39,12 +39,16 @@ impl HelperProcess<'_> {
 impl Authenticator for HelperProcess<'_> {
     fn call(&self, request: &Request) -> Result<Response, HelperFailure> {
         // Run as root (the module), the helper must be as trusted as the
-        // policy: anyone who could rewrite it would run code as root.
+        // policy: anyone who could rewrite or replace it, or a directory on
+        // its way, would run code as root. The file checked is the file run.
         // SAFETY: geteuid cannot fail.
-        if unsafe { libc::geteuid() } == 0 {
-            crate::trust::check_program(self.program).map_err(HelperFailure::Spawn)?;
-        }
-        run_helper(self.program, request, self.timeout)
+        let program = if unsafe { libc::geteuid() } == 0 {
+            crate::trust::open_program(self.program).map_err(HelperFailure::Spawn)?
+        } else {
+            Program::open(self.program)
+                .map_err(|e| HelperFailure::Spawn(format!("{}: {e}", self.program.display())))?
+        };
+        run_program(&program, request, self.timeout)
     }
 }
 
