@@ -5,7 +5,7 @@ One KeyWorld per test: a policy with a [keys] section, a software key
 policy's [keys] helper names, and a way to run tapctl as the test user.
 
 Why the policy lives at /etc/security/pam_tap.toml: `tapctl --policy` is
-root-only (DESIGN.md §4), so a user's own `tapctl enroll` reads the default
+root-only (README.md, "Security model"), so a user's own `tapctl enroll` reads the default
 path. /etc is the namespace's private overlay, so the test writes it there,
 points the PAM stacks and the root tapctl calls at the same file, and removes
 it afterwards. One file, so the module, the admin and the user always agree.

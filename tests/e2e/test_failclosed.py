@@ -1,4 +1,4 @@
-"""Fail-closed rows of DESIGN.md §5, each proven with the "gate" stack:
+"""Fail-closed rows of the behaviour table in README.md, each proven with the "gate" stack:
 
     auth [success=done ignore=ignore default=die] pam_tap.so policy=P
     auth optional pam_e2e.so mark=fellthrough

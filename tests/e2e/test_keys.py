@@ -1,4 +1,4 @@
-"""Security keys end to end (issue 3, item 7; DESIGN.md §2 journeys 3-5, §5).
+"""Security keys end to end (issue 3, item 7: enroll, sign in by touch, recover; the key rows of README.md's behaviour table).
 
 The release pam_tap.so through real libpam (the PAM driver prints the exact
 return code and every message), the release tapctl run by the test user
@@ -20,7 +20,7 @@ PAM codes asserted here:
   PAM_AUTH_ERR          the key (or its helper) was tried and refused: bad
                         signature, flags, rp id, counter, unknown credential,
                         hung/dead/garbage helper, wrong PIN. Authentication
-                        failed; the stack must stop (DESIGN.md §5 row 4).
+                        failed; the stack must stop (README.md behaviour table: PAM_AUTH_ERR).
   PAM_AUTHINFO_UNAVAIL  the module cannot reach its authentication source at
                         all (the helper program is missing): fail closed, not
                         IGNORE and not AUTH_ERR (§5 "unavailable" row).

@@ -1,4 +1,4 @@
-"""The release pam_tap.so through real libpam: every pass row of DESIGN.md §5.
+"""The release pam_tap.so through real libpam: every pass row of the behaviour table in README.md ("Behaviour of `pam_sm_authenticate`").
 
 Unless a test says otherwise the "probe" stack is used:
     auth [success=done ignore=ignore default=die] pam_tap.so policy=P pass_only
