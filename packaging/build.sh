@@ -57,6 +57,10 @@ log() { printf '\n== %s [%ss]\n' "$*" "$(( $(date +%s) - started ))" >&2; }
 
 # --- build tools -------------------------------------------------------------
 need=()
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+# dpkg-buildpackage checks for build-essential:native itself (a fresh
+# machine may have gcc without it).
+installed build-essential || need+=(build-essential)
 command -v dpkg-buildpackage >/dev/null || need+=(dpkg-dev)
 command -v dh >/dev/null || need+=(debhelper)
 [ -e /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
