@@ -16,10 +16,10 @@
 # tapctl, pam_tap-keyhelper, pam-tap-gen) in DIR; --prebuilt DIR packages those instead of
 # compiling (test.sh builds its upgrade .deb from the same binaries so).
 # --reuse-release packages the workspace's own release build instead
-# (<repo>/target/release, as `cargo build --release` makes it; tests/run-all.sh
-# builds it before the end-to-end tier tests it): the cargo build below runs
-# there without the hardening flags, which is a no-op when that build is
-# fresh, and pam-tap-gen is built beside it in the release profile.
+# (<repo>/target/release, as tests/run-all.sh builds it and its end-to-end
+# tier tests it): the same cargo build runs there, without the hardening
+# flags, which is a no-op when that build is fresh, and pam-tap-gen is built
+# beside it in the release profile.
 #
 # Steps: install the build tools (apt) if missing; cargo build --release
 # -p pam_tap -p tapctl -p tap-keyhelper; build packaging/gen and generate tapctl's man pages and

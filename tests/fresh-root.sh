@@ -24,7 +24,9 @@
 # /proc and /run; no systemd runs there, nothing of the host's /etc is
 # touched. Needs root. Takes several minutes (a cold release build); the
 # time of each step is printed. Ends with "fresh-root: N passed, N failed".
-# PAM_TAP_KEEP_ROOT=1 keeps the root in packaging/.cache/fresh-root.
+# PAM_TAP_KEEP_ROOT=1 keeps the root in packaging/.cache/fresh-root;
+# PAM_TAP_REUSE_ROOT=1 runs again in a kept root, with the clone moved to the
+# current commit (not cold: for working on this test).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=$repo/packaging/.cache
@@ -82,14 +84,21 @@ tarball=$("$repo/packaging/test/rootfs.sh" newcomer 2> >(grep -v '^I: ' >&2))
 [ -s "$tarball" ] || { result "debootstrap root is ready" 1; finish; }
 result "debootstrap root is ready ($(basename "$tarball"))" 0
 run=$cache/fresh-root
-rm -rf --one-file-system "$run"
-mkdir -p "$run/root" "$run/cargo-upper" "$run/rustup-upper" "$run/work-cargo" "$run/work-rustup"
-tar -C "$run/root" -xf "$tarball"
 commit=$(git -C "$repo" rev-parse HEAD)
-phase "git clone of $commit into /root/pam_tap"
-git clone --quiet --no-hardlinks "$repo" "$run/root/root/pam_tap" &&
-    git -C "$run/root/root/pam_tap" checkout --quiet --detach "$commit"
-result "git clone of the current commit into /root/pam_tap" $?
+if [ "${PAM_TAP_REUSE_ROOT:-0}" = 1 ] && [ -d "$run/root/root/pam_tap/.git" ]; then
+    phase "a kept root (PAM_TAP_REUSE_ROOT=1): its clone to $commit"
+    git -C "$run/root/root/pam_tap" fetch --quiet "$repo" "$commit" &&
+        git -C "$run/root/root/pam_tap" checkout --quiet --detach "$commit"
+    result "the kept clone is at the current commit" $?
+else
+    rm -rf --one-file-system "$run"
+    mkdir -p "$run/root" "$run/cargo-upper" "$run/rustup-upper" "$run/work-cargo" "$run/work-rustup"
+    tar -C "$run/root" -xf "$tarball"
+    phase "git clone of $commit into /root/pam_tap"
+    git clone --quiet --no-hardlinks "$repo" "$run/root/root/pam_tap" &&
+        git -C "$run/root/root/pam_tap" checkout --quiet --detach "$commit"
+    result "git clone of the current commit into /root/pam_tap" $?
+fi
 result "/root is 0700" "$( [ "$(stat -c %a "$run/root/root")" = 700 ]; echo $?)"
 
 # What follows runs in private mount and UTS namespaces.
@@ -115,6 +124,12 @@ inner() {
     mkdir -p "$root/root/.cargo" "$root/root/.rustup"
     mount -t overlay overlay -o "lowerdir=$cargo_home,upperdir=$run/cargo-upper,workdir=$run/work-cargo" "$root/root/.cargo"
     mount -t overlay overlay -o "lowerdir=$rustup_home,upperdir=$run/rustup-upper,workdir=$run/work-rustup" "$root/root/.rustup"
+    # The root reaches the network as the host does: the host's local CA
+    # certificates (an egress proxy's, say) are trusted there too.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+        chroot "$root" update-ca-certificates >/dev/null 2>&1
+    fi
     # No service may start inside the test root.
     printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
     chmod 0755 "$root/usr/sbin/policy-rc.d"
