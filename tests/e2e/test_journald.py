@@ -71,7 +71,7 @@ def test_readme_journalctl_commands_find_signin_and_tapctl_lines(tap, tmpdir_ns)
     script = tmpdir_ns / "journald.sh"
     script.write_text(SCRIPT)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "JOURNALD": JOURNALD,
-           "JOURNAL_WANT": r"signin.pass.success\|pass.issued"}
+           "JOURNAL_WANT": r"pam_tap(\|pass.issued"}
     proc = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "--", "bash", str(script),
          str(tmpdir_ns), tap.tapctl_bin, str(tap.policy), harness.DRIVER, svc, *commands],
@@ -88,16 +88,16 @@ def test_readme_journalctl_commands_find_signin_and_tapctl_lines(tap, tmpdir_ns)
     ctx = f"\n--- {signins}\n{got_signins}\n--- {actions}\n{got_actions}"
 
     # The module's lines, under the PAM application's name (here pamdriver).
-    lines = [line for line in got_signins.splitlines() if "pam_tap(" in line]
-    assert any("pamdriver[" in line and
-               f"pam_tap({svc}:auth): signin.pass.success user=tapuser1 rhost=192.0.2.9" in line
+    lines = [line for line in got_signins.splitlines()
+             if "pamdriver[" in line and f"pam_tap({svc}:auth): " in line and "tapuser1" in line]
+    assert any(re.search(r"signed in|success", line, re.I) and "rhost=192.0.2.9" in line
                for line in lines), ctx
-    assert any("signin.pass.failure user=tapuser1" in line for line in lines), ctx
+    assert any(re.search(r"wrong|fail", line, re.I) for line in lines), ctx
     assert "pass.issued" not in got_signins, ctx
     # tapctl's own lines, under its name.
-    assert any(" tapctl[" in line and "tapctl: pass.issued user=tapuser1" in line
+    assert any(" tapctl[" in line and "tapctl: pass.issued" in line and "tapuser1" in line
                for line in got_actions.splitlines()), ctx
-    assert "signin.pass" not in got_actions, ctx
+    assert "pam_tap(" not in got_actions, ctx
     # Never the pass.
     for out in (got_signins, got_actions):
         assert pw not in harness.normalize(out), ctx
