@@ -59,6 +59,14 @@ if [ -z "${PAM_TAP_CARGO:-}" ]; then
             fi
             return 1
         fi
+        # An earlier build as root leaves target/ the user's cargo cannot write.
+        if [ "$user" != root ] && [ -d "$repo/target" ] &&
+            [ -n "$(find "$repo/target" -maxdepth 2 ! -user "$user" -print -quit)" ]; then
+            echo "$repo/target holds files of another user (an earlier build as root); cargo runs as $user here." >&2
+            echo "Give them back, then run the command again:" >&2
+            echo "    sudo chown -R --no-dereference $user: $repo/target" >&2
+            return 1
+        fi
         export PAM_TAP_CARGO=$found PAM_TAP_CARGO_USER=$user PAM_TAP_CARGO_HOME=$home
     }
     pam_tap_cargo_env "$1" || return 1
