@@ -151,11 +151,14 @@ if [ "$E2E_ONLY" = 0 ]; then
 fi
 
 # Through sudo, the clone is the user's: what root wrote into it here (logs,
-# packages, the debootstrap cache) is given back, symbolic links not followed.
+# packages, the debootstrap tarballs) is given back, symbolic links not
+# followed; a Debian root kept for inspection (PAM_TAP_KEEP_ROOT) stays root's.
 if [ "$PAM_TAP_CARGO_USER" != root ]; then
-    for path in target/run-all target/packages packaging/dist packaging/.cache; do
+    for path in target/run-all target/packages packaging/dist; do
         [ -e "$path" ] && chown -R --no-dereference "$PAM_TAP_CARGO_USER:" "$path"
     done
+    [ -d packaging/.cache ] && find packaging/.cache -mindepth 1 -maxdepth 1 ! -name run ! -name fresh-root \
+        -exec chown -R --no-dereference "$PAM_TAP_CARGO_USER:" packaging/.cache {} +
 fi
 
 echo
