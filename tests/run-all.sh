@@ -157,8 +157,11 @@ if [ "$PAM_TAP_CARGO_USER" != root ]; then
     for path in target/run-all target/packages packaging/dist; do
         [ -e "$path" ] && chown -R --no-dereference "$PAM_TAP_CARGO_USER:" "$path"
     done
-    [ -d packaging/.cache ] && find packaging/.cache -mindepth 1 -maxdepth 1 ! -name run ! -name fresh-root \
-        -exec chown -R --no-dereference "$PAM_TAP_CARGO_USER:" packaging/.cache {} +
+    if [ -d packaging/.cache ]; then
+        chown --no-dereference "$PAM_TAP_CARGO_USER:" packaging/.cache
+        find packaging/.cache -mindepth 1 -maxdepth 1 ! -name run ! -name fresh-root \
+            -exec chown -R --no-dereference "$PAM_TAP_CARGO_USER:" {} +
+    fi
 fi
 
 echo
