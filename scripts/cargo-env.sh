@@ -13,10 +13,14 @@
 # toolchain found in another user's home is then only read (RUSTUP_HOME),
 # and crates go to root's own ~/.cargo.
 #
-# Sets PAM_TAP_CARGO (the cargo program), PAM_TAP_CARGO_USER (who runs it),
+# Puts scripts/bin (a `cargo` that does the same) first on PATH for programs
+# that are not bash. Sets PAM_TAP_CARGO (the cargo program), PAM_TAP_CARGO_USER (who runs it),
 # PAM_TAP_CARGO_HOME (their home) and PAM_TAP_RUSTUP_HOME (set when root uses
 # another user's rustup toolchain). When no cargo is found it prints what to
 # run and returns 1.
+
+# scripts/bin/cargo calls back here: never take it for the real cargo.
+pam_tap_bin=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/bin
 
 # Already done by the script that started this one: keep its answer.
 if [ -z "${PAM_TAP_CARGO:-}" ]; then
@@ -28,7 +32,7 @@ if [ -z "${PAM_TAP_CARGO:-}" ]; then
             home=$(getent passwd "$user" | cut -d: -f6)
             # The user's own rustup toolchain, else a cargo on the system's PATH.
             for candidate in "$home/.cargo/bin/cargo" $(type -P -a cargo); do
-                if [ -x "$candidate" ] && setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups \
+                if [ -x "$candidate" ] && [ "$candidate" != "$pam_tap_bin/cargo" ] && setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups \
                     env HOME="$home" "$candidate" --version >/dev/null 2>&1; then
                     found=$candidate
                     break
@@ -38,7 +42,7 @@ if [ -z "${PAM_TAP_CARGO:-}" ]; then
             local roots=("${CARGO_HOME:-$home/.cargo}/bin/cargo" /root/.cargo/bin/cargo)
             [ -n "${SUDO_USER:-}" ] && roots+=("$(getent passwd "$SUDO_USER" | cut -d: -f6)/.cargo/bin/cargo")
             for candidate in $(type -P -a cargo) "${roots[@]}"; do
-                [ -x "$candidate" ] || continue
+                [ -x "$candidate" ] && [ "$candidate" != "$pam_tap_bin/cargo" ] || continue
                 found=$candidate
                 # rustup's proxies in another user's home: read that toolchain.
                 case "$candidate" in
@@ -99,3 +103,9 @@ as_cargo_user() {
     fi
 }
 export -f cargo as_cargo_user
+# The same for programs that are not bash: scripts/bin/cargo.
+case ":$PATH:" in
+    *":$pam_tap_bin:"*) ;;
+    *) PATH="$pam_tap_bin:$PATH"; export PATH ;;
+esac
+unset pam_tap_bin
