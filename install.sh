@@ -5,33 +5,46 @@
 #
 # Installs: pam_tap.so into the PAM module directory, tapctl (setgid to the
 # store's group pam-tap) into /usr/local/bin, the security-key helper into
-# /usr/libexec/pam_tap, the policy
+# /usr/libexec/pam_tap, the manual pages tapctl(1) (with one page per
+# subcommand), pam_tap(8) and pam_tap.toml(5) into /usr/local/share/man, the policy
 # /etc/security/pam_tap.toml (an existing one is kept), the store
 # /var/lib/pam_tap/tap.db, and a demo PAM service /etc/pam.d/pam_tap-demo
 # used by a demo account tap-demo. No existing PAM service is changed: to use
 # pam_tap for login, sshd, su or sudo, add the stack lines from README.md.
+#
+# Rust: cargo is found where rustup puts it, for root or for the user who ran
+# sudo (scripts/cargo-env.sh). When that user owns this clone, the build runs
+# as them, with their toolchain, and root only installs.
 set -euo pipefail
 cd "$(dirname "$0")"
+repo=$(pwd)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install.sh: run as root (sudo ./install.sh)" >&2
     exit 1
 fi
-command -v cargo >/dev/null || { echo "install.sh: cargo (Rust) is needed; see https://rustup.rs" >&2; exit 1; }
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh "$repo" || exit 1
 
-echo "==> build dependencies"
+echo "==> build dependencies (apt, only what is missing)"
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in gcc libc6-dev pkg-config libpam0g-dev libudev-dev pamtester; do
+for p in gcc libc6-dev pkg-config libpam0g-dev libudev-dev pamtester ca-certificates; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then
+    echo "    installing ${need[*]}"
     apt-get update -qq
-    apt-get install -y -qq "${need[@]}"
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-echo "==> build"
+echo "==> build (cargo build --release, as $PAM_TAP_CARGO_USER, with $PAM_TAP_CARGO)"
 cargo build --release -p pam_tap -p tapctl -p tap-keyhelper
+# tapctl's manual pages are written from its command-line definition by
+# packaging/gen (as for the packages); its own lock file starts as the
+# workspace's, so it reads the very crates just built.
+as_cargo_user cp --remove-destination Cargo.lock packaging/gen/Cargo.lock
+cargo build --release --manifest-path packaging/gen/Cargo.toml --target-dir target
 
 echo "==> install"
 moddir="/usr/lib/$(gcc -print-multiarch)/security"
@@ -42,33 +55,59 @@ install -D -o root -g root -m 0755 target/release/pam_tap-keyhelper /usr/libexec
 if [ ! -e /etc/security/pam_tap.toml ]; then
     install -D -o root -g root -m 0644 packaging/common/pam_tap.toml /etc/security/pam_tap.toml
 fi
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+pages=$(mktemp -d)
+trap 'rm -rf "$pages"' EXIT
+target/release/pam-tap-gen "$pages" "$version" "$(date -u +%Y-%m-%d)"
+mandir=/usr/local/share/man
+install -d -m 0755 "$mandir/man1" "$mandir/man5" "$mandir/man8"
+install -o root -g root -m 0644 "$pages"/man/*.1 "$mandir/man1/"
+for page in packaging/common/man/*; do
+    sed "s/@VERSION@/$version/g" "$page" > "$pages/$(basename "$page")"
+    section=${page##*.}
+    install -o root -g root -m 0644 "$pages/$(basename "$page")" "$mandir/man$section/"
+done
+command -v mandb >/dev/null && mandb -q "$mandir" 2>/dev/null || true
 tapctl policy check >/dev/null
 tapctl init
 cat > /etc/pam.d/pam_tap-demo <<'PAM'
 # Demo service for pam_tap: a Temporary Access Pass or nothing.
-auth     [success=done default=die]  pam_tap.so
-auth     requisite                   pam_deny.so
-account  required                    pam_permit.so
+auth     [success=done ignore=ignore default=die]  pam_tap.so
+auth     requisite                                 pam_deny.so
+account  required                                  pam_permit.so
 PAM
 id tap-demo >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin tap-demo
-echo "    pam_tap.so -> $moddir, tapctl -> /usr/local/bin, key helper -> /usr/libexec/pam_tap, policy /etc/security/pam_tap.toml"
+echo "    pam_tap.so -> $moddir"
+echo "    tapctl -> /usr/local/bin (setgid pam-tap), key helper -> /usr/libexec/pam_tap"
+echo "    man pages -> $mandir (man tapctl, man pam_tap, man pam_tap.toml)"
+echo "    policy /etc/security/pam_tap.toml, store /var/lib/pam_tap/tap.db"
+echo "    demo service /etc/pam.d/pam_tap-demo (pam_tap, then pam_deny), demo account tap-demo"
 
 echo
 echo "==> demo: issue a one-time pass to tap-demo and sign in with it"
 json=$(tapctl issue tap-demo --one-time --lifetime 10m --json)
 pass=$(printf '%s\n' "$json" | sed -n 's/^ *"pass": "\(.*\)",$/\1/p')
-echo "    tapctl issued: $pass"
-echo "--- first sign-in (the pass):"
-printf '%s\n' "$pass" | pamtester -v pam_tap-demo tap-demo authenticate
+echo "    tapctl issue tap-demo --one-time --lifetime 10m gave the pass: $pass"
+echo "    (an administrator reads it to the user once; only its Argon2id hash is stored)"
 echo
-echo "--- second sign-in (the same one-time pass, now used):"
+echo "--- first sign-in: pamtester answers pam_tap's prompt with the pass"
+printf '%s\n' "$pass" | pamtester -v pam_tap-demo tap-demo authenticate
+echo "    pam_tap checked the pass and used it up (one-time): signed in."
+echo
+echo "--- second sign-in with the same pass:"
 if printf '%s\n' "$pass" | pamtester pam_tap-demo tap-demo authenticate; then
     echo "install.sh: a used one-time pass was accepted: this is a bug" >&2
     exit 1
 fi
+echo "    Refused, as it must be. The pass is used, so pam_tap steps aside"
+echo "    (PAM_IGNORE: no prompt, nothing to check) and the next module in"
+echo "    /etc/pam.d/pam_tap-demo, pam_deny, refuses. In a stack with pam_unix"
+echo "    after pam_tap, the user would be asked for their password instead."
 echo
+echo "--- tapctl show tap-demo: the pass, and why it is no longer usable"
 tapctl show tap-demo
 echo
+echo "--- tapctl audit --user tap-demo: what happened (syslog authpriv has the same lines)"
 tapctl audit --user tap-demo
 echo
 echo "pam_tap is installed. Next: README.md, 'Using it for login, sshd, su and sudo'."

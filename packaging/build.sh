@@ -2,7 +2,7 @@
 # Build the pam-tap packages:
 #
 #   packaging/build.sh [--revision N] [--lint] [--deb-only|--rpm-only]
-#                      [--save-bin DIR | --prebuilt DIR]
+#                      [--save-bin DIR] [--prebuilt DIR | --reuse-release]
 #
 #   -> packaging/dist/pam-tap_<version>-<N>_amd64.deb
 #      packaging/dist/pam-tap-<version>-<N>.x86_64.rpm
@@ -15,6 +15,11 @@
 # --save-bin DIR keeps a copy of the compiled binaries (libpam_tap.so,
 # tapctl, pam_tap-keyhelper, pam-tap-gen) in DIR; --prebuilt DIR packages those instead of
 # compiling (test.sh builds its upgrade .deb from the same binaries so).
+# --reuse-release packages the workspace's own release build instead
+# (<repo>/target/release, as tests/run-all.sh builds it and its end-to-end
+# tier tests it): the same cargo build runs there, without the hardening
+# flags, which is a no-op when that build is fresh, and pam-tap-gen is built
+# beside it in the release profile.
 #
 # Steps: install the build tools (apt) if missing; cargo build --release
 # -p pam_tap -p tapctl -p tap-keyhelper; build packaging/gen and generate tapctl's man pages and
@@ -36,10 +41,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 dist=${PAM_TAP_DIST:-$here/dist}
 export CARGO_TARGET_DIR=${PAM_TAP_TARGET_DIR:-$repo/target/packages}
+# shellcheck source=../scripts/cargo-env.sh
+source "$repo/scripts/cargo-env.sh" "$repo" || exit 1
 
-revision= lint=0 want_deb=1 want_rpm=1 save_bin= prebuilt=
+revision= lint=0 want_deb=1 want_rpm=1 save_bin= prebuilt= reuse=0
 while [ $# -gt 0 ]; do
     case "$1" in
+        --reuse-release) reuse=1; shift ;;
         --revision) revision=$2; shift 2 ;;
         --revision=*) revision=${1#*=}; shift ;;
         --lint) lint=1; shift ;;
@@ -57,6 +65,10 @@ log() { printf '\n== %s [%ss]\n' "$*" "$(( $(date +%s) - started ))" >&2; }
 
 # --- build tools -------------------------------------------------------------
 need=()
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+# dpkg-buildpackage checks for build-essential:native itself (a fresh
+# machine may have gcc without it).
+installed build-essential || need+=(build-essential)
 command -v dpkg-buildpackage >/dev/null || need+=(dpkg-dev)
 command -v dh >/dev/null || need+=(debhelper)
 [ -e /usr/include/security/pam_modules.h ] || need+=(libpam0g-dev)
@@ -96,6 +108,18 @@ work=$CARGO_TARGET_DIR/stage
 if [ -n "$prebuilt" ]; then
     bin=$(cd "$prebuilt" && pwd)
     log "prebuilt binaries from $bin"
+elif [ $reuse = 1 ]; then
+    release=$repo/target
+    log "the workspace's release build ($release/release): cargo build --release -p pam_tap -p tapctl -p tap-keyhelper"
+    (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --release -p pam_tap -p tapctl -p tap-keyhelper)
+    log "man pages and completions (packaging/gen, release profile, beside it)"
+    as_cargo_user cp --remove-destination "$repo/Cargo.lock" "$here/gen/Cargo.lock"
+    (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --release --manifest-path "$here/gen/Cargo.toml")
+    bin=${save_bin:-$work-bin}
+    mkdir -p "$bin"
+    cp "$release/release/libpam_tap.so" "$release/release/tapctl" \
+        "$release/release/pam_tap-keyhelper" "$release/release/pam-tap-gen" "$bin/"
+    bin=$(cd "$bin" && pwd)
 else
     # Only the shipped crates: their features are then exactly what ships, and
     # a test-only workspace member cannot break or change the packages.
@@ -111,7 +135,7 @@ else
     # The generator has its own lock file, seeded from the workspace's so that
     # it reads tapctl's clap definition with the very crate versions that
     # ship. A dev build: its speed does not matter, its build time does.
-    cp "$repo/Cargo.lock" "$here/gen/Cargo.lock"
+    as_cargo_user cp --remove-destination "$repo/Cargo.lock" "$here/gen/Cargo.lock"
     (cd "$here/gen" && cargo build --quiet)
     bin=${save_bin:-$work-bin}
     mkdir -p "$bin"

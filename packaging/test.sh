@@ -1,9 +1,11 @@
 #!/bin/bash
 # Test the pam-tap packages end to end:
 #
-#   packaging/test.sh
+#   packaging/test.sh [--reuse-release]
 #
-# 1. packaging/build.sh --lint: the .deb and .rpm, lintian and rpmlint clean;
+# 1. packaging/build.sh --lint: the .deb and .rpm, lintian and rpmlint clean
+#    (--reuse-release: made from the workspace's release build in
+#    target/release, as tests/run-all.sh does, instead of a second build);
 #    then the same .deb with the next package revision, to upgrade to
 #    (PAM_TAP_OLD_DEB=path.deb upgrades from that build instead).
 # 2. The .rpm's contents, modes, owners, config flags, scripts and
@@ -23,6 +25,12 @@ cache=$here/.cache
 started=$(date +%s)
 passed=0 failed=0
 [ "$(id -u)" = 0 ] || { echo "packaging/test.sh: needs root (debootstrap, chroot, unshare)" >&2; exit 1; }
+build_from=()
+case "${1:-}" in
+    --reuse-release) build_from=(--reuse-release) ;;
+    "") ;;
+    *) echo "usage: packaging/test.sh [--reuse-release]" >&2; exit 2 ;;
+esac
 mkdir -p "$cache"
 
 need=()
@@ -46,7 +54,7 @@ rootfs_log=$(mktemp)
 rootfs_pid=$!
 set +e
 rm -rf "$cache/bin"
-"$here/build.sh" --lint --save-bin "$cache/bin" > "$cache/build.log" 2>&1; status=$?
+"$here/build.sh" --lint "${build_from[@]}" --save-bin "$cache/bin" > "$cache/build.log" 2>&1; status=$?
 set -e
 sed -n '/^== lintian/,$p' "$cache/build.log"
 [ $status = 0 ] || tail -n 40 "$cache/build.log"

@@ -5,9 +5,12 @@
 #
 #   tests/install-deps.sh
 #
-# Rust itself (cargo, rustfmt, clippy) comes with the machine's toolchain;
-# this script only checks for it.
+# Rust itself (cargo, rustfmt, clippy) comes with the machine's toolchain
+# (rustup: root's, or that of the user who ran sudo and owns the clone; see
+# scripts/cargo-env.sh); this script only checks for it and adds rustfmt and
+# clippy with rustup when they are missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(
     # building: the PAM driver and helper module (gcc -lpam), rusqlite's bundled SQLite
@@ -29,12 +32,19 @@ PACKAGES=(
     # chromedriver and Selenium; a font so the screenshot shows text
     cockpit-ws cockpit-bridge cockpit-system
     chromium chromium-driver python3-selenium fonts-liberation
+    # test_journald.py: a private systemd-journald and journalctl (never started as a service)
+    systemd
+    # the packaging and newcomer tiers' Debian roots
+    debootstrap
 )
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: must run as root" >&2
     exit 1
 fi
+# Before any apt work: without Rust nothing here can run, and it says what to do.
+# shellcheck source=../scripts/cargo-env.sh
+source scripts/cargo-env.sh "$(pwd)" || exit 1
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -76,20 +86,20 @@ else
     echo "install-deps: all ${#PACKAGES[@]} packages already installed"
 fi
 
-# The Rust toolchain is the machine's (rustup); nothing can be downloaded for it here.
-for tool in cargo rustc; do
-    command -v "$tool" >/dev/null || { echo "install-deps: $tool not found (install Rust with rustup)" >&2; exit 1; }
-done
+# The Rust toolchain is the machine's (rustup); only its components are added here.
+rustup=$(dirname "$PAM_TAP_CARGO")/rustup
 for sub in fmt clippy; do
     if ! cargo "$sub" --version >/dev/null 2>&1; then
-        if command -v rustup >/dev/null; then
-            rustup component add "$( [ "$sub" = fmt ] && echo rustfmt || echo clippy )"
+        component=$( [ "$sub" = fmt ] && echo rustfmt || echo clippy )
+        if [ -x "$rustup" ] && [ -z "${PAM_TAP_RUSTUP_HOME:-}" ]; then
+            as_cargo_user env HOME="$PAM_TAP_CARGO_HOME" "$rustup" component add "$component"
         else
-            echo "install-deps: cargo $sub not available" >&2
+            echo "install-deps: cargo $sub is not available; as the toolchain's owner run: rustup component add $component" >&2
             exit 1
         fi
     fi
 done
+echo "install-deps: cargo $(cargo --version | cut -d' ' -f2), run as $PAM_TAP_CARGO_USER ($PAM_TAP_CARGO)"
 
 /usr/bin/python3 -m pytest --version >/dev/null
 echo "install-deps: ok"

@@ -3,28 +3,41 @@
 #   1. cargo fmt --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
 #   3. cargo test --workspace                 (core unit tests, injected time)
-#   4. cargo build --release --workspace      (the .so and tapctl under test)
+#   4. cargo build --release -p pam_tap -p tapctl -p tap-keyhelper (the .so
+#      and tapctl under test, built as packaging/build.sh builds them: with
+#      only the shipped crates' features), then -p tap-bench -p tap-softkey
 #   5. end-to-end: the release pam_tap.so through real libpam (PAM driver and
 #      pamtester), real sshd + ssh, su and sudo — pytest in tests/e2e, inside a
 #      private mount namespace (the host's /etc is never written)
-#   6. packages: packaging/test.sh builds the .deb and .rpm, installs the
-#      .deb with apt into a debootstrap root and signs in there (not with
-#      --e2e-only)
+#   6. packages: packaging/test.sh makes the .deb and .rpm from the release
+#      build of step 4, installs the .deb with apt into a debootstrap root
+#      and signs in there (not with --e2e-only)
+#   7. newcomer: tests/fresh-root.sh runs the README's first command,
+#      `sudo ./install.sh`, exactly as written, in a fresh debootstrap root
+#      with a clone of this commit, and signs in there (not with --e2e-only)
 #
 # Usage: tests/run-all.sh [--e2e-only] [-- PYTEST ARGS...]
 # Needs root (the e2e tier mounts and runs sshd); installs its own
-# dependencies with tests/install-deps.sh.
+# dependencies with tests/install-deps.sh. Run through sudo by the user who
+# owns the clone, cargo runs as that user with their rustup toolchain
+# (scripts/cargo-env.sh); everything else runs as root.
 # Runs every step even after a failure; exits non-zero if any failed, and
-# closes with "run-all: N passed, N failed" (tests counted across cargo test
-# the e2e tier and the packaging test; a failed fmt/clippy/build step counts
-# as one failure).
+# closes with "run-all: N passed, N failed" (tests counted across cargo test,
+# the e2e tier, the packaging test and the newcomer test; a failed
+# fmt/clippy/build step counts as one failure).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export CARGO_TERM_COLOR=never PYTHONDONTWRITEBYTECODE=1
+if [ "$(id -u)" -ne 0 ]; then
+    echo "run-all: run as root (sudo tests/run-all.sh)" >&2
+    exit 1
+fi
+# shellcheck source=../scripts/cargo-env.sh
+source scripts/cargo-env.sh "$ROOT" || exit 1
 LOGDIR="$ROOT/target/run-all"
-mkdir -p "$LOGDIR"
+as_cargo_user mkdir -p "$LOGDIR"
 
 E2E_ONLY=0
 PYTEST_ARGS=()
@@ -78,7 +91,13 @@ if [ "$E2E_ONLY" = 0 ]; then
         grep -qE '^test result: .* [1-9][0-9]* failed' "$LOGDIR/cargo-test.log" || failed=$((failed + 1))
     fi
 fi
-step "cargo build --release" cargo build --release --workspace || failed=$((failed + 1))
+# The shipped crates on their own: with the whole workspace, test-only members
+# would add features to their dependencies (serde_json's preserve_order, ...),
+# and the binaries under test would not be the ones the packages ship.
+step "cargo build --release (shipped crates)" cargo build --release -p pam_tap -p tapctl -p tap-keyhelper ||
+    failed=$((failed + 1))
+step "cargo build --release (bench, soft key)" cargo build --release -p tap-bench -p tap-softkey ||
+    failed=$((failed + 1))
 
 # The e2e tier: pytest inside a private mount namespace (conftest.py also
 # checks, overlays /etc, /run, /var and /dev, and proves the host's /etc is
@@ -106,18 +125,42 @@ else
     failed=$((failed + 1))
 fi
 
-# Tier 5: the .deb installed with apt into a fresh Debian root
-# (debootstrap, cached under packaging/.cache), the .rpm inspected.
+# A tier script that ends with "NAME: N passed, N failed": run it, log it,
+# add its counts.
+counted_step() { # title, count name, log file, command...
+    local title=$1 name=$2 log=$3 rc p f; shift 3
+    step "$title" bash -c 'set -o pipefail; log=$1; shift; "$@" 2>&1 | tee "$log"' _ "$log" "$@"
+    rc=$?
+    read -r p f < <(sed -n "s/^$name: \([0-9]*\) passed, \([0-9]*\) failed\$/\1 \2/p" "$log" | tail -n 1)
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
+        failed=$((failed + 1)) # the script stopped before its count
+    fi
+}
+
 if [ "$E2E_ONLY" = 0 ]; then
-    PKG_LOG="$LOGDIR/packaging.log"
-    step "packaging (deb in a debootstrap root, rpm -qp)" \
-        bash -c "set -o pipefail; packaging/test.sh 2>&1 | tee '$PKG_LOG'"
-    pkg_rc=$?
-    read -r pp pf < <(sed -n 's/^packaging: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$PKG_LOG" | tail -n 1)
-    passed=$((passed + ${pp:-0}))
-    failed=$((failed + ${pf:-0}))
-    if [ "$pkg_rc" != 0 ] && [ "${pf:-0}" = 0 ]; then
-        failed=$((failed + 1)) # the packaging test stopped before its count
+    # Tier 6: packages made from the release build above (no second build),
+    # the .deb installed with apt into a fresh Debian root (debootstrap,
+    # cached under packaging/.cache), the .rpm inspected.
+    counted_step "packaging (deb in a debootstrap root, rpm -qp)" packaging "$LOGDIR/packaging.log" \
+        packaging/test.sh --reuse-release
+    # Tier 7: the README's `sudo ./install.sh`, as a newcomer runs it.
+    counted_step "newcomer (sudo ./install.sh in a fresh debootstrap root)" fresh-root "$LOGDIR/fresh-root.log" \
+        tests/fresh-root.sh
+fi
+
+# Through sudo, the clone is the user's: what root wrote into it here (logs,
+# packages, the debootstrap tarballs) is given back, symbolic links not
+# followed; a Debian root kept for inspection (PAM_TAP_KEEP_ROOT) stays root's.
+if [ "$PAM_TAP_CARGO_USER" != root ]; then
+    for path in target/run-all target/packages packaging/dist; do
+        [ -e "$path" ] && chown -R --no-dereference "$PAM_TAP_CARGO_USER:" "$path"
+    done
+    if [ -d packaging/.cache ]; then
+        chown --no-dereference "$PAM_TAP_CARGO_USER:" packaging/.cache
+        find packaging/.cache -mindepth 1 -maxdepth 1 ! -name run ! -name fresh-root \
+            -exec chown -R --no-dereference "$PAM_TAP_CARGO_USER:" {} +
     fi
 fi
 

@@ -325,6 +325,9 @@ fn revoke(ctx: &Context, user: &str) -> Result<()> {
         outln(&format!("{user}'s pass is revoked."))?;
         Ok(())
     } else {
+        // A removed account's leftover pass is still revoked above; with
+        // nothing to revoke, an unknown name is reported as such.
+        existing_user(user)?;
         Err(Failure::new(
             Exit::NotFound,
             format!("{user} has no pass to revoke"),
@@ -344,6 +347,11 @@ fn audit(ctx: &Context, user: Option<&str>, limit: u32, format: Format) -> Resul
             .require_admin(&ctx.policy, "read the audit trail")?,
     }
     let records = open_store(ctx)?.audit(user, limit)?;
+    if let Some(user) = user.filter(|_| records.is_empty()) {
+        // The trail outlives the account (a removed user's records are
+        // shown); a name with no records and no account is not found.
+        existing_user(user)?;
+    }
     if format.json {
         print_json(&records)?;
         return Ok(());

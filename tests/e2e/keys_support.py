@@ -17,6 +17,11 @@ with a copy (root:pam-tap, mode 2755) on the namespace's tmpfs, which is not
 mounted nosuid. setpriv does not set no_new_privs, so the bit takes effect.
 The helper runs without the extra group (core/src/keys/runner.rs), so the
 softkey state files are owned by the user.
+
+Why a copy of pam_tap-softkey: the test user runs it (through the helper), and
+the clone may sit where that user cannot reach (a 0700 home such as /root). So
+the key world runs a root-owned copy on the namespace's tmpfs, as it does with
+tapctl.
 """
 
 import grp
@@ -37,10 +42,22 @@ PIN_PROMPT = "Security key PIN: "
 ES256, EDDSA = -7, -8
 
 _setgid_tapctl = None
+_softkey = None
 
 
-def softkey_binary():
+def softkey_built():
     return harness.artifact("PAMTAP_SOFTKEY", "target/release/pam_tap-softkey")
+
+
+def softkey_binary(world):
+    """The built softkey, copied (root:root 0755) where every test user can run it."""
+    global _softkey
+    if _softkey is None:
+        built = softkey_built()
+        if built is None:
+            return None
+        _softkey = harness.copy_root_owned(built, world.base / "bin" / "pam_tap-softkey", 0o755)
+    return _softkey
 
 
 def setgid_tapctl(world):
@@ -99,7 +116,7 @@ class KeyWorld:
         self.tap, self.world, self.user = tap, world, user
         # the `system` fixture's policy lives there too: close() puts it back
         self.saved_policy = DEFAULT_POLICY.read_text() if DEFAULT_POLICY.exists() else None
-        self.softkey = softkey_binary()
+        self.softkey = softkey_binary(world)
         self.tapctl_sg = setgid_tapctl(world)
         uid, gid = harness.USERS[user]
         self.keydir = tap.dir / "keys"

@@ -47,7 +47,7 @@ from keys_support import PIN_PROMPT, TOUCH_CUE
 
 @pytest.fixture
 def kw(tap, world):
-    if ks.softkey_binary() is None:
+    if ks.softkey_built() is None:
         pytest.fail("pam_tap-softkey not built: run `cargo build --release --workspace`")
     k = ks.KeyWorld(tap, world)
     yield k
