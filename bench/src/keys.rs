@@ -14,7 +14,8 @@ use tap_core::keys::protocol::{
 use tap_core::keys::runner::run_helper;
 use tap_core::keys::{verify_registration, RegistrationAnswer};
 use tap_core::policy::Policy;
-use tap_core::store::{OpenOptions, Store};
+use tap_core::store::Store;
+use tap_store::{OpenOptions, SqliteStore};
 
 pub const KEY_USER: &str = "daemon";
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -107,7 +108,7 @@ impl KeySetup {
             group: None,
             check_trust: false,
         };
-        Store::open(&policy.store, options)
+        SqliteStore::open(&policy.store, options)
             .and_then(|mut store| store.add_key(&key, 5, &AuditRecord::default()))
             .unwrap_or_else(|e| fail(&e.0));
         self.credential_id = verified.credential_id;

@@ -20,7 +20,8 @@ use tap_core::audit::AuditRecord;
 use tap_core::hashing::{self, HashCost};
 use tap_core::pass::{NewPass, PassRecord};
 use tap_core::policy::Policy;
-use tap_core::store::{OpenOptions, Store};
+use tap_core::store::Store;
+use tap_store::{OpenOptions, SqliteStore};
 
 const NO_PASS_USER: &str = "nobody";
 const PASS_USER: &str = "daemon";
@@ -329,9 +330,9 @@ impl Workspace {
         self.dir.join(file)
     }
 
-    fn store(policy: &Path) -> Store {
+    fn store(policy: &Path) -> SqliteStore {
         let policy = Policy::load(policy).unwrap_or_else(|e| fail(&e));
-        Store::open(
+        SqliteStore::open(
             &policy.store,
             OpenOptions {
                 create: true,

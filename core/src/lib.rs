@@ -1,5 +1,5 @@
-//! pam_tap's core: policy, passes, the store, audit, and the sign-in
-//! decision. No libpam and no HID here; time is always a parameter.
+//! pam_tap's core: policy, passes, the store's trait, audit, and the
+//! sign-in decision. No libpam and no HID here; time is always a parameter.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)

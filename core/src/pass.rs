@@ -185,10 +185,12 @@ impl PassRecord {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// A sample pass for tests here and in the store's backends.
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit {
     use super::*;
 
+    /// alice's multi-use pass 7, valid for an hour from `now`.
     pub fn sample(now: Timestamp) -> PassRecord {
         PassRecord::issue(NewPass {
             user: "alice",
@@ -202,6 +204,12 @@ pub(crate) mod tests {
             length: 10,
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::sample;
+    use super::*;
 
     #[test]
     fn each_reason_at_its_time() {

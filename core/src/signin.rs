@@ -123,11 +123,12 @@ pub struct SignIn {
     pub hand_on: Option<Zeroizing<Vec<u8>>>,
 }
 
-/// Decides one sign-in. `open_store` is called only for users the policy covers.
-pub fn authenticate(
+/// Decides one sign-in. `open_store` is called only for users the policy
+/// covers; any backend of core's store trait will do.
+pub fn authenticate<S: Store>(
     policy: &Policy,
     directory: &dyn Directory,
-    open_store: impl FnOnce() -> Result<Store, StoreError>,
+    open_store: impl FnOnce() -> Result<S, StoreError>,
     authenticator: &dyn Authenticator,
     prompt: &mut dyn Prompt,
     attempt: Attempt<'_>,
@@ -152,10 +153,10 @@ pub fn authenticate(
     }
 }
 
-fn decide(
+fn decide<S: Store>(
     policy: &Policy,
     directory: &dyn Directory,
-    open_store: impl FnOnce() -> Result<Store, StoreError>,
+    open_store: impl FnOnce() -> Result<S, StoreError>,
     authenticator: &dyn Authenticator,
     prompt: &mut dyn Prompt,
     attempt: &Attempt<'_>,
@@ -257,7 +258,7 @@ fn decide(
         });
     }
     let max = policy.pass.max_failures;
-    let count = store.record_failure(attempt.user, pass.id, attempt.now, max, |count| {
+    let count = store.record_failure(attempt.user, pass.id, attempt.now, max, &|count| {
         let failure = record(
             attempt,
             "signin.pass.failure",
@@ -286,7 +287,7 @@ fn decide(
 /// checked: it will become usable, and an uncounted check would let its
 /// guesses start early.
 fn spent_pass(
-    store: &mut Store,
+    store: &mut dyn Store,
     attempt: &Attempt<'_>,
     pass: &PassRecord,
     reason: Reason,
@@ -333,6 +334,3 @@ mod key;
 pub use key::{
     sign_in as sign_in_with_key, Authenticator, HelperProcess, KeyResult, PIN_PROMPT, TOUCH_CUE,
 };
-
-#[cfg(test)]
-mod tests;

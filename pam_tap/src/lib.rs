@@ -19,7 +19,8 @@ use tap_core::policy::Policy;
 use tap_core::signin::{
     self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome, SignIn,
 };
-use tap_core::store::{Store, StoreError};
+use tap_core::store::StoreError;
+use tap_store::SqliteStore;
 use zeroize::Zeroizing;
 
 /// Delay on failure, as pam_unix: slows guessing, and libpam takes the
@@ -137,13 +138,13 @@ fn run(pamh: &mut PamHandle, args: &ModuleArgs, user: &str, silent: bool) -> Sig
 
 /// Only root may open the store; an unprivileged host process is refused
 /// here, loudly, rather than by a confusing SQLite error.
-fn open_store(policy: &Policy) -> Result<Store, StoreError> {
+fn open_store(policy: &Policy) -> Result<SqliteStore, StoreError> {
     if !sys::euid_is_root() {
         return Err(StoreError(
             "pam_tap needs root to read its store; this process is not root".into(),
         ));
     }
-    Store::open_for(policy, false)
+    SqliteStore::open_for(policy, false)
 }
 
 fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(

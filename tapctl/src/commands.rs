@@ -14,6 +14,7 @@ use tap_core::passcode;
 use tap_core::policy::{self, Policy};
 use tap_core::store::Store;
 use tap_core::timefmt::{self, to_human, Timestamp};
+use tap_store::SqliteStore;
 
 /// Latest start a pass may be given, from now.
 const MAX_START_AHEAD: Duration = Duration::from_secs(30 * 86_400);
@@ -82,13 +83,13 @@ fn policy_check(file: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn open_store(ctx: &Context) -> Result<Store> {
-    Ok(Store::open_for(&ctx.policy, false)?)
+pub(crate) fn open_store(ctx: &Context) -> Result<SqliteStore> {
+    Ok(SqliteStore::open_for(&ctx.policy, false)?)
 }
 
 fn init(ctx: &Context) -> Result<()> {
     ctx.caller.require_root("create the store")?;
-    let store = Store::open_for(&ctx.policy, true)?;
+    let store = SqliteStore::open_for(&ctx.policy, true)?;
     outln(&format!("Store ready at {}.", store.path().display()))?;
     Ok(())
 }
@@ -176,7 +177,7 @@ fn issue(ctx: &Context, args: IssueArgs) -> Result<()> {
         one_time,
         length: clear.len(),
     });
-    let mut store = Store::open_for(policy, ctx.caller.is_root())?;
+    let mut store = SqliteStore::open_for(policy, ctx.caller.is_root())?;
     let replacing = store.pass(&args.user)?.is_some();
     let detail = format!(
         "{}lifetime {lifetime}, valid {} to {}",

@@ -186,7 +186,7 @@ pub fn remove(ctx: &Context, user: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn window_open(ctx: &Context, store: &Store, user: &str) -> Result<bool> {
+fn window_open(ctx: &Context, store: &dyn Store, user: &str) -> Result<bool> {
     Ok(store
         .pass(user)?
         .is_some_and(|p| p.enroll_window_open(ctx.now)))
@@ -204,7 +204,7 @@ fn no_window(ctx: &Context, user: &str) -> Failure {
 }
 
 /// A key sign-in, in tapctl: the caller touches a key they already have.
-fn prove_key(ctx: &Context, store: &mut Store, keys: &[KeyCredential]) -> Result<()> {
+fn prove_key(ctx: &Context, store: &mut dyn Store, keys: &[KeyCredential]) -> Result<()> {
     let attempt = Attempt {
         user: &ctx.caller.name,
         service: "tapctl",

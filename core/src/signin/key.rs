@@ -62,7 +62,7 @@ pub enum KeyResult {
 
 pub fn sign_in(
     policy: &Policy,
-    store: &mut Store,
+    store: &mut dyn Store,
     keys: &[KeyCredential],
     authenticator: &dyn Authenticator,
     prompt: &mut dyn Prompt,
@@ -82,7 +82,7 @@ pub fn sign_in(
         user_verification: policy.keys.user_verification,
         pin: None,
     };
-    let refuse = |store: &mut Store, event: &str, detail: &str| -> Result<KeyResult, Error> {
+    let refuse = |store: &mut dyn Store, event: &str, detail: &str| -> Result<KeyResult, Error> {
         store.append_audit(&record(attempt, event, detail.to_string()))?;
         Ok(KeyResult::Decided(Outcome::Failed(Failure::KeyRefused(
             detail.to_string(),

@@ -1,9 +1,16 @@
-use super::*;
-use crate::accounts::Account;
-use crate::hashing::HashCost;
-use crate::pass::NewPass;
-use crate::store::OpenOptions;
+//! The sign-in decision (core's `signin`) against the real SQLite store.
+
 use std::collections::VecDeque;
+use tap_core::accounts::{Account, Directory};
+use tap_core::audit::AuditRecord;
+use tap_core::hashing::{self, HashCost};
+use tap_core::pass::{NewPass, PassRecord, Reason};
+use tap_core::policy::Policy;
+use tap_core::signin::*;
+use tap_core::store::{Store, StoreError};
+use tap_core::timefmt::Timestamp;
+use tap_store::{OpenOptions, SqliteStore};
+use zeroize::Zeroizing;
 
 const NOW: Timestamp = 1_795_881_600;
 const PASS: &str = "K7QM9XRT4D";
@@ -114,8 +121,8 @@ impl Fixture {
         }
     }
 
-    fn store(&self) -> Result<Store, StoreError> {
-        Store::open(
+    fn store(&self) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open(
             &self.path,
             OpenOptions {
                 create: true,
@@ -260,7 +267,7 @@ impl Prompt for RacedByAnotherFailure<'_> {
     fn secret(&mut self, _: &str) -> Result<Option<Zeroizing<Vec<u8>>>, ConversationFailed> {
         let mut other = self.0.store().unwrap_or_else(|e| panic!("{e}"));
         other
-            .record_failure("alice", 42, NOW, 3, |_| Vec::new())
+            .record_failure("alice", 42, NOW, 3, &|_| Vec::new())
             .unwrap_or_else(|e| panic!("{e}"));
         Ok(Some(Zeroizing::new(b"AAAAAAAAAA".to_vec())))
     }
@@ -751,13 +758,13 @@ fn silent_shows_nothing() {
 
 // ---- security keys ----------------------------------------------------
 
-use crate::keys::credential::KeyCredential;
-use crate::keys::protocol::{
+use std::cell::Cell;
+use tap_core::keys::credential::KeyCredential;
+use tap_core::keys::protocol::{
     AssertRequest, Bytes, HelperError, Request, Response, UserVerification,
 };
-use crate::keys::runner::HelperFailure;
-use crate::keys::testkit::{auth_data, AuthDataSpec, TestKey};
-use std::cell::Cell;
+use tap_core::keys::runner::HelperFailure;
+use tap_core::keys::testkit::{auth_data, AuthDataSpec, TestKey};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Behaviour {

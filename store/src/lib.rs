@@ -1,0 +1,12 @@
+//! Backends for core's store trait (`tap_core::store::Store`). SQLite, in
+//! the file the policy names, is the embedded default; a second backend
+//! goes beside it. This crate depends on core, never the reverse.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod sqlite;
+mod sys;
+
+pub use sqlite::{OpenOptions, SqliteStore};

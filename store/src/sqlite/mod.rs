@@ -1,0 +1,254 @@
+//! The SQLite backend: one file, opened per process, in WAL mode. This
+//! module opens and configures it; the files beside it each do one job
+//! (schema, durability, files on disk, and one per table).
+
+mod audit;
+mod durability;
+mod files;
+mod keys;
+mod migrations;
+mod passes;
+#[cfg(test)]
+mod tests;
+
+use audit::insert_audit;
+use durability::{Durability, BUSY_TIMEOUT, NEW_STORE_PAGE_BYTES};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use tap_core::audit::AuditRecord;
+use tap_core::keys::credential::KeyCredential;
+use tap_core::pass::PassRecord;
+use tap_core::store::{AddKey, FailureCount, Store, StoreError};
+use tap_core::timefmt::Timestamp;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// How to open the store.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions<'a> {
+    /// Create the file (and its directory) when missing.
+    pub create: bool,
+    /// The store's group: owns new files, and may write existing ones.
+    /// Looked up only when needed: a missing group costs a full NSS walk.
+    pub group: Option<&'a str>,
+    /// Refuse a store that is not root's (see `trust`). On when running as root.
+    pub check_trust: bool,
+}
+
+impl OpenOptions<'_> {
+    fn group_id(&self) -> Result<Option<u32>> {
+        match self.group {
+            Some(name) => tap_core::accounts::gid_by_name(name).map_err(StoreError),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The SQLite store: core's `Store` over one connection.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    /// What the connection's `synchronous` is set to.
+    durability: Durability,
+}
+
+fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("store {}: {what}: {e}", path.display()))
+}
+
+impl SqliteStore {
+    /// Opens (with `create`, first makes) the SQLite store at `path`, and
+    /// brings its schema up to date.
+    pub fn open(path: &Path, options: OpenOptions) -> Result<SqliteStore> {
+        if options.create {
+            files::create_file(path, options.group_id()?)?;
+        }
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !options.create => {
+                return Err(StoreError(format!(
+                    "store {} does not exist; an administrator creates it with `tapctl init`",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(err(path, "cannot be reached", e)),
+        };
+        if options.check_trust {
+            files::check_store_file(path, &meta, &options)?;
+        }
+        // Before SQLite touches them: SQLite creates missing side files for
+        // whoever opens, and run as root takes over ones a user made.
+        files::check_side_files(path, &meta, options.check_trust)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| err(path, "cannot open", e))?;
+        // Before the first statement: another opener may be rebuilding the
+        // log's index, and a reader without a timeout would fail on it.
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| err(path, "busy timeout", e))?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+            // The build's default for a WAL connection (.cargo/config.toml:
+            // SQLITE_DEFAULT_WAL_SYNCHRONOUS=1), so a multi-use sign-in, the
+            // commonest write, compiles no pragma. Were the default FULL, that
+            // commit would only be synced too: every Synced write sets FULL.
+            durability: Durability::Atomic,
+        };
+        let version = store.schema_version()?;
+        // A file without our schema (empty, or some other SQLite database)
+        // is corrupt for a reader, not a store to set up: the sign-in path
+        // must fail closed on it, not build tables and find "no pass".
+        if !options.create && version == 0 {
+            return Err(StoreError(format!(
+                "store {} holds no pam_tap schema (empty or another database); \
+                 an administrator recreates it with `tapctl init`",
+                path.display()
+            )));
+        }
+        if version == 0 {
+            // Before anything is written: it fixes the file's layout.
+            store
+                .conn
+                .pragma_update(None, "page_size", NEW_STORE_PAGE_BYTES)
+                .map_err(|e| err(path, "page size", e))?;
+        }
+        store.configure()?;
+        store.migrate(version)?;
+        Ok(store)
+    }
+
+    /// Opens the store a policy names, with its group, checking ownership
+    /// and modes whenever this process runs with root's effective uid.
+    pub fn open_for(policy: &tap_core::policy::Policy, create: bool) -> Result<SqliteStore> {
+        let check_trust = crate::sys::euid() == 0;
+        let group = Some(policy.store_group.as_str());
+        SqliteStore::open(
+            &policy.store,
+            OpenOptions {
+                create,
+                group,
+                check_trust,
+            },
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs one conditional change; its audit record commits with it, and
+    /// only when a row changed. True when one did.
+    fn change_audited(
+        &mut self,
+        durability: Durability,
+        sql: &str,
+        params: impl rusqlite::Params,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        self.write(durability, |tx| {
+            let changed = tx.execute(sql, params)?;
+            if changed == 1 {
+                insert_audit(tx, audit)?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
+    /// Runs `work` in one immediate (write-locking) transaction.
+    fn write<T>(
+        &mut self,
+        durability: Durability,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.set_durability(durability)?;
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| err(&path, "cannot write", e))?;
+        let value = work(&tx).map_err(|e| err(&path, "cannot write", e))?;
+        tx.commit().map_err(|e| err(&path, "cannot commit", e))?;
+        self.empty_log_when_large();
+        Ok(value)
+    }
+}
+
+impl Store for SqliteStore {
+    fn pass(&self, user: &str) -> Result<Option<PassRecord>> {
+        passes::pass(self, user)
+    }
+
+    fn passes(&self) -> Result<Vec<PassRecord>> {
+        passes::passes(self)
+    }
+
+    fn put_pass(&mut self, pass: &PassRecord, audit: &AuditRecord) -> Result<Option<PassRecord>> {
+        passes::put_pass(self, pass, audit)
+    }
+
+    fn revoke(&mut self, user: &str, now: Timestamp, audit: &AuditRecord) -> Result<bool> {
+        passes::revoke(self, user, now, audit)
+    }
+
+    fn record_success(
+        &mut self,
+        pass: &PassRecord,
+        now: Timestamp,
+        enroll_until: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        passes::record_success(self, pass, now, enroll_until, audit)
+    }
+
+    fn record_failure(
+        &mut self,
+        user: &str,
+        id: i64,
+        now: Timestamp,
+        max_failures: u32,
+        audit: &dyn Fn(FailureCount) -> Vec<AuditRecord>,
+    ) -> Result<FailureCount> {
+        passes::record_failure(self, user, id, now, max_failures, audit)
+    }
+
+    fn append_audit(&mut self, audit: &AuditRecord) -> Result<()> {
+        audit::append_audit(self, audit)
+    }
+
+    fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>> {
+        audit::audit(self, user, limit)
+    }
+
+    fn keys(&self, user: &str) -> Result<Vec<KeyCredential>> {
+        keys::keys(self, user)
+    }
+
+    fn add_key(
+        &mut self,
+        key: &KeyCredential,
+        max_keys: usize,
+        audit: &AuditRecord,
+    ) -> Result<AddKey> {
+        keys::add_key(self, key, max_keys, audit)
+    }
+
+    fn remove_key(
+        &mut self,
+        user: &str,
+        credential_id: &[u8],
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        keys::remove_key(self, user, credential_id, audit)
+    }
+
+    fn record_key_use(
+        &mut self,
+        key: &KeyCredential,
+        new_count: u32,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        keys::record_key_use(self, key, new_count, now, audit)
+    }
+}

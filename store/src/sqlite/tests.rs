@@ -1,0 +1,467 @@
+use super::durability::{Durability, LOG_EMPTY_ABOVE_BYTES, NEW_STORE_PAGE_BYTES};
+use super::migrations::MIGRATIONS;
+use super::*;
+use tap_core::pass::testkit::sample;
+
+fn audit(event: &str) -> AuditRecord {
+    AuditRecord::new(0, event, "alice", "root")
+}
+
+/// How tapctl and the module open an existing store, trust aside.
+const READER: OpenOptions<'static> = OpenOptions {
+    create: false,
+    group: None,
+    check_trust: false,
+};
+
+/// The refusal an open meets, or "" when it opens.
+fn open_error(path: &Path, options: OpenOptions) -> String {
+    SqliteStore::open(path, options)
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default()
+}
+
+fn fresh() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let options = OpenOptions {
+        create: true,
+        group: None,
+        check_trust: false,
+    };
+    let store =
+        SqliteStore::open(&dir.path().join("tap.db"), options).unwrap_or_else(|e| panic!("{e}"));
+    (dir, store)
+}
+
+#[test]
+fn a_new_store_is_wal_and_current() -> Result<()> {
+    let (_dir, store) = fresh();
+    assert_eq!(pragma::<String>(&store, "journal_mode")?, "wal");
+    assert_eq!(store.schema_version()?, MIGRATIONS.len());
+    assert_eq!(pragma::<i64>(&store, "synchronous")?, 2, "FULL");
+    Ok(())
+}
+
+#[test]
+fn missing_store_is_an_error_not_a_new_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("absent.db");
+    let error = open_error(&path, READER);
+    assert!(error.contains("tapctl init"), "{error}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn garbage_file_is_reported_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("tap.db");
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap_or_else(|e| panic!("{e}"));
+    let error = open_error(&path, READER);
+    assert!(error.contains("corrupt"), "{error}");
+}
+
+#[test]
+fn empty_or_foreign_database_is_refused_by_readers_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap_or_else(|e| panic!("{e}"));
+    let error = open_error(&empty, READER);
+    assert!(error.contains("no pam_tap schema"), "{error}");
+    assert_eq!(
+        std::fs::metadata(&empty).map(|m| m.len()).ok(),
+        Some(0),
+        "not written"
+    );
+
+    let foreign = dir.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .and_then(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(SqliteStore::open(&foreign, READER).is_err());
+    let tables: i64 = rusqlite::Connection::open(&foreign)
+        .and_then(|c| c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)))
+        .unwrap_or(0);
+    assert_eq!(tables, 1, "no tables added to a foreign database");
+}
+
+#[test]
+fn root_refuses_side_files_another_user_owns() {
+    if crate::sys::euid() != 0 {
+        return; // needs root to hand the files to another uid
+    }
+    let (dir, holder) = fresh();
+    holder.pass("alice").unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("tap.db");
+    let trusted = OpenOptions {
+        create: false,
+        group: None,
+        check_trust: true,
+    };
+    assert!(
+        SqliteStore::open(&path, trusted).is_ok(),
+        "root's own side files"
+    );
+    for side in ["tap.db-wal", "tap.db-shm"] {
+        std::os::unix::fs::chown(dir.path().join(side), Some(65534), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let error = open_error(&path, trusted);
+    assert!(error.contains("not by the store's owner"), "{error}");
+    drop(holder);
+}
+
+#[test]
+fn side_files_outlive_the_connection_and_the_log_stays_short() -> Result<()> {
+    let (dir, mut store) = fresh();
+    let wal = dir.path().join("tap.db-wal");
+    let mut largest = 0;
+    for _ in 0..400 {
+        store.append_audit(&audit("filler"))?;
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert!(
+        largest <= LOG_EMPTY_ABOVE_BYTES + 64 * 1024,
+        "log grew to {largest} bytes"
+    );
+    drop(store);
+    for side in ["tap.db-wal", "tap.db-shm"] {
+        assert!(dir.path().join(side).exists(), "{side} removed on close");
+    }
+    let reopened = SqliteStore::open(&dir.path().join("tap.db"), READER)?;
+    assert_eq!(reopened.audit(None, 1000)?.len(), 400, "nothing lost");
+    Ok(())
+}
+
+/// Only the store's owner may be the one whose SQLite creates the side
+/// files; anyone else (a user's setgid tapctl) is refused without them.
+#[test]
+fn another_users_opener_never_creates_side_files() {
+    if crate::sys::euid() != 0 {
+        return; // needs root to hand the store to another uid
+    }
+    let (dir, store) = fresh();
+    // Everything into the main file first: the log holds committed data.
+    store
+        .conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(store);
+    let path = dir.path().join("tap.db");
+    for side in ["tap.db-wal", "tap.db-shm"] {
+        std::fs::remove_file(dir.path().join(side)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
+    let error = open_error(&path, READER);
+    assert!(error.contains("is missing"), "{error}");
+    assert!(!dir.path().join("tap.db-wal").exists());
+    assert!(!dir.path().join("tap.db-shm").exists());
+    // The owner opens it and makes them; then others may read through.
+    std::os::unix::fs::chown(&path, Some(0), None).unwrap_or_else(|e| panic!("{e}"));
+    drop(SqliteStore::open(&path, READER).unwrap_or_else(|e| panic!("{e}")));
+    std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
+    for side in ["tap.db-wal", "tap.db-shm"] {
+        std::os::unix::fs::chown(dir.path().join(side), Some(65534), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(SqliteStore::open(&path, READER).is_ok());
+}
+
+#[test]
+fn newer_schema_is_refused() -> Result<()> {
+    let (dir, store) = fresh();
+    store
+        .conn
+        .pragma_update(None, "user_version", 99)
+        .map_err(|e| StoreError(e.to_string()))?;
+    drop(store);
+    let error = open_error(&dir.path().join("tap.db"), READER);
+    assert!(error.contains("schema version 99"), "{error}");
+    Ok(())
+}
+
+#[test]
+fn put_replaces_and_returns_the_old_pass() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    let first = sample(100);
+    assert_eq!(store.put_pass(&first, &audit("pass.issued"))?, None);
+    let second = PassRecord {
+        id: 8,
+        ..sample(200)
+    };
+    assert_eq!(
+        store
+            .put_pass(&second, &audit("pass.replaced"))?
+            .map(|p| p.id),
+        Some(7)
+    );
+    assert_eq!(store.pass("alice")?.map(|p| p.id), Some(8));
+    assert_eq!(store.passes()?.len(), 1);
+    assert_eq!(store.audit(Some("alice"), 10)?.len(), 2);
+    Ok(())
+}
+
+#[test]
+fn one_time_pass_is_consumed_once() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    let pass = PassRecord {
+        one_time: true,
+        ..sample(100)
+    };
+    store.put_pass(&pass, &audit("pass.issued"))?;
+    assert!(store.record_success(&pass, 150, 500, &audit("signin.pass.success"))?);
+    assert!(!store.record_success(&pass, 151, 500, &audit("signin.pass.success"))?);
+    assert_eq!(store.pass("alice")?.and_then(|p| p.used_at), Some(150));
+    assert_eq!(store.pass("alice")?.and_then(|p| p.enroll_until), Some(500));
+    Ok(())
+}
+
+/// One pragma's current value.
+fn pragma<T: rusqlite::types::FromSql>(store: &SqliteStore, name: &str) -> Result<T> {
+    store
+        .conn
+        .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+        .map_err(|e| StoreError(e.to_string()))
+}
+
+fn synchronous(store: &SqliteStore) -> i64 {
+    pragma(store, "synchronous").unwrap_or(-1)
+}
+
+#[test]
+fn only_a_multi_use_success_commits_unsynced() -> Result<()> {
+    const FULL: i64 = 2;
+    const NORMAL: i64 = 1;
+    let (_dir, mut store) = fresh();
+    let pass = sample(100);
+    store.put_pass(&pass, &audit("pass.issued"))?;
+    assert_eq!(synchronous(&store), FULL);
+    assert!(store.record_success(&pass, 150, 500, &audit("signin.pass.success"))?);
+    assert_eq!(synchronous(&store), NORMAL);
+    store.record_failure("alice", pass.id, 151, 5, &|_| {
+        vec![audit("signin.pass.failure")]
+    })?;
+    assert_eq!(synchronous(&store), FULL);
+    let one_time = PassRecord {
+        one_time: true,
+        id: 8,
+        ..sample(100)
+    };
+    store.put_pass(&one_time, &audit("pass.issued"))?;
+    assert!(store.record_success(&one_time, 152, 500, &audit("signin.pass.success"))?);
+    assert_eq!(synchronous(&store), FULL);
+    assert!(store.revoke("alice", 153, &audit("pass.revoked"))?);
+    assert_eq!(synchronous(&store), FULL);
+    Ok(())
+}
+
+/// `Store.durability` starts as the build's WAL default; were the two to
+/// differ, a sign-in would skip a pragma it needs.
+#[test]
+fn an_opened_store_starts_at_the_durability_it_assumes() -> Result<()> {
+    let (dir, mut store) = fresh();
+    store.put_pass(&sample(100), &audit("pass.issued"))?;
+    drop(store);
+    let mut reopened = SqliteStore::open(&dir.path().join("tap.db"), READER)?;
+    reopened.pass("alice")?;
+    assert_eq!(reopened.durability, Durability::Atomic);
+    assert_eq!(
+        synchronous(&reopened),
+        1,
+        "NORMAL: built without .cargo/config.toml?"
+    );
+    reopened.append_audit(&audit("filler"))?;
+    assert_eq!(synchronous(&reopened), 2, "a synced write sets FULL");
+    Ok(())
+}
+
+#[test]
+fn a_new_store_has_small_pages() -> Result<()> {
+    let (_dir, store) = fresh();
+    assert_eq!(pragma::<i64>(&store, "page_size")?, NEW_STORE_PAGE_BYTES);
+    Ok(())
+}
+
+#[test]
+fn a_version_2_audit_log_keeps_its_records_and_numbering() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| StoreError(e.to_string()))?;
+    let path = dir.path().join("tap.db");
+    {
+        let conn = Connection::open(&path).map_err(|e| StoreError(e.to_string()))?;
+        for step in &MIGRATIONS[..2] {
+            conn.execute_batch(step)
+                .map_err(|e| StoreError(e.to_string()))?;
+        }
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             INSERT INTO audit (time, event, user, actor, service, rhost, tty, detail)
+             VALUES (1, 'pass.issued', 'alice', 'root', '', '', '', ''),
+                    (2, 'pass.issued', 'bob', 'root', '', '', '', ''),
+                    (3, 'pass.revoked', 'bob', 'root', '', '', '', '');
+             PRAGMA user_version = 2;",
+        )
+        .map_err(|e| StoreError(e.to_string()))?;
+    }
+    let mut store = SqliteStore::open(&path, READER)?;
+    assert_eq!(store.schema_version()?, MIGRATIONS.len());
+    store.append_audit(&audit("pass.issued"))?;
+    let seqs: Vec<(i64, String)> = store
+        .audit(None, 10)?
+        .into_iter()
+        .map(|a| (a.seq, a.event))
+        .collect();
+    assert_eq!(
+        seqs,
+        [
+            (1, "pass.issued".to_string()),
+            (2, "pass.issued".to_string()),
+            (3, "pass.revoked".to_string()),
+            (4, "pass.issued".to_string())
+        ]
+    );
+    let leftovers: i64 = store
+        .conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'audit_by_user')
+                  + (SELECT count(*) FROM sqlite_sequence)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| StoreError(e.to_string()))?;
+    assert_eq!(leftovers, 0);
+    Ok(())
+}
+
+#[test]
+fn success_rechecks_window_revocation_and_id() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    let pass = sample(100);
+    let replaced = PassRecord {
+        id: 6,
+        ..sample(100)
+    };
+    store.put_pass(&pass, &audit("pass.issued"))?;
+    assert!(
+        !store.record_success(&pass, 99, 500, &audit("x"))?,
+        "before start"
+    );
+    assert!(
+        !store.record_success(&pass, 100 + 3_600, 500, &audit("x"))?,
+        "at expiry"
+    );
+    assert!(
+        !store.record_success(&replaced, 150, 500, &audit("x"))?,
+        "a replaced pass"
+    );
+    assert!(store.record_success(&pass, 150, 500, &audit("x"))?);
+    assert!(
+        store.record_success(&pass, 160, 500, &audit("x"))?,
+        "multi-use"
+    );
+    assert!(store.revoke("alice", 170, &audit("pass.revoked"))?);
+    assert!(!store.revoke("alice", 171, &audit("pass.revoked"))?);
+    assert!(!store.record_success(&pass, 180, 500, &audit("x"))?);
+    Ok(())
+}
+
+#[test]
+fn failures_lock_at_the_limit() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    let pass = sample(100);
+    store.put_pass(&pass, &audit("pass.issued"))?;
+    let counts: Vec<FailureCount> = (0..4)
+        .map(|i| store.record_failure("alice", 7, 110 + i, 3, &|_| vec![audit("f")]))
+        .collect::<Result<_>>()?;
+    assert_eq!(
+        counts.iter().map(|c| c.failures).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        counts.iter().map(|c| c.locked_now).collect::<Vec<_>>(),
+        vec![false, false, true, false]
+    );
+    assert_eq!(store.pass("alice")?.and_then(|p| p.locked_at), Some(112));
+    assert!(
+        !store.record_success(&pass, 120, 500, &audit("x"))?,
+        "locked"
+    );
+    Ok(())
+}
+
+fn key(user: &str, id: u8) -> KeyCredential {
+    KeyCredential {
+        user: user.into(),
+        credential_id: vec![id; 16],
+        public_key: vec![0xa5],
+        algorithm: -7,
+        aaguid: [id; 16],
+        sign_count: 10,
+        label: format!("key {id}"),
+        attestation: "none".into(),
+        created: 100,
+        last_used: None,
+    }
+}
+
+#[test]
+fn keys_add_list_limit_remove() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    assert_eq!(
+        store.add_key(&key("alice", 1), 2, &audit("key.enrolled"))?,
+        AddKey::Added
+    );
+    assert_eq!(
+        store.add_key(&key("alice", 1), 2, &audit("key.enrolled"))?,
+        AddKey::Duplicate
+    );
+    assert_eq!(
+        store.add_key(&key("alice", 2), 2, &audit("key.enrolled"))?,
+        AddKey::Added
+    );
+    assert_eq!(
+        store.add_key(&key("alice", 3), 2, &audit("key.enrolled"))?,
+        AddKey::TooMany
+    );
+    assert_eq!(
+        store.add_key(&key("bob", 3), 2, &audit("key.enrolled"))?,
+        AddKey::Added
+    );
+    assert_eq!(store.keys("alice")?, vec![key("alice", 1), key("alice", 2)]);
+    assert!(store.remove_key("alice", &[1; 16], &audit("key.removed"))?);
+    assert!(!store.remove_key("alice", &[1; 16], &audit("key.removed"))?);
+    assert!(
+        !store.remove_key("alice", &[3; 16], &audit("key.removed"))?,
+        "bob's key"
+    );
+    assert_eq!(store.keys("alice")?.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn key_counter_moves_once_from_the_checked_value() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    let stored = key("alice", 1);
+    store.add_key(&stored, 5, &audit("key.enrolled"))?;
+    assert!(store.record_key_use(&stored, 11, 200, &audit("signin.key.success"))?);
+    assert!(
+        !store.record_key_use(&stored, 11, 201, &audit("signin.key.success"))?,
+        "stale counter"
+    );
+    let now = store.keys("alice")?;
+    assert_eq!((now[0].sign_count, now[0].last_used), (11, Some(200)));
+    Ok(())
+}
+
+#[test]
+fn audit_keeps_the_newest_in_order() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    for i in 0..5 {
+        store.append_audit(&AuditRecord {
+            time: i,
+            ..audit("e")
+        })?;
+    }
+    let times: Vec<i64> = store.audit(None, 3)?.iter().map(|a| a.time).collect();
+    assert_eq!(times, vec![2, 3, 4]);
+    Ok(())
+}
