@@ -72,7 +72,7 @@ tapctl policy check >/dev/null
 tapctl init
 cat > /etc/pam.d/pam_tap-demo <<'PAM'
 # Demo service for pam_tap: a Temporary Access Pass or nothing.
-auth     [success=done ignore=ignore default=die]  pam_tap.so
+auth     [success=done ignore=ignore default=die]  pam_tap.so pass_only
 auth     requisite                                 pam_deny.so
 account  required                                  pam_permit.so
 PAM
@@ -81,7 +81,7 @@ echo "    pam_tap.so -> $moddir"
 echo "    tapctl -> /usr/local/bin (setgid pam-tap), key helper -> /usr/libexec/pam_tap"
 echo "    man pages -> $mandir (man tapctl, man pam_tap, man pam_tap.toml)"
 echo "    policy /etc/security/pam_tap.toml, store /var/lib/pam_tap/tap.db"
-echo "    demo service /etc/pam.d/pam_tap-demo (pam_tap, then pam_deny), demo account tap-demo"
+echo "    demo service /etc/pam.d/pam_tap-demo (pam_tap pass_only, then pam_deny), demo account tap-demo"
 
 echo
 echo "==> demo: issue a one-time pass to tap-demo and sign in with it"
@@ -102,7 +102,8 @@ fi
 echo "    Refused, as it must be. The pass is used, so pam_tap steps aside"
 echo "    (PAM_IGNORE: no prompt, nothing to check) and the next module in"
 echo "    /etc/pam.d/pam_tap-demo, pam_deny, refuses. In a stack with pam_unix"
-echo "    after pam_tap, the user would be asked for their password instead."
+echo "    after pam_tap (README: 'Using it for login, sshd, su and sudo'), one"
+echo "    prompt takes the password or the pass, and the password still works."
 echo
 echo "--- tapctl show tap-demo: the pass, and why it is no longer usable"
 tapctl show tap-demo

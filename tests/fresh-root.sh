@@ -159,7 +159,7 @@ inner() {
         sed -n 's/^ *"pass": "\(.*\)",$/\1/p')
     [ -n "$pass" ]
     result "tapctl issue newcomer gives a pass" $?
-    printf 'WRONG-PASS-00\n' | R pamtester pam_tap-demo newcomer authenticate > "$out" 2>&1
+    printf 'WRONG-PASS-0\n' | R pamtester pam_tap-demo newcomer authenticate > "$out" 2>&1
     result "pamtester: a wrong pass is refused" "$( [ $? != 0 ]; echo $?)" "$out"
     printf '%s\n' "$pass" | R pamtester -v pam_tap-demo newcomer authenticate > "$out" 2>&1
     status=$?

@@ -36,7 +36,7 @@ mount --bind /run/systemd/journal/dev-log /dev/log
 "$tapctl" --policy "$policy" issue tapuser1 --lifetime 30m --json > "$out/issue.json"
 pass=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pass"])' "$out/issue.json")
 "$driver" --service "$service" --user tapuser1 --answer "$pass" --rhost 192.0.2.9 > "$out/signin.json"
-"$driver" --service "$service" --user tapuser1 --answer WRONG-PASS-00 > "$out/wrong.json"
+"$driver" --service "$service" --user tapuser1 --answer WRONG-PASS-0 > "$out/wrong.json"
 
 # Each README command, as written, until the journal shows what it should.
 i=0
