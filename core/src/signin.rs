@@ -214,7 +214,7 @@ fn decide<S: Store>(
             answer
         }
     };
-    let Some(pass) = pass else {
+    let Some((pass, reason)) = pass.zip(usability) else {
         return Ok(nothing);
     };
     // Only an answer that could be this pass is a guess at it: anything
@@ -222,7 +222,6 @@ fn decide<S: Store>(
     let Ok(canonical) = passcode::shaped(&answer, pass.length) else {
         return Ok(Outcome::Nothing(NothingReason::NotAPass));
     };
-    let reason = pass.usability(true, attempt.now);
     if !reason.usable() {
         return spent_pass(&mut store, attempt, &pass, reason, &canonical);
     }
