@@ -1,7 +1,6 @@
 //! A stored pass and whether it can be used now.
 
 use crate::timefmt::Timestamp;
-use serde::Serialize;
 
 /// One user's pass, as the store keeps it. Holds only the hash.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,60 +53,7 @@ pub fn random_id() -> Result<i64, getrandom::Error> {
     Ok(i64::from_ne_bytes(bytes) & i64::MAX)
 }
 
-/// Entra's `methodUsabilityReason`, plus Locked and Revoked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Reason {
-    EnabledByPolicy,
-    DisabledByPolicy,
-    Expired,
-    NotYetValid,
-    OneTimeUsed,
-    Locked,
-    Revoked,
-}
-
-impl Reason {
-    pub fn usable(self) -> bool {
-        self == Reason::EnabledByPolicy
-    }
-
-    /// True when nothing can make the pass usable again (a new pass is a
-    /// new secret): only a pass not valid yet, or usable, has a future.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Reason::OneTimeUsed | Reason::Locked | Reason::Expired | Reason::Revoked
-        )
-    }
-
-    /// The cause in a few words, for the audit and syslog.
-    pub fn cause(self) -> &'static str {
-        match self {
-            Reason::EnabledByPolicy => "usable",
-            Reason::DisabledByPolicy => "policy disabled or user out of scope",
-            Reason::Expired => "pass expired",
-            Reason::NotYetValid => "pass not valid yet",
-            Reason::OneTimeUsed => "one-time pass already used",
-            Reason::Locked => "pass locked after too many wrong tries",
-            Reason::Revoked => "pass revoked",
-        }
-    }
-
-    /// A sentence for people.
-    pub fn explain(self) -> &'static str {
-        match self {
-            Reason::EnabledByPolicy => "usable",
-            Reason::DisabledByPolicy => {
-                "not usable: the policy is disabled or does not cover this user"
-            }
-            Reason::Expired => "not usable: expired",
-            Reason::NotYetValid => "not usable yet: its start time has not come",
-            Reason::OneTimeUsed => "not usable: this one-time pass has been used",
-            Reason::Locked => "not usable: locked after too many wrong tries",
-            Reason::Revoked => "not usable: revoked by an administrator",
-        }
-    }
-}
+pub use tap_protocol::signin::Reason;
 
 /// What `PassRecord::issue` needs; everything else starts empty.
 pub struct NewPass<'a> {

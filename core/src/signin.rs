@@ -35,19 +35,6 @@ pub enum FirstPass {
     Try,
 }
 
-/// What the stack around the module does with a person who has no pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// A password module follows (`pam_unix try_first_pass`): one prompt,
-    /// `[pass] prompt`, for the password or the pass, asked of everyone the
-    /// policy covers; an answer that is not the pass is handed on.
-    #[default]
-    PasswordOrPass,
-    /// The pass is the only way in (`pass_only`): only a holder of a usable
-    /// pass is asked, with `[pass] pass_only_prompt`.
-    PassOnly,
-}
-
 /// One sign-in attempt, as the PAM application describes it.
 pub struct Attempt<'a> {
     pub user: &'a str,
@@ -62,43 +49,7 @@ pub struct Attempt<'a> {
     pub silent: bool,
 }
 
-/// Why there is nothing for this user (the PAM_IGNORE paths).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NothingReason {
-    PolicyDisabled,
-    OutOfScope,
-    NoPass,
-    Unusable(Reason),
-    /// The answer cannot be a pass (its length after normalising, or a
-    /// symbol no pass has): a password for the next module, not a guess.
-    NotAPass,
-}
-
-/// Why a sign-in failed (the PAM_AUTH_ERR paths).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Wrong pass, counted; `locked` when this try reached the limit.
-    WrongPass { failures: u32, locked: bool },
-    /// The right pass, but it can never be used again: a used one-time
-    /// pass, or one that is locked, expired or revoked. Not counted.
-    SpentPass(Reason),
-    /// `use_first_pass` but no earlier module collected a token.
-    NoEarlierToken,
-    /// A security key's answer was refused, or the helper failed (timeout,
-    /// crash, garbage, no touch). The text says which, for the log.
-    KeyRefused(String),
-    /// Right pass, but it stopped being usable meanwhile (another sign-in
-    /// used the one-time pass, or it was revoked, locked or replaced).
-    NoLongerUsable,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Nothing(NothingReason),
-    PassSuccess { expires: Timestamp, one_time: bool },
-    KeySuccess { label: String },
-    Failed(Failure),
-}
+pub use tap_protocol::signin::{Failure, Mode, NothingReason, Outcome};
 
 /// Errors: the fail-closed paths.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,12 +6,14 @@ pub mod authdata;
 mod cbor;
 pub mod cose;
 pub mod credential;
-pub mod protocol;
 pub mod runner;
 #[cfg(any(test, feature = "testkit"))]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod testkit;
 pub mod verify;
+
+/// The key-helper protocol lives with the daemon's, in `tap-protocol`.
+pub use tap_protocol::helper as protocol;
 
 pub use attestation::{verify_registration, Attestation, RegistrationAnswer, VerifiedRegistration};
 pub use cbor::CborError;
