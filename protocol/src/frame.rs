@@ -18,8 +18,13 @@ pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Debug)]
 pub enum FrameError {
     /// The stream ended before a whole message (or before any byte: `closed`).
-    Truncated { closed: bool },
-    TooLarge { size: usize, limit: usize },
+    Truncated {
+        closed: bool,
+    },
+    TooLarge {
+        size: usize,
+        limit: usize,
+    },
     /// Parsed, but of another version.
     Version(u16),
     /// Not JSON of the expected shape; the text says where.
@@ -121,7 +126,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> Result<(), FrameError> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
-            Ok(0) => return Err(FrameError::Truncated { closed: filled == 0 }),
+            Ok(0) => {
+                return Err(FrameError::Truncated {
+                    closed: filled == 0,
+                })
+            }
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(FrameError::Io(e)),
@@ -148,7 +157,10 @@ mod tests {
         big.extend_from_slice(b"{}");
         assert!(matches!(
             read_message::<u32>(&mut &big[..], 1024),
-            Err(FrameError::TooLarge { size: 1_000_000, limit: 1024 })
+            Err(FrameError::TooLarge {
+                size: 1_000_000,
+                limit: 1024
+            })
         ));
         let framed = encode(&7u32).unwrap();
         assert!(matches!(

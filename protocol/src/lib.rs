@@ -18,5 +18,7 @@ pub mod request;
 pub mod secret;
 pub mod signin;
 
-pub use frame::{read_message, write_message, FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, VERSION};
+pub use frame::{
+    read_message, write_message, FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, VERSION,
+};
 pub use request::{ErrorKind, Refusal, Request, Response};
