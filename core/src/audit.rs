@@ -20,6 +20,9 @@ pub struct AuditRecord {
     pub rhost: String,
     pub tty: String,
     pub detail: String,
+    /// Who asked the daemon, from the socket: `pid=… uid=…`. The service,
+    /// rhost and tty above are as that client reported them.
+    pub peer: String,
 }
 
 impl AuditRecord {
@@ -47,6 +50,7 @@ impl AuditRecord {
             ("actor", &self.actor),
             ("rhost", &self.rhost),
             ("tty", &self.tty),
+            ("peer", &self.peer),
         ] {
             let redundant = value.is_empty() || (key == "actor" && value == &self.user);
             if !redundant {

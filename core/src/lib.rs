@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod daemon;
 pub mod duration;
 pub mod hashing;
 pub mod keys;

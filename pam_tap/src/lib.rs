@@ -13,19 +13,23 @@ use pam::conv::Conv;
 use pam::items::{AuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::CStr;
-use tap_core::accounts::SystemDirectory;
 use tap_core::audit::{free_text, log_field, syslog, Severity};
 use tap_core::policy::Policy;
+use tap_core::keys::protocol::{Request as HelperRequest, Response as HelperResponse};
+use tap_core::keys::runner::HelperFailure;
 use tap_core::signin::{
-    self, Attempt, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome, SignIn,
+    self, Attempt, Authenticator, Error, Failure, FirstPass, HelperProcess, NothingReason,
+    Outcome, Remote, SignIn,
 };
-use tap_core::store::StoreError;
-use tap_store::SqliteStore;
 use zeroize::Zeroizing;
 
 /// Delay on failure, as pam_unix: slows guessing, and libpam takes the
 /// longest delay any module asked for.
 const FAIL_DELAY_USEC: libc::c_uint = 2_000_000;
+
+/// How long one step may take at tapd, waiting for a free hash slot
+/// included: past it the sign-in fails closed instead of hanging a login.
+const DAEMON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct PamTap;
 pam::pam_hooks!(PamTap);
@@ -92,13 +96,9 @@ fn run(pamh: &mut PamHandle, args: &ModuleArgs, user: &str, silent: bool) -> Sig
     };
     if let Some(bad) = &args.bad_policy {
         return refused(Error::Unavailable(format!(
-            "policy={bad:?} must be an absolute path"
+            "{bad:?}: the path must be absolute"
         )));
     }
-    let policy = match Policy::load(&args.policy) {
-        Ok(policy) => policy,
-        Err(why) => return refused(Error::Unavailable(why)),
-    };
     let earlier_token = match args.first_pass {
         FirstPass::Prompt => None,
         FirstPass::Use | FirstPass::Try => pamh
@@ -120,31 +120,33 @@ fn run(pamh: &mut PamHandle, args: &ModuleArgs, user: &str, silent: bool) -> Sig
         service: &service,
         rhost: &rhost,
         tty: &tty,
-        now: now(),
+        now: 0,
         first_pass: args.first_pass,
         mode: args.mode,
         earlier_token,
         silent,
     };
-    signin::authenticate(
-        &policy,
-        &SystemDirectory,
-        || open_store(&policy),
-        &HelperProcess::for_policy(&policy),
+    let mut tapd = Remote {
+        socket: &args.socket,
+        timeout: DAEMON_TIMEOUT,
+    };
+    signin::drive(
+        &mut tapd,
+        &KeyHelper(&args.policy),
         &mut PamPrompt(conv),
         attempt,
     )
 }
 
-/// Only root may open the store; an unprivileged host process is refused
-/// here, loudly, rather than by a confusing SQLite error.
-fn open_store(policy: &Policy) -> Result<SqliteStore, StoreError> {
-    if !sys::euid_is_root() {
-        return Err(StoreError(
-            "pam_tap needs root to read its store; this process is not root".into(),
-        ));
+/// The key helper, as the policy names it: the policy is read only when
+/// the user has keys, so a sign-in without them parses no TOML.
+struct KeyHelper<'a>(&'a std::path::Path);
+
+impl Authenticator for KeyHelper<'_> {
+    fn call(&self, request: &HelperRequest) -> Result<HelperResponse, HelperFailure> {
+        let policy = Policy::load(self.0).map_err(HelperFailure::Spawn)?;
+        HelperProcess::for_policy(&policy).call(request)
     }
-    SqliteStore::open_for(policy, false)
 }
 
 fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(
@@ -154,13 +156,6 @@ fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(
         Ok(Some(value)) => value.to_string_lossy().into_owned(),
         _ => String::new(),
     }
-}
-
-fn now() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Syslog lines prefixed like pam_syslog's: `pam_tap(sshd:auth): ...`.

@@ -39,9 +39,3 @@ pub fn set_authtok(pamh: &mut PamHandle, token: &[u8]) -> bool {
     let rc = unsafe { pam_set_item(pamh, PAM_AUTHTOK, c_string.as_ptr().cast()) };
     rc == PAM_SUCCESS
 }
-
-/// Whether this process runs with root's effective uid.
-pub fn euid_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}

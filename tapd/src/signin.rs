@@ -1,16 +1,129 @@
-//! Sign-in steps, for euid-0 peers only.
+//! Sign-in steps, for euid-0 peers only (the PAM module inside login, sshd,
+//! su, sudo). Each step is core's; this file adds who may ask, the pending
+//! key challenges, and the bound on concurrent hashes.
 
-use crate::context::Context;
+use crate::context::{ChallengePurpose, Context, PendingChallenge};
 use crate::dispatch::refused;
+use tap_core::accounts::SystemDirectory;
+use tap_core::signin::steps::{self, PassVerifier, Requester};
+use tap_core::signin::Error;
 use tap_protocol::signin::SignInRequest;
 use tap_protocol::{ErrorKind, Response};
 
-pub fn handle(ctx: &mut Context<'_>, _request: SignInRequest) -> Response {
+/// A key challenge is answered within the touch timeout, plus the time the
+/// client needs to start the helper and send the answer.
+const CHALLENGE_SLACK_SECS: i64 = 30;
+
+pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
     if !ctx.peer.is_root() {
         return refused(
             ErrorKind::NotPermitted,
             "sign-in requests are accepted from root (the PAM module) only",
         );
     }
-    refused(ErrorKind::Internal, "not yet")
+    let peer = ctx.peer.describe();
+    let policy = ctx.policy.clone();
+    let result = match request {
+        SignInRequest::Plan { user, mode, origin } => {
+            let requester = Requester {
+                user: &user,
+                origin: &origin,
+                peer: &peer,
+                now: ctx.now,
+            };
+            steps::plan(&policy, &SystemDirectory, ctx.store, &requester, mode).and_then(
+                |(plan, issued)| {
+                    if let Some(challenge) = issued {
+                        let pending = PendingChallenge {
+                            user: user.clone(),
+                            uid: ctx.peer.uid,
+                            expires: ctx.now
+                                + policy.keys.touch_timeout.as_secs() as i64
+                                + CHALLENGE_SLACK_SECS,
+                            purpose: ChallengePurpose::SignIn,
+                        };
+                        if !ctx.challenges.insert(challenge.to_vec(), pending, ctx.now) {
+                            return Err(Error::Unavailable(
+                                "too many key challenges outstanding".into(),
+                            ));
+                        }
+                    }
+                    Ok(Response::Plan(plan))
+                },
+            )
+        }
+        SignInRequest::KeyAnswer {
+            user,
+            challenge,
+            answer,
+            origin,
+        } => {
+            let taken = ctx
+                .challenges
+                .take(&challenge.0, ctx.now)
+                .filter(|p| p.user == user && p.purpose == ChallengePurpose::SignIn);
+            let issued: Option<[u8; 32]> = challenge.0.as_slice().try_into().ok();
+            match (taken, issued) {
+                (Some(_), Some(issued)) => {
+                    let requester = Requester {
+                        user: &user,
+                        origin: &origin,
+                        peer: &peer,
+                        now: ctx.now,
+                    };
+                    steps::key_answer(
+                        &policy,
+                        &SystemDirectory,
+                        ctx.store,
+                        &requester,
+                        &issued,
+                        answer,
+                    )
+                    .map(Response::Verdict)
+                }
+                _ => {
+                    return refused(
+                        ErrorKind::NotFound,
+                        "no such key challenge: it was answered already, expired, or issued for someone else",
+                    )
+                }
+            }
+        }
+        SignInRequest::CheckPass { user, pass, origin } => {
+            let requester = Requester {
+                user: &user,
+                origin: &origin,
+                peer: &peer,
+                now: ctx.now,
+            };
+            let gated = Gated(ctx.hashes);
+            steps::check_pass(
+                &policy,
+                &SystemDirectory,
+                ctx.store,
+                &gated,
+                &requester,
+                pass.expose().as_bytes(),
+            )
+            .map(Response::Verdict)
+        }
+    };
+    match result {
+        Ok(response) => response,
+        Err(Error::UnknownUser) => refused(ErrorKind::UnknownUser, "no such user"),
+        Err(Error::Unavailable(why)) => refused(ErrorKind::Store, why),
+        Err(Error::Conversation) => refused(ErrorKind::Internal, "conversation error in daemon"),
+    }
+}
+
+/// Each hash waits for a slot of the daemon's bound.
+struct Gated<'a>(&'a dyn crate::context::HashGate);
+
+impl PassVerifier for Gated<'_> {
+    fn verify(&self, canonical: &str, phc: &str) -> Result<bool, String> {
+        let mut result = Err("no hash slot".to_string());
+        self.0
+            .run(&mut || result = tap_core::hashing::verify(canonical, phc));
+        result
+    }
 }

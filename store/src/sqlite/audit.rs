@@ -18,7 +18,7 @@ pub(super) fn audit(
     let mut stmt = store
         .conn
         .prepare(
-            "SELECT * FROM (SELECT seq, time, event, user, actor, service, rhost, tty, detail FROM audit
+            "SELECT * FROM (SELECT seq, time, event, user, actor, service, rhost, tty, detail, peer FROM audit
              WHERE ?1 IS NULL OR user = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
         )
         .map_err(|e| err(&store.path, "reading audit", e))?;
@@ -34,6 +34,7 @@ pub(super) fn audit(
                 rhost: r.get(6)?,
                 tty: r.get(7)?,
                 detail: r.get(8)?,
+                peer: r.get(9)?,
             })
         })
         .map_err(|e| err(&store.path, "reading audit", e))?;
@@ -47,8 +48,11 @@ pub(super) fn insert_audit(
     a: &AuditRecord,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO audit (time, event, user, actor, service, rhost, tty, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO audit (time, event, user, actor, service, rhost, tty, detail, peer)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![a.time, a.event, a.user, a.actor, a.service, a.rhost, a.tty, a.detail])?;
+    .execute(params![
+        a.time, a.event, a.user, a.actor, a.service, a.rhost, a.tty, a.detail, a.peer
+    ])?;
     Ok(())
 }

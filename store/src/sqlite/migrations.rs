@@ -75,6 +75,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // password typed at the one prompt) is told apart without hashing and
     // is never counted as a wrong pass. NULL for passes issued before.
     "ALTER TABLE passes ADD COLUMN length INTEGER;",
+    // 5: tapd records who asked, from the socket (`pid=… uid=…`), beside the
+    // service, rhost and tty the client reported.
+    "ALTER TABLE audit ADD COLUMN peer TEXT NOT NULL DEFAULT '';",
 ];
 
 impl SqliteStore {
