@@ -50,7 +50,9 @@ def pytest_configure(config):
 
     so = harness.artifact("PAMTAP_SO", "target/release/libpam_tap.so")
     ctl = harness.artifact("PAMTAP_TAPCTL", "target/release/tapctl")
-    missing = [n for n, p in (("libpam_tap.so", so), ("tapctl", ctl)) if p is None]
+    tapd = harness.artifact("PAMTAP_TAPD", "target/release/tapd")
+    missing = [n for n, p in (("libpam_tap.so", so), ("tapctl", ctl), ("tapd", tapd))
+               if p is None]
     if missing:
         WORLD.missing = (f"{', '.join(missing)} not built: run `cargo build --release --workspace` "
                          "(or set PAMTAP_SO / PAMTAP_TAPCTL)")
@@ -60,9 +62,17 @@ def pytest_configure(config):
     # installed as pam_tap.so, root-owned, like the package will
     WORLD.pam_tap_so = harness.copy_root_owned(so, lib / "pam_tap.so", 0o644)
     WORLD.tapctl = harness.copy_root_owned(ctl, WORLD.base / "bin" / "tapctl", 0o755)
+    harness.TAPD = str(harness.copy_root_owned(tapd, WORLD.base / "bin" / "tapd", 0o755))
+    # tapd binds its own sockets here (short paths: sun_path holds 108 bytes)
+    harness.Daemon.socket_dir = str(harness.store_dir(WORLD.base / "sock"))
+    os.chmod(harness.Daemon.socket_dir, 0o755)
+    # the default socket, for stacks written without socket= (the docs')
+    harness.store_dir("/run/pam_tap")
+    os.chmod("/run/pam_tap", 0o755)
 
 
 def pytest_unconfigure(config):
+    harness.stop_default_daemon()
     if WORLD.mounted is not None:
         subprocess.run(["umount", "-l", str(WORLD.base)], capture_output=True)
         subprocess.run(["umount", "-l", str(WORLD.mounted)], capture_output=True)
@@ -108,7 +118,8 @@ def tap(request):
     workdir.parent.mkdir(exist_ok=True, mode=0o755)
     t = harness.Tap(workdir, WORLD.pam_tap_so, WORLD.tapctl)
     t.init()
-    return t
+    yield t
+    t.stop_daemons()
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PROMPT = "Temporary Access Pass: "
+DEFAULT_POLICY = "/etc/security/pam_tap.toml"
+DEFAULT_SOCKET = "/run/pam_tap/tapd.sock"
 PAM_E2E = None  # set by setup(): path of the helper module pam_e2e.so
 DRIVER = None  # set by setup(): path of the PAM driver program
 
@@ -42,7 +44,10 @@ USERS = {
     "tapexcl": (61021, PRIMARY_GID),  # excluded through a supplementary group
     "tapprim": (61022, 61100),  # excluded through its primary group
     "tapin": (61023, PRIMARY_GID),  # member of tapincluded
+    "pam-tap": (61103, 61103),  # tapd's system user, as the packages make it
 }
+DAEMON_USER = "pam-tap"
+TAPD = None  # set by conftest: the root-owned tapd binary
 
 
 def add_accounts(home_root):
@@ -214,6 +219,111 @@ class Result:
 
 
 # --------------------------------------------------------------------------
+# tapd: one per policy file, as the package runs it (its own user)
+
+class Daemon:
+    """A foreground `tapd --policy P --socket S` running as pam-tap."""
+
+    counter = 0
+    socket_dir = None  # set by conftest: a short directory pam-tap may write
+
+    def __init__(self, policy, socket_path=None):
+        Daemon.counter += 1
+        self.policy = str(policy)
+        self.socket = str(socket_path or Path(Daemon.socket_dir) / f"{Daemon.counter}.sock")
+        self.proc = None
+        self.start()
+
+    def command(self):
+        uid, gid = USERS[DAEMON_USER]
+        return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--",
+                TAPD, "--policy", self.policy, "--socket", self.socket]
+
+    def start(self):
+        if os.path.lexists(self.socket):
+            os.unlink(self.socket)
+        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"tapd exited {self.proc.returncode}: "
+                                     f"{self.proc.stderr.read().decode(errors='replace')}")
+            if ping(self.socket):
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"tapd did not answer on {self.socket} within 10 s")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+_DEFAULT = []
+
+
+def default_daemon():
+    """tapd on the default socket with the default policy, as installed;
+    started once per session, it re-reads the policy when it changes."""
+    if not _DEFAULT or _DEFAULT[0].proc is None or _DEFAULT[0].proc.poll() is not None:
+        _DEFAULT[:] = [Daemon(DEFAULT_POLICY, DEFAULT_SOCKET)]
+    return _DEFAULT[0]
+
+
+def stop_default_daemon():
+    if _DEFAULT:
+        _DEFAULT[0].stop()
+
+
+def frame(body):
+    data = json.dumps({"v": 1, "body": body}).encode()
+    return len(data).to_bytes(4, "big") + data
+
+
+def request(socket_path, body, timeout=5):
+    """One request to tapd; the decoded response body."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(socket_path)
+        s.sendall(frame(body))
+        head = recv_exactly(s, 4)
+        return json.loads(recv_exactly(s, int.from_bytes(head, "big")))["body"]
+
+
+def recv_exactly(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("tapd closed the connection")
+        data += chunk
+    return data
+
+
+def ping(socket_path):
+    try:
+        return "pong" in request(socket_path, "ping", timeout=2)
+    except OSError:
+        return False
+
+
+def store_dir(path):
+    """A store directory as the package makes it: tapd's own, 0700."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    uid, gid = USERS[DAEMON_USER]
+    os.chown(path, uid, gid)
+    os.chmod(path, 0o700)
+    return path
+
+
+# --------------------------------------------------------------------------
 # one test's world: a policy, a store, service files
 
 class Tap:
@@ -227,7 +337,25 @@ class Tap:
         self.so = str(pam_tap_so)
         self.tapctl_bin = str(tapctl_bin)
         self.store = self.dir / "store" / "tap.db"
+        store_dir(self.store.parent)
+        self.daemons = {}
         self.policy = self.write_policy()
+
+    # -- daemons -------------------------------------------------------------
+    def socket_for(self, policy=None):
+        """The socket of the tapd serving `policy` (started on first use).
+        The default policy has the session's daemon on the default socket."""
+        key = str(policy or self.policy)
+        if key == DEFAULT_POLICY:
+            return default_daemon().socket
+        if key not in self.daemons:
+            self.daemons[key] = Daemon(key)
+        return self.daemons[key].socket
+
+    def stop_daemons(self):
+        for daemon in self.daemons.values():
+            daemon.stop()
+        self.daemons.clear()
 
     # -- policy and store --------------------------------------------------
     def write_policy(self, name="pam_tap.toml", text=None, mode=0o644, **kw):
@@ -240,7 +368,7 @@ class Tap:
     def tapctl(self, *args, policy=None, check=True, as_user=None, timeout=60):
         cmd = [self.tapctl_bin]
         if policy is not False:
-            cmd += ["--policy", str(policy or self.policy)]
+            cmd += ["--socket", self.socket_for(policy)]
         cmd += [str(a) for a in args]
         if as_user:
             cmd = as_user_prefix(as_user) + cmd
@@ -280,7 +408,7 @@ class Tap:
         so by default they are pass-only services (`pass_only`); the one
         prompt with a password module behind it is test_one_prompt.py's."""
         pol = self.policy if policy is None else policy
-        pol_arg = f" policy={pol}" if pol else ""
+        pol_arg = f" policy={pol} socket={self.socket_for(pol)}" if pol else ""
         mode = " pass_only" if pass_only else ""
         return f"auth {control} {self.so}{pol_arg}{mode} {args}".rstrip()
 
