@@ -12,7 +12,8 @@ use tap_protocol::{Request, Response};
 pub const DEFAULT_SOCKET: &str = "/run/pam_tap/tapd.sock";
 
 /// How to start the daemon, for messages.
-pub const HOW_TO_START: &str = "start it with `systemctl start pam-tap.socket`, or run `tapd` where there is no systemd";
+pub const HOW_TO_START: &str =
+    "start it with `systemctl start pam-tap.socket`, or run `tapd` where there is no systemd";
 
 #[derive(Debug)]
 pub enum CallError {
@@ -65,7 +66,10 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Respo
         .ok_or_else(timed_out)?;
     let io_error = |e: FrameError| match e {
         FrameError::Io(ref io)
-            if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+            if matches!(
+                io.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
         {
             timed_out()
         }

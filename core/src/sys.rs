@@ -113,9 +113,10 @@ pub fn connect_unix_nonblocking(path: &std::path::Path) -> io::Result<std::os::f
         return Ok(owned);
     }
     match io::Error::last_os_error() {
-        e if e.raw_os_error() == Some(libc::EAGAIN) => {
-            Err(io::Error::new(io::ErrorKind::WouldBlock, "listen backlog full"))
-        }
+        e if e.raw_os_error() == Some(libc::EAGAIN) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "listen backlog full",
+        )),
         e => Err(e),
     }
 }

@@ -14,12 +14,12 @@ use pam::items::{AuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::CStr;
 use tap_core::audit::{free_text, log_field, syslog, Severity};
-use tap_core::policy::Policy;
 use tap_core::keys::protocol::{Request as HelperRequest, Response as HelperResponse};
 use tap_core::keys::runner::HelperFailure;
+use tap_core::policy::Policy;
 use tap_core::signin::{
-    self, Attempt, Authenticator, Error, Failure, FirstPass, HelperProcess, NothingReason,
-    Outcome, Remote, SignIn,
+    self, Attempt, Authenticator, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome,
+    Remote, SignIn,
 };
 use zeroize::Zeroizing;
 
@@ -36,6 +36,30 @@ pam::pam_hooks!(PamTap);
 
 impl PamHooks for PamTap {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        guarded(|| authenticate(pamh, args, flags))
+    }
+
+    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// A panic is a bug, never a decision: it fails the sign-in with
+/// PAM_SERVICE_ERR (pam-bindings' own catch would give PAM_ABORT, which
+/// ends the whole stack), and says so in the log.
+fn guarded(hook: impl FnOnce() -> PamResultCode) -> PamResultCode {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).unwrap_or_else(|_| {
+        syslog(
+            Severity::Error,
+            "pam_tap(auth)",
+            "internal error (panic); failing with PAM_SERVICE_ERR",
+        );
+        PamResultCode::PAM_SERVICE_ERR
+    })
+}
+
+fn authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+    {
         let args = ModuleArgs::parse(args.iter().filter_map(|a| a.to_str().ok()));
         let log = Logger::new(pamh, args.debug);
         for unknown in &args.unknown {
@@ -82,10 +106,6 @@ impl PamHooks for PamTap {
             Err(Error::UnknownUser) => PamResultCode::PAM_USER_UNKNOWN,
             Err(Error::Conversation) => PamResultCode::PAM_CONV_ERR,
         }
-    }
-
-    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        PamResultCode::PAM_SUCCESS
     }
 }
 
@@ -239,5 +259,21 @@ impl Logger {
         };
         // The text may quote a user's key label: only the fields hold `=`.
         self.say(severity, &format!("{} {who}", free_text(&what)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::panic)]
+    fn a_panic_is_a_service_error() {
+        let code = guarded(|| panic!("a bug"));
+        assert_eq!(code, PamResultCode::PAM_SERVICE_ERR);
+        assert_eq!(
+            guarded(|| PamResultCode::PAM_IGNORE),
+            PamResultCode::PAM_IGNORE
+        );
     }
 }

@@ -92,7 +92,14 @@ impl<S: Store, F: FnOnce() -> Result<S, StoreError>> SignInService for Local<'_,
             peer: "",
             now,
         };
-        steps::key_answer(policy, directory, self.store()?, &requester, &issued, answer)
+        steps::key_answer(
+            policy,
+            directory,
+            self.store()?,
+            &requester,
+            &issued,
+            answer,
+        )
     }
 
     fn check_pass(&mut self, user: &str, pass: Secret, origin: &Origin) -> Result<Verdict, Error> {

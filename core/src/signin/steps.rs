@@ -181,7 +181,13 @@ pub fn key_answer(
         signature: &signature.0,
     };
     let uv_required = policy.keys.user_verification == UserVerification::Required;
-    match verify_assertion(&stored, policy.keys.rp_id(), challenge, uv_required, &answer) {
+    match verify_assertion(
+        &stored,
+        policy.keys.rp_id(),
+        challenge,
+        uv_required,
+        &answer,
+    ) {
         Ok(verified) => {
             let audit = requester.record("signin.key.success", format!("key {}", key.label));
             if store.record_key_use(key, verified.sign_count, requester.now, &audit)? {
