@@ -7,11 +7,11 @@ use crate::{fail, now};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tap_core::audit::AuditRecord;
+use tap_core::helper::runner::run_helper;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::keys::protocol::{
     AssertRequest, Bytes, RegisterRequest, Request, Response, UserVerification,
 };
-use tap_core::keys::runner::run_helper;
 use tap_core::keys::{verify_registration, RegistrationAnswer};
 use tap_core::policy::Policy;
 use tap_core::store::Store;

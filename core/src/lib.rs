@@ -10,6 +10,7 @@ pub mod audit;
 pub mod daemon;
 pub mod duration;
 pub mod hashing;
+pub mod helper;
 pub mod keys;
 pub mod pass;
 pub mod passcode;

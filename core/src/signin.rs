@@ -94,12 +94,11 @@ pub fn authenticate<S: Store>(
 }
 
 mod driver;
-mod helper;
 mod local;
 mod remote;
 pub mod steps;
 
+pub use crate::helper::{Authenticator, HelperProcess};
 pub use driver::{drive, SignInService, PIN_PROMPT, TOUCH_CUE};
-pub use helper::{Authenticator, HelperProcess};
 pub use remote::Remote;
 pub use steps::{DirectVerifier, PassVerifier, Requester};

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::keys::runner::Program;
+use crate::helper::runner::Program;
 
 /// Checks owner and mode: owned by root, not world-writable, and
 /// group-writable only when the group is `writable_group` (the store's).

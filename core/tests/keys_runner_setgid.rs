@@ -5,8 +5,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use tap_core::helper::runner::run_helper;
 use tap_core::keys::protocol::{Request, Response};
-use tap_core::keys::runner::run_helper;
 
 #[test]
 fn helper_runs_with_the_real_group_only() {

@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tap_core::helper::runner::{run_helper, HelperFailure};
 use tap_core::keys::protocol::{Request, Response};
-use tap_core::keys::runner::{run_helper, HelperFailure};
 
 fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
     let path = dir.join(name);

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tap_core::helper::runner::run_helper;
 use tap_core::keys::protocol::{
     AssertRequest, Bytes, HelperError, Pin, RegisterRequest, Request, Response, UserVerification,
 };
-use tap_core::keys::runner::run_helper;
 use zeroize::Zeroizing;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_pam_tap-keyhelper");

@@ -14,8 +14,8 @@ use pam::items::{AuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::CStr;
 use tap_core::audit::{free_text, log_field, syslog, Severity};
+use tap_core::helper::runner::HelperFailure;
 use tap_core::keys::protocol::{Request as HelperRequest, Response as HelperResponse};
-use tap_core::keys::runner::HelperFailure;
 use tap_core::policy::Policy;
 use tap_core::signin::{
     self, Attempt, Authenticator, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome,

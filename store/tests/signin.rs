@@ -759,11 +759,11 @@ fn silent_shows_nothing() {
 // ---- security keys ----------------------------------------------------
 
 use std::cell::Cell;
+use tap_core::helper::runner::HelperFailure;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::keys::protocol::{
     AssertRequest, Bytes, HelperError, Request, Response, UserVerification,
 };
-use tap_core::keys::runner::HelperFailure;
 use tap_core::keys::testkit::{auth_data, AuthDataSpec, TestKey};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

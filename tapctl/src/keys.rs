@@ -7,11 +7,11 @@ use crate::output::{message, out, outln};
 use crate::terminal::Terminal;
 use crate::view::{describe, print_json, table, PassView};
 use serde::Serialize;
+use tap_core::helper::runner::HelperFailure;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::keys::protocol::{
     Bytes, HelperError, Pin, RegisterRequest, Request, Response, UserVerification,
 };
-use tap_core::keys::runner::HelperFailure;
 use tap_core::keys::{verify_registration, Algorithm, RegistrationAnswer};
 use tap_core::policy::format_aaguid;
 use tap_core::signin::{

@@ -6,7 +6,6 @@ pub mod authdata;
 mod cbor;
 pub mod cose;
 pub mod credential;
-pub mod runner;
 #[cfg(any(test, feature = "testkit"))]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod testkit;

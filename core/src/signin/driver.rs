@@ -2,10 +2,10 @@
 //! helper, tell a password from a pass, and leave every decision to a
 //! `SignInService` (tapd over its socket; in process for tests).
 
-use super::helper::Authenticator;
 use super::{Attempt, Error, Failure, FirstPass, Mode, NothingReason, Outcome, Prompt, SignIn};
+use crate::helper::Authenticator;
+use crate::helper::HelperFailure;
 use crate::keys::protocol::{Bytes, HelperError, Pin, Request, Response};
-use crate::keys::runner::HelperFailure;
 use crate::pass::Reason;
 use crate::passcode;
 use tap_protocol::secret::Secret;

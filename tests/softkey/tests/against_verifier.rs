@@ -7,10 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tap_core::helper::runner::run_helper;
 use tap_core::keys::protocol::{
     AssertRequest, Bytes, RegisterRequest, Request, Response, UserVerification,
 };
-use tap_core::keys::runner::run_helper;
 use tap_core::keys::{
     verify_assertion, verify_registration, AssertionAnswer, Attestation, RegistrationAnswer,
     StoredCredential, VerifiedRegistration, VerifyError,

@@ -12,10 +12,10 @@ use passkey_crypto::coset::{CborSerializable, CoseKey};
 use passkey_crypto::hash::Sha256Backend;
 use passkey_crypto::rust_crypto::{RustCryptoSecretKey, RustCryptoSha2};
 use passkey_crypto::{PublicKeyT, SecretKeyT};
+use tap_core::helper::runner::{run_helper, HelperFailure};
 use tap_core::keys::protocol::{
     AssertRequest, Bytes, HelperError, Pin, RegisterRequest, Request, Response, UserVerification,
 };
-use tap_core::keys::runner::{run_helper, HelperFailure};
 use zeroize::Zeroizing;
 
 const RP: &str = "pam://testhost";

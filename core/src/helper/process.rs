@@ -1,8 +1,8 @@
 //! How sign-in reaches an authenticator: the helper process named by the
 //! policy, run by the client (the PAM module as root, tapctl as the user).
 
+use super::runner::{run_program, HelperFailure, Program};
 use crate::keys::protocol::{Request, Response};
-use crate::keys::runner::{run_program, HelperFailure, Program};
 use crate::policy::Policy;
 use std::path::Path;
 
