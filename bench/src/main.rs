@@ -16,7 +16,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use pam::{code_name, Session, PAM_SUCCESS};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tap_core::audit::AuditRecord;
+use tap_core::audit::{AuditRecord, Event};
 use tap_core::hashing::{self, HashCost};
 use tap_core::pass::{NewPass, PassRecord};
 use tap_core::policy::Policy;
@@ -361,7 +361,7 @@ impl Workspace {
         Self::store(policy)
             .put_pass(
                 &pass,
-                &AuditRecord::new(now, "pass.issued", PASS_USER, "bench"),
+                &AuditRecord::new(now, Event::PassIssued, PASS_USER, "bench"),
             )
             .unwrap_or_else(|e| fail(&e.0));
     }

@@ -10,7 +10,8 @@ pub struct AuditRecord {
     /// Assigned by the store; 0 before it is stored.
     pub seq: i64,
     pub time: Timestamp,
-    /// Dotted name, e.g. `signin.pass.success`, `pass.issued`, `pass.locked`.
+    /// An [`Event`]'s name, as stored (a store may hold names a newer
+    /// version wrote).
     pub event: String,
     /// Whom it is about.
     pub user: String,
@@ -25,11 +26,86 @@ pub struct AuditRecord {
     pub peer: String,
 }
 
+/// Every event pam_tap records: the one list a log reader needs. The
+/// names are stable (they are in stores and logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A right pass signed someone in (a one-time pass is now used).
+    PassSignIn,
+    /// A pass sign-in failed: wrong pass (counted), or the right pass when
+    /// it can no longer be used.
+    PassSignInFailed,
+    /// The pass reached `max_failures`.
+    PassLocked,
+    PassIssued,
+    /// An issue replaced the user's earlier pass.
+    PassReplaced,
+    PassRevoked,
+    KeySignIn,
+    /// A key's answer was refused, or the helper failed.
+    KeySignInFailed,
+    /// A key's counter did not increase: a possible clone.
+    KeyCounterRegressed,
+    /// Two sign-ins raced with one counter value.
+    KeyCounterRaced,
+    KeyEnrolled,
+    /// An enrollment was not allowed (no window, too many keys, policy).
+    KeyEnrollRefused,
+    /// An allowed enrollment did not complete (helper, verification).
+    KeyEnrollFailed,
+    KeyRemoved,
+}
+
+impl Event {
+    pub const ALL: [Event; 14] = [
+        Event::PassSignIn,
+        Event::PassSignInFailed,
+        Event::PassLocked,
+        Event::PassIssued,
+        Event::PassReplaced,
+        Event::PassRevoked,
+        Event::KeySignIn,
+        Event::KeySignInFailed,
+        Event::KeyCounterRegressed,
+        Event::KeyCounterRaced,
+        Event::KeyEnrolled,
+        Event::KeyEnrollRefused,
+        Event::KeyEnrollFailed,
+        Event::KeyRemoved,
+    ];
+
+    /// The stored and logged name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::PassSignIn => "signin.pass.success",
+            Event::PassSignInFailed => "signin.pass.failure",
+            Event::PassLocked => "pass.locked",
+            Event::PassIssued => "pass.issued",
+            Event::PassReplaced => "pass.replaced",
+            Event::PassRevoked => "pass.revoked",
+            Event::KeySignIn => "signin.key.success",
+            Event::KeySignInFailed => "signin.key.failure",
+            Event::KeyCounterRegressed => "key.counter_regressed",
+            Event::KeyCounterRaced => "key.counter_raced",
+            Event::KeyEnrolled => "key.enrolled",
+            Event::KeyEnrollRefused => "key.enroll_refused",
+            Event::KeyEnrollFailed => "key.enroll_failed",
+            Event::KeyRemoved => "key.removed",
+        }
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl AuditRecord {
-    pub fn new(time: Timestamp, event: &str, user: &str, actor: &str) -> Self {
+    pub fn new(time: Timestamp, event: Event, user: &str, actor: &str) -> Self {
         AuditRecord {
             time,
-            event: event.into(),
+            event: event.name().into(),
             user: user.into(),
             actor: actor.into(),
             ..AuditRecord::default()
@@ -171,7 +247,7 @@ mod tests {
 
     #[test]
     fn log_line_is_one_line_and_names_the_parties() {
-        let mut record = AuditRecord::new(5, "signin.pass.failure", "alice", "alice")
+        let mut record = AuditRecord::new(5, Event::PassSignInFailed, "alice", "alice")
             .detail("wrong pass, 2 of 5");
         record.rhost = "10.0.0.1\nFAKE LINE".into();
         record.tty = "ssh".into();
@@ -184,7 +260,7 @@ mod tests {
 
     #[test]
     fn values_cannot_forge_fields() {
-        let mut record = AuditRecord::new(5, "signin.pass.success", "bob rhost=1.2.3.4", "x");
+        let mut record = AuditRecord::new(5, Event::PassSignIn, "bob rhost=1.2.3.4", "x");
         record.rhost = "evil user=root".into();
         record.tty = "\"tty=pts/9\\\"\x1b[2J".into();
         assert_eq!(
@@ -194,8 +270,8 @@ mod tests {
         // Parsed back the way a log reader would, every field is what was
         // given and nothing else.
         // A key label in the detail stays inside it.
-        let enrolled =
-            AuditRecord::new(5, "key.enrolled", "bob", "bob").detail("key x\" rhost=1.2.3.4 (AbC)");
+        let enrolled = AuditRecord::new(5, Event::KeyEnrolled, "bob", "bob")
+            .detail("key x\" rhost=1.2.3.4 (AbC)");
         assert_eq!(
             enrolled.log_line(),
             r#"key.enrolled user=bob detail="key x\" rhost=1.2.3.4 (AbC)""#

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use tap_core::accounts::{Account, Directory};
-use tap_core::audit::AuditRecord;
+use tap_core::audit::{AuditRecord, Event};
 use tap_core::hashing::{self, HashCost};
 use tap_core::pass::{NewPass, PassRecord, Reason};
 use tap_core::policy::Policy;
@@ -146,7 +146,10 @@ impl Fixture {
         });
         let mut store = self.store().unwrap_or_else(|e| panic!("{e}"));
         store
-            .put_pass(&pass, &AuditRecord::new(NOW, "pass.issued", user, "root"))
+            .put_pass(
+                &pass,
+                &AuditRecord::new(NOW, Event::PassIssued, user, "root"),
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         pass
     }
@@ -635,7 +638,7 @@ fn expired_locked_and_revoked_passes_name_their_cause() {
         .revoke(
             "bob",
             NOW,
-            &AuditRecord::new(NOW, "pass.revoked", "bob", "root"),
+            &AuditRecord::new(NOW, Event::PassRevoked, "bob", "root"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(

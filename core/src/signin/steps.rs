@@ -5,7 +5,7 @@
 
 use super::{Error, Failure, NothingReason, Outcome};
 use crate::accounts::Directory;
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Event};
 use crate::hashing;
 use crate::keys::protocol::{AssertRequest, Bytes, UserVerification};
 use crate::keys::verify::{verify_assertion, AssertionAnswer, StoredCredential, VerifyError};
@@ -27,7 +27,7 @@ pub struct Requester<'a> {
 }
 
 impl Requester<'_> {
-    fn record(&self, event: &str, detail: String) -> AuditRecord {
+    fn record(&self, event: Event, detail: String) -> AuditRecord {
         let mut audit = AuditRecord::new(self.now, event, self.user, self.user).detail(detail);
         audit.service = self.origin.service.clone();
         audit.rhost = self.origin.rhost.clone();
@@ -150,12 +150,12 @@ pub fn key_answer(
     if let Some(reason) = admit(policy, directory, requester.user)? {
         return Ok(decided(Outcome::Nothing(reason)));
     }
-    let refuse = |store: &mut dyn Store, event: &str, detail: String| -> Result<Verdict, Error> {
+    let refuse = |store: &mut dyn Store, event: Event, detail: String| -> Result<Verdict, Error> {
         store.append_audit(&requester.record(event, detail.clone()))?;
         Ok(decided(Outcome::Failed(Failure::KeyRefused(detail))))
     };
     let (credential_id, authenticator_data, signature) = match answer {
-        KeyAnswer::Failed { why } => return refuse(store, "signin.key.failure", why),
+        KeyAnswer::Failed { why } => return refuse(store, Event::KeySignInFailed, why),
         KeyAnswer::Asserted {
             credential_id,
             authenticator_data,
@@ -166,7 +166,7 @@ pub fn key_answer(
     let Some(key) = keys.iter().find(|k| k.credential_id == credential_id.0) else {
         return refuse(
             store,
-            "signin.key.failure",
+            Event::KeySignInFailed,
             "a key that is not enrolled for this user answered".into(),
         );
     };
@@ -189,7 +189,7 @@ pub fn key_answer(
         &answer,
     ) {
         Ok(verified) => {
-            let audit = requester.record("signin.key.success", format!("key {}", key.label));
+            let audit = requester.record(Event::KeySignIn, format!("key {}", key.label));
             if store.record_key_use(key, verified.sign_count, requester.now, &audit)? {
                 Ok(decided(Outcome::KeySuccess {
                     label: key.label.clone(),
@@ -197,19 +197,19 @@ pub fn key_answer(
             } else {
                 refuse(
                     store,
-                    "key.counter_raced",
+                    Event::KeyCounterRaced,
                     "another sign-in used this key's counter value first".into(),
                 )
             }
         }
         Err(error @ VerifyError::SignCountNotIncreased { .. }) => refuse(
             store,
-            "key.counter_regressed",
+            Event::KeyCounterRegressed,
             format!("possible cloned key {}: {error}", key.label),
         ),
         Err(error) => refuse(
             store,
-            "signin.key.failure",
+            Event::KeySignInFailed,
             format!("{}: {error}", error.code()),
         ),
     }
@@ -259,10 +259,10 @@ pub fn check_pass(
             },
             timefmt::to_rfc3339(enroll_until)
         );
-        let audit = requester.record("signin.pass.success", detail);
+        let audit = requester.record(Event::PassSignIn, detail);
         if !store.record_success(&pass, requester.now, enroll_until, &audit)? {
             store.append_audit(&requester.record(
-                "signin.pass.failure",
+                Event::PassSignInFailed,
                 "right pass, but no longer usable".into(),
             ))?;
             return Ok(decided(Outcome::Failed(Failure::NoLongerUsable)));
@@ -278,12 +278,12 @@ pub fn check_pass(
     let max = policy.pass.max_failures;
     let count = store.record_failure(requester.user, pass.id, requester.now, max, &|count| {
         let failure = requester.record(
-            "signin.pass.failure",
+            Event::PassSignInFailed,
             format!("wrong pass, failure {} of {max}", count.failures),
         );
         let locked = count.locked_now.then(|| {
             requester.record(
-                "pass.locked",
+                Event::PassLocked,
                 format!("locked after {} wrong tries", count.failures),
             )
         });
@@ -317,7 +317,7 @@ fn spent_pass(
         return Ok(Outcome::Nothing(NothingReason::Unusable(reason)));
     }
     store.append_audit(&requester.record(
-        "signin.pass.failure",
+        Event::PassSignInFailed,
         format!("right pass, but {}", reason.cause()),
     ))?;
     Ok(Outcome::Failed(Failure::SpentPass(reason)))

@@ -3,8 +3,11 @@ use super::migrations::MIGRATIONS;
 use super::*;
 use tap_core::pass::testkit::sample;
 
+/// A record of any name: the store keeps what it is given.
 fn audit(event: &str) -> AuditRecord {
-    AuditRecord::new(0, event, "alice", "root")
+    let mut record = AuditRecord::new(0, tap_core::audit::Event::PassIssued, "alice", "root");
+    record.event = event.into();
+    record
 }
 
 /// How tapctl and the module open an existing store, trust aside.
