@@ -105,7 +105,6 @@ impl KeySetup {
         };
         let options = OpenOptions {
             create: true,
-            group: None,
             check_trust: false,
         };
         SqliteStore::open(&policy.store, options)

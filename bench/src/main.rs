@@ -336,7 +336,6 @@ impl Workspace {
             &policy.store,
             OpenOptions {
                 create: true,
-                group: None,
                 check_trust: false,
             },
         )

@@ -28,12 +28,40 @@ const TOUCH_TIMEOUT: (Duration, Duration) = (SECOND, Duration::from_secs(300));
 pub struct Policy {
     pub enabled: bool,
     pub store: PathBuf,
+    /// Ignored. The 0.1 store's group, for the set-group-id tapctl; the
+    /// store is now the daemon's alone. Still accepted so that an old
+    /// policy keeps loading.
     pub store_group: String,
     pub pass: PassPolicy,
     pub scope: Scope,
     pub admins: Admins,
     pub keys: KeysPolicy,
+    pub daemon: DaemonPolicy,
 }
+
+/// `[daemon]`: the limits `tapd` applies. Root's connections are never
+/// capped.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonPolicy {
+    /// Argon2id hashes computed at once, each using `[pass.hash]
+    /// memory_kib`: bounds the daemon's memory under a flood of sign-ins.
+    pub max_concurrent_hashes: usize,
+    /// Connections one non-root uid may hold open at once.
+    pub max_connections_per_uid: usize,
+}
+
+impl Default for DaemonPolicy {
+    fn default() -> Self {
+        DaemonPolicy {
+            max_concurrent_hashes: 4,
+            max_connections_per_uid: 8,
+        }
+    }
+}
+
+const CONCURRENT_HASHES: std::ops::RangeInclusive<usize> = 1..=64;
+const CONNECTIONS_PER_UID: std::ops::RangeInclusive<usize> = 1..=1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -172,6 +200,7 @@ impl Default for Policy {
             scope: Scope::default(),
             admins: Admins::default(),
             keys: KeysPolicy::default(),
+            daemon: DaemonPolicy::default(),
         }
     }
 }
@@ -255,9 +284,7 @@ impl Policy {
         if !self.store.is_absolute() {
             return Err(format!("store = {:?} must be an absolute path", self.store));
         }
-        if self.store_group.is_empty() {
-            return Err("store_group must name a group".into());
-        }
+        // store_group is not checked: it is ignored (see the field).
         let pass = &self.pass;
         let (low, high) = LIFETIME_BOUNDS;
         for (name, value) in [
@@ -331,6 +358,16 @@ impl Policy {
         for aaguid in &keys.allowed_aaguids {
             parse_aaguid(aaguid).map_err(|e| format!("[keys] allowed_aaguids: {e}"))?;
         }
+        check_range(
+            "[daemon] max_concurrent_hashes",
+            self.daemon.max_concurrent_hashes,
+            &CONCURRENT_HASHES,
+        )?;
+        check_range(
+            "[daemon] max_connections_per_uid",
+            self.daemon.max_connections_per_uid,
+            &CONNECTIONS_PER_UID,
+        )?;
         Ok(())
     }
 
@@ -522,6 +559,29 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn daemon_section() {
+        let default = parse("").unwrap_or_default();
+        assert_eq!(default.daemon.max_concurrent_hashes, 4);
+        assert_eq!(default.daemon.max_connections_per_uid, 8);
+        let set = parse("[daemon]\nmax_concurrent_hashes = 2\nmax_connections_per_uid = 3")
+            .unwrap_or_default();
+        assert_eq!(set.daemon.max_concurrent_hashes, 2);
+        assert_eq!(set.daemon.max_connections_per_uid, 3);
+        for (bad, says) in [
+            ("[daemon]\nmax_concurrent_hashes = 0", "1 to 64"),
+            ("[daemon]\nmax_connections_per_uid = 0", "1 to 1024"),
+            ("[daemon]\nmax_connections_per_uid = 5000", "1 to 1024"),
+            ("[daemon]\nthreads = 3", "threads"),
+        ] {
+            let why = parse(bad).err().unwrap_or_default();
+            assert!(why.contains(says), "{bad}: {why}");
+        }
+        // An old policy's store_group still loads, and means nothing.
+        assert!(parse("store_group = \"\"").is_ok());
+        assert!(parse("store_group = \"pam-tap\"").is_ok());
     }
 
     #[test]

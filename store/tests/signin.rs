@@ -126,7 +126,6 @@ impl Fixture {
             &self.path,
             OpenOptions {
                 create: true,
-                group: None,
                 check_trust: false,
             },
         )

@@ -1,1 +1,79 @@
-fn main() {}
+//! tapd: pam_tap's daemon, the only process that opens the store.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tapd::cli::Cli;
+use tapd::server::{Server, Stop};
+use tapd::worker::{Pool, Shared};
+use tapd::{activation, log, sys};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("tapd: {why}");
+            tap_core::audit::syslog(tap_core::audit::Severity::Error, "tapd", &why);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    // Before any thread: both change process-wide state every thread inherits.
+    let inherited = activation::inherited().map_err(|e| format!("socket activation: {e}"))?;
+    let signals = sys::termination_signals().map_err(|e| format!("signals: {e}"))?;
+    let activated = inherited.is_some();
+    let (listener, where_) = match inherited {
+        Some(listener) => (listener, "the socket systemd passed".to_string()),
+        None => {
+            let listener = activation::bind(&cli.socket)
+                .map_err(|e| format!("cannot listen on {}: {e}", cli.socket.display()))?;
+            (listener, cli.socket.display().to_string())
+        }
+    };
+    log::mirror_to_stderr(!activated);
+    let policy = Arc::new(tapd::policy_cache::PolicyCache::new(&cli.policy));
+    let hashes = match policy.current() {
+        Ok(p) => p.daemon.max_concurrent_hashes,
+        // Refused per request, with the reason, until it is fixed.
+        Err(_) => tap_core::policy::DaemonPolicy::default().max_concurrent_hashes,
+    };
+    let shared = Arc::new(Shared {
+        policy: policy.clone(),
+        challenges: Default::default(),
+        hashes: tapd::hash_gate::HashSlots::new(hashes),
+    });
+    let workers = hashes + 2;
+    let pool = Pool::start(workers, shared).map_err(|e| format!("cannot start workers: {e}"))?;
+    let idle_exit = cli.idle_exit(activated);
+    eprintln!(
+        "tapd: serving on {where_} (pid {}, uid {}, policy {}, {workers} workers, {})",
+        std::process::id(),
+        sys::euid(),
+        cli.policy.display(),
+        match idle_exit {
+            Some(idle) => format!("exits after {} s idle", idle.as_secs()),
+            None => "no idle exit".into(),
+        }
+    );
+    let server = Server {
+        listener,
+        signals,
+        pool,
+        policy,
+        idle_exit,
+    };
+    let stop = server.run().map_err(|e| format!("serving: {e}"))?;
+    if !activated {
+        // Ours to remove; a socket systemd passed is systemd's.
+        let _ = std::fs::remove_file(&cli.socket);
+    }
+    match stop {
+        Stop::Signal(signal) => log::notice(&format!("stopped by signal {signal}")),
+        Stop::Idle => log::notice("idle; exiting (the next connection starts tapd again)"),
+    }
+    Ok(())
+}

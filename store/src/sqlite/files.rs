@@ -1,79 +1,83 @@
-//! The store's files on disk: creating them with the right owner and modes,
-//! and refusing to read through ones that a user could have written.
+//! The store's files on disk: creating them private to the daemon's user,
+//! and refusing to read through ones that anyone else could have written.
+//!
+//! Only `tapd` opens the store, running as its own system user; the store
+//! is that user's alone: the file 0600 in a 0700 directory, both owned by
+//! the daemon's effective uid.
 
-use super::{err, OpenOptions, Result};
+use super::{err, Result};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use tap_core::store::StoreError;
 
-/// With `check_trust`: the store must be a regular file, and it and its
-/// directory root's and not writable by others (the store's group aside).
-pub(super) fn check_store_file(
-    path: &Path,
-    meta: &std::fs::Metadata,
-    options: &OpenOptions,
-) -> Result<()> {
+/// With `check_trust`: the store must be a regular file, it and its
+/// directory owned by this process's effective uid and writable by nobody
+/// else, and the file readable by nobody else (it holds the pass hashes).
+pub(super) fn check_store_file(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     if !meta.is_file() {
         return Err(StoreError(format!(
             "store {} is not a regular file",
             path.display()
         )));
     }
-    // Only a group-writable file or directory needs the group's id.
+    let owner = crate::sys::euid();
+    check_private(path, meta, owner, 0o077)?;
     let parent = path.parent().unwrap_or(Path::new("/"));
     let parent_meta = std::fs::metadata(parent).map_err(|e| err(parent, "cannot read", e))?;
-    let group = if (meta.mode() | parent_meta.mode()) & 0o020 != 0 {
-        options.group_id()?
-    } else {
-        None
-    };
-    tap_core::trust::check_owner_and_mode(path, meta, group).map_err(StoreError)?;
-    tap_core::trust::check_owner_and_mode(parent, &parent_meta, group).map_err(StoreError)
+    check_private(parent, &parent_meta, owner, 0o022)
 }
 
-/// The -wal and -shm files hold committed data and the index to it, and
-/// SQLite creates them, owned by the caller, for whoever opens the store
-/// while they are missing. A user running the setgid tapctl would own them
-/// and could write them from another process. So they are made by the
-/// store's owner (root's `tapctl init`, or any root sign-in) and kept
-/// (`configure`): another user's opener refuses a store without them, and
-/// nobody reads through side files that are not the store owner's (root's
-/// SQLite would even take such files over, leaving the user's descriptors
-/// working). With `check_trust`, their modes are checked like the store's.
+/// Owned by `owner`, and no bit of `forbidden` in the mode.
+fn check_private(path: &Path, meta: &std::fs::Metadata, owner: u32, forbidden: u32) -> Result<()> {
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() != owner {
+        return Err(StoreError(format!(
+            "{} is owned by uid {}; the store must be owned by the daemon's user (uid {owner})",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    if mode & forbidden != 0 {
+        return Err(StoreError(format!(
+            "{} has mode {mode:04o}, which lets others {}; allowed: {:04o} at most",
+            path.display(),
+            if forbidden & 0o044 != 0 {
+                "read or write it"
+            } else {
+                "write it"
+            },
+            0o7777 & !forbidden & !0o7000,
+        )));
+    }
+    Ok(())
+}
+
+/// The -wal and -shm files hold committed data and the index to it. They
+/// outlive the connection (`configure`), so one left by someone else would
+/// be read: each must be a regular file of the store's owner, and with
+/// `check_trust` as private as the store.
 pub(super) fn check_side_files(
     path: &Path,
     store: &std::fs::Metadata,
     check_trust: bool,
 ) -> Result<()> {
-    let opener_owns_store = crate::sys::euid() == store.uid();
     for suffix in ["-wal", "-shm"] {
         let side = side_file(path, suffix);
         match std::fs::symlink_metadata(&side) {
             Ok(meta) if meta.uid() != store.uid() || !meta.is_file() => {
                 return Err(StoreError(format!(
-                    "store {}: {} is owned by uid {}, not by the store's owner (uid {}); \
-                     refusing to read through it (as root: give it back to root if you trust it, \
-                     or remove it and lose its latest commits)",
+                    "store {}: {} is owned by uid {}, not by the store's owner (uid {}), \
+                     or is not a regular file; refusing to read through it (give it to the \
+                     store's owner if you trust it, or remove it and lose its latest commits)",
                     path.display(),
                     side.display(),
                     meta.uid(),
                     store.uid()
                 )))
             }
-            Ok(meta) if check_trust => {
-                tap_core::trust::check_owner_and_mode(&side, &meta, Some(store.gid()))
-                    .map_err(StoreError)?;
-            }
+            Ok(meta) if check_trust => check_private(&side, &meta, store.uid(), 0o077)?,
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && opener_owns_store => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError(format!(
-                    "store {}: {} is missing, and only the store's owner may create it; \
-                     any tapctl command run as root (e.g. `sudo tapctl status`) restores it",
-                    path.display(),
-                    side.display()
-                )))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(&side, "cannot read", e)),
         }
     }
@@ -86,43 +90,33 @@ pub(super) fn side_file(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(side)
 }
 
-/// Creates the store's directory (0770) and file (0660), owned root and the
-/// store's group; without that group, root's alone (0700, 0600). Existing
-/// ones are left as they are.
-pub(super) fn create_file(path: &Path, group: Option<u32>) -> Result<()> {
+/// Creates the store's directory (0700) and file (0600), owned by this
+/// process (the daemon's user). Existing ones are left as they are (and
+/// checked by `check_store_file`).
+pub(super) fn create_file(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let (dir_mode, file_mode) = if group.is_some() {
-        (0o770, 0o660)
-    } else {
-        (0o700, 0o600)
-    };
-    // The umask may have narrowed a mode; set both exactly, then the group.
+    // The umask may have narrowed a mode; set it exactly.
     let settle = |p: &Path, mode: u32| -> Result<()> {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| err(p, "cannot set mode", e))?;
-        if let Some(gid) = group {
-            std::os::unix::fs::chown(p, Some(0), Some(gid))
-                .map_err(|e| err(p, "cannot set owner", e))?;
-        }
-        Ok(())
+            .map_err(|e| err(p, "cannot set mode", e))
     };
     if let Some(dir) = path.parent() {
         if !dir.exists() {
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(dir_mode)
+                .mode(0o700)
                 .create(dir)
                 .map_err(|e| err(dir, "cannot create directory", e))?;
-            settle(dir, dir_mode)?;
+            settle(dir, 0o700)?;
         }
     }
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(file_mode)
+        .mode(0o600)
         .open(path)
     {
-        Ok(_) => settle(path, file_mode),
+        Ok(_) => settle(path, 0o600),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(err(path, "cannot create", e)),
     }

@@ -25,23 +25,12 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// How to open the store.
 #[derive(Clone, Copy, Debug)]
-pub struct OpenOptions<'a> {
-    /// Create the file (and its directory) when missing.
+pub struct OpenOptions {
+    /// Create the file (0600) and its directory (0700) when missing.
     pub create: bool,
-    /// The store's group: owns new files, and may write existing ones.
-    /// Looked up only when needed: a missing group costs a full NSS walk.
-    pub group: Option<&'a str>,
-    /// Refuse a store that is not root's (see `trust`). On when running as root.
+    /// Refuse a store (file, directory, side files) that is not this
+    /// process's alone (see `files`). Always on in the daemon.
     pub check_trust: bool,
-}
-
-impl OpenOptions<'_> {
-    fn group_id(&self) -> Result<Option<u32>> {
-        match self.group {
-            Some(name) => tap_core::accounts::gid_by_name(name).map_err(StoreError),
-            None => Ok(None),
-        }
-    }
 }
 
 /// The SQLite store: core's `Store` over one connection.
@@ -61,7 +50,7 @@ impl SqliteStore {
     /// brings its schema up to date.
     pub fn open(path: &Path, options: OpenOptions) -> Result<SqliteStore> {
         if options.create {
-            files::create_file(path, options.group_id()?)?;
+            files::create_file(path)?;
         }
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,
@@ -74,10 +63,10 @@ impl SqliteStore {
             Err(e) => return Err(err(path, "cannot be reached", e)),
         };
         if options.check_trust {
-            files::check_store_file(path, &meta, &options)?;
+            files::check_store_file(path, &meta)?;
         }
-        // Before SQLite touches them: SQLite creates missing side files for
-        // whoever opens, and run as root takes over ones a user made.
+        // Before SQLite touches them: side files outlive the connection,
+        // and one someone else left would be read.
         files::check_side_files(path, &meta, options.check_trust)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
@@ -118,17 +107,15 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Opens the store a policy names, with its group, checking ownership
-    /// and modes whenever this process runs with root's effective uid.
+    /// Opens the store a policy names, as the daemon does: it must be this
+    /// process's alone (owner = effective uid, 0600 in a directory nobody
+    /// else may write). The policy's `store_group` is ignored.
     pub fn open_for(policy: &tap_core::policy::Policy, create: bool) -> Result<SqliteStore> {
-        let check_trust = crate::sys::euid() == 0;
-        let group = Some(policy.store_group.as_str());
         SqliteStore::open(
             &policy.store,
             OpenOptions {
                 create,
-                group,
-                check_trust,
+                check_trust: true,
             },
         )
     }

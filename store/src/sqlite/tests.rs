@@ -11,9 +11,8 @@ fn audit(event: &str) -> AuditRecord {
 }
 
 /// How tapctl and the module open an existing store, trust aside.
-const READER: OpenOptions<'static> = OpenOptions {
+const READER: OpenOptions = OpenOptions {
     create: false,
-    group: None,
     check_trust: false,
 };
 
@@ -29,7 +28,6 @@ fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let options = OpenOptions {
         create: true,
-        group: None,
         check_trust: false,
     };
     let store =
@@ -98,7 +96,6 @@ fn root_refuses_side_files_another_user_owns() {
     let path = dir.path().join("tap.db");
     let trusted = OpenOptions {
         create: false,
-        group: None,
         check_trust: true,
     };
     assert!(
@@ -136,15 +133,13 @@ fn side_files_outlive_the_connection_and_the_log_stays_short() -> Result<()> {
     Ok(())
 }
 
-/// Only the store's owner may be the one whose SQLite creates the side
-/// files; anyone else (a user's setgid tapctl) is refused without them.
+/// The daemon opens only a store that is its own: another user's file,
+/// or one others may read or write, is refused before SQLite touches it
+/// (so no side files appear either).
 #[test]
-fn another_users_opener_never_creates_side_files() {
-    if crate::sys::euid() != 0 {
-        return; // needs root to hand the store to another uid
-    }
+fn a_store_that_is_not_the_openers_alone_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
     let (dir, store) = fresh();
-    // Everything into the main file first: the log holds committed data.
     store
         .conn
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -154,20 +149,65 @@ fn another_users_opener_never_creates_side_files() {
     for side in ["tap.db-wal", "tap.db-shm"] {
         std::fs::remove_file(dir.path().join(side)).unwrap_or_else(|e| panic!("{e}"));
     }
-    std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
-    let error = open_error(&path, READER);
-    assert!(error.contains("is missing"), "{error}");
-    assert!(!dir.path().join("tap.db-wal").exists());
-    assert!(!dir.path().join("tap.db-shm").exists());
-    // The owner opens it and makes them; then others may read through.
-    std::os::unix::fs::chown(&path, Some(0), None).unwrap_or_else(|e| panic!("{e}"));
-    drop(SqliteStore::open(&path, READER).unwrap_or_else(|e| panic!("{e}")));
-    std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
-    for side in ["tap.db-wal", "tap.db-shm"] {
-        std::os::unix::fs::chown(dir.path().join(side), Some(65534), None)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let trusted = OpenOptions {
+        create: false,
+        check_trust: true,
+    };
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    chmod(dir.path(), 0o700);
+    chmod(&path, 0o600);
+    assert!(
+        SqliteStore::open(&path, trusted).is_ok(),
+        "its own, private"
+    );
+    for (what, mode, wanted) in [
+        (path.as_path(), 0o640, "read or write it"),
+        (path.as_path(), 0o606, "read or write it"),
+        (dir.path(), 0o770, "write it"),
+    ] {
+        chmod(what, mode);
+        let error = open_error(&path, trusted);
+        assert!(error.contains(wanted), "{error}");
+        chmod(what, if what == path.as_path() { 0o600 } else { 0o700 });
     }
-    assert!(SqliteStore::open(&path, READER).is_ok());
+    if crate::sys::euid() == 0 {
+        // Needs root to hand the file to another uid.
+        for side in ["tap.db-wal", "tap.db-shm"] {
+            std::fs::remove_file(dir.path().join(side)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap_or_else(|e| panic!("{e}"));
+        let error = open_error(&path, trusted);
+        assert!(error.contains("owned by uid 65534"), "{error}");
+        assert!(!dir.path().join("tap.db-wal").exists());
+        assert!(!dir.path().join("tap.db-shm").exists());
+    }
+}
+
+#[test]
+fn a_new_store_is_private_to_its_creator() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("state").join("tap.db");
+    let options = OpenOptions {
+        create: true,
+        check_trust: true,
+    };
+    drop(SqliteStore::open(&path, options).unwrap_or_else(|e| panic!("{e}")));
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| (m.mode() & 0o7777, m.uid()))
+            .ok()
+    };
+    let me = Some(crate::sys::euid());
+    assert_eq!(mode(&path), Some(0o600).zip(me));
+    assert_eq!(mode(&dir.path().join("state")), Some(0o700).zip(me));
+    for side in ["tap.db-wal", "tap.db-shm"] {
+        let side = dir.path().join("state").join(side);
+        assert_eq!(mode(&side).map(|(m, _)| m & 0o077), Some(0), "{side:?}");
+    }
 }
 
 #[test]

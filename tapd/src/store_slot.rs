@@ -1,0 +1,64 @@
+//! A worker's store connection, kept open across requests and opened again
+//! when the policy names another store or the file was replaced (restored
+//! from a backup, say).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use tap_core::policy::Policy;
+use tap_core::store::StoreError;
+use tap_store::SqliteStore;
+
+struct Open {
+    path: PathBuf,
+    /// Device and inode of the file when it was opened.
+    id: (u64, u64),
+    store: SqliteStore,
+}
+
+#[derive(Default)]
+pub struct StoreSlot {
+    open: Option<Open>,
+}
+
+impl StoreSlot {
+    /// This worker's connection to the policy's store. The store is
+    /// created (0600, in a 0700 directory, the daemon's) when missing.
+    pub fn get(&mut self, policy: &Policy) -> Result<&mut SqliteStore, StoreError> {
+        let id = file_id(policy)?;
+        let current = self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.path == policy.store && Some(o.id) == id);
+        if !current {
+            self.open = None;
+            let store = SqliteStore::open_for(policy, id.is_none())?;
+            let id = file_id(policy)?
+                .ok_or_else(|| StoreError(format!("store {} vanished", policy.store.display())))?;
+            self.open = Some(Open {
+                path: policy.store.clone(),
+                id,
+                store,
+            });
+        }
+        match self.open.as_mut() {
+            Some(open) => Ok(&mut open.store),
+            None => Err(StoreError("store not open".into())),
+        }
+    }
+
+    pub fn close(&mut self) {
+        self.open = None;
+    }
+}
+
+/// None when the file does not exist.
+fn file_id(policy: &Policy) -> Result<Option<(u64, u64)>, StoreError> {
+    match std::fs::symlink_metadata(&policy.store) {
+        Ok(meta) => Ok(Some((meta.dev(), meta.ino()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError(format!(
+            "store {}: cannot be reached: {e}",
+            policy.store.display()
+        ))),
+    }
+}
