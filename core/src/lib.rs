@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod duration;
+pub mod enroll;
 pub mod hashing;
 pub mod keys;
 pub mod pass;
