@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AdminRequest {
-    /// Create or migrate the store (root only).
-    Init,
+    /// Create or migrate the store (root only). Unit variants are written
+    /// `{}` so that unknown fields are refused for them too (serde ignores
+    /// them beside an internal tag otherwise).
+    Init {},
     /// Issue a pass, replacing any the user had. The daemon parses and
     /// bounds the lifetime and start against its policy.
     Issue {
@@ -36,7 +38,7 @@ pub enum AdminRequest {
     Show {
         user: String,
     },
-    List,
+    List {},
     Revoke {
         user: String,
     },
@@ -55,7 +57,7 @@ pub enum AdminRequest {
         proof: Option<KeyProof>,
     },
     /// The caller's pass, enrollment window and keys.
-    Status,
+    Status {},
     /// Start enrolling a key for the caller.
     EnrollBegin {
         label: Option<String>,

@@ -2,9 +2,7 @@ use super::client::{call_with_pin, proof, registration, KeyFailure};
 use super::*;
 use crate::keys::credential::KeyCredential;
 use crate::keys::runner::HelperFailure;
-use crate::keys::testkit::{
-    auth_data, cbor_bytes, cbor_int, cbor_map, cbor_text, AuthDataSpec, TestKey, AAGUID,
-};
+use crate::keys::testkit::{assertion, packed_registration, TestKey, AAGUID};
 use crate::keys::VerifyError;
 use crate::policy::{format_aaguid, Policy};
 use crate::signin::{Authenticator, ConversationFailed, Prompt, PIN_PROMPT};
@@ -20,17 +18,8 @@ fn policy() -> Policy {
     Policy::default()
 }
 
-/// A `packed` self-attested registration made by `key` for `challenge`.
 fn registered(key: &TestKey, challenge: &[u8; 32], rp_id: &str) -> Registration {
-    let cose = key.cose();
-    let mut spec = AuthDataSpec::registration(rp_id, CREDENTIAL_ID, &cose);
-    spec.sign_count = 1;
-    let data = auth_data(&spec);
-    let sig = key.sign(&[&data[..], challenge].concat());
-    let statement = cbor_map(&[
-        (cbor_text("alg"), cbor_int(key.algorithm().cose_id())),
-        (cbor_text("sig"), cbor_bytes(&sig)),
-    ]);
+    let (data, statement) = packed_registration(key, rp_id, CREDENTIAL_ID, challenge);
     Registration {
         authenticator_data: Bytes(data),
         attestation_format: "packed".into(),
@@ -54,8 +43,7 @@ fn enrolled(key: &TestKey, sign_count: u32) -> KeyCredential {
 }
 
 fn asserted(policy: &Policy, key: &TestKey, challenge: &[u8; 32], count: u32) -> Response {
-    let data = auth_data(&AuthDataSpec::assertion(policy.keys.rp_id(), count));
-    let signature = key.sign(&[&data[..], challenge].concat());
+    let (data, signature) = assertion(key, policy.keys.rp_id(), challenge, count);
     Response::Asserted {
         credential_id: Bytes(CREDENTIAL_ID.to_vec()),
         authenticator_data: Bytes(data),
