@@ -133,10 +133,12 @@ pub enum AdminReply {
     /// the first request again with its answer as `proof`.
     ProveKey {
         request: AssertRequest,
+        helper: KeyHelper,
     },
     /// Run the helper with `request`, then send `EnrollFinish`.
     Register {
         request: RegisterRequest,
+        helper: KeyHelper,
     },
     Enrolled {
         user: String,
@@ -146,6 +148,15 @@ pub enum AdminReply {
         user: String,
         label: String,
     },
+}
+
+/// The key helper the daemon's policy names, for tapctl to run as the
+/// user (tapctl reads no policy of its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyHelper {
+    pub program: String,
+    pub touch_timeout_secs: u64,
 }
 
 /// A pass as tapctl shows it; never its hash.

@@ -62,6 +62,7 @@ pub fn begin(
         .map_err(|e| Refusal::new(ErrorKind::Internal, e))?;
     Ok(AdminReply::Register {
         request: registration_request(&ask.ctx.policy, &user, &keys, challenge, user_handle),
+        helper: proof::key_helper(&ask.ctx.policy),
     })
 }
 

@@ -8,8 +8,9 @@ use super::Ask;
 use crate::context::{ChallengePurpose, PendingChallenge};
 use tap_core::enroll::{proof_request, verify_proof};
 use tap_core::keys::credential::KeyCredential;
+use tap_core::policy::Policy;
 use tap_core::store::Store;
-use tap_protocol::admin::{AdminReply, KeyProof};
+use tap_protocol::admin::{AdminReply, KeyHelper, KeyProof};
 use tap_protocol::{ErrorKind, Refusal};
 
 /// Time to type a PIN and touch, beyond the helper's own touch timeout.
@@ -29,6 +30,7 @@ pub fn require(
         let challenge = new_challenge(ask, user, purpose)?;
         return Ok(Some(AdminReply::ProveKey {
             request: proof_request(&policy, keys, challenge),
+            helper: key_helper(&policy),
         }));
     };
     let challenge = take_challenge(ask, user, &proof.challenge.0, purpose)?;
@@ -66,6 +68,14 @@ pub fn require(
             ask.ctx.store.append_audit(&audit).map_err(store_failed)?;
             Err(Refusal::new(ErrorKind::NotPermitted, refusal.to_string()))
         }
+    }
+}
+
+/// The helper tapctl runs, as the daemon's policy names it.
+pub fn key_helper(policy: &Policy) -> KeyHelper {
+    KeyHelper {
+        program: policy.keys.helper.display().to_string(),
+        touch_timeout_secs: policy.keys.touch_timeout.as_secs(),
     }
 }
 

@@ -362,7 +362,7 @@ const CRED_B: &[u8] = &[0xb2; 32];
 
 /// Enrolls a key for `uid` inside a window, the way tapctl does it.
 fn enroll(w: &mut World, uid: u32, key: &TestKey, credential_id: &[u8], label: &str) {
-    let AdminReply::Register { request } = w.ok(
+    let AdminReply::Register { request, .. } = w.ok(
         uid,
         AdminRequest::EnrollBegin {
             label: Some(label.into()),
@@ -431,7 +431,7 @@ fn enrolling_needs_a_window_or_a_proven_key() {
 
     // The window closes; a second key needs a touch of the first.
     w.now += 3600;
-    let AdminReply::ProveKey { request } = w.ok(ALICE, begin(None)) else {
+    let AdminReply::ProveKey { request, .. } = w.ok(ALICE, begin(None)) else {
         panic!("no proof asked")
     };
     assert_eq!(request.allow, vec![Bytes(CRED_A.to_vec())]);
@@ -452,11 +452,11 @@ fn enrolling_needs_a_window_or_a_proven_key() {
     assert_eq!(w.audit().pop().unwrap().event, "signin.key.failure");
     assert_eq!(w.refused(ALICE, begin(Some(proof))).0, ErrorKind::NotFound);
 
-    let AdminReply::ProveKey { request } = w.ok(ALICE, begin(None)) else {
+    let AdminReply::ProveKey { request, .. } = w.ok(ALICE, begin(None)) else {
         panic!()
     };
     let proof = prove(&request.client_data_hash.0, &key_a, CRED_A, 5);
-    let AdminReply::Register { request } = w.ok(ALICE, begin(Some(proof.clone()))) else {
+    let AdminReply::Register { request, .. } = w.ok(ALICE, begin(Some(proof.clone()))) else {
         panic!("no registration after the proof")
     };
     // A proof is good once.
@@ -487,7 +487,7 @@ fn enrolling_needs_a_window_or_a_proven_key() {
 fn a_bad_registration_is_refused_and_audited() {
     let mut w = World::new();
     w.open_window("alice");
-    let AdminReply::Register { request } = w.ok(
+    let AdminReply::Register { request, .. } = w.ok(
         ALICE,
         AdminRequest::EnrollBegin {
             label: None,
@@ -617,7 +617,7 @@ fn removing_ones_own_key_needs_a_window_or_another_key() {
         proof,
     };
     // Removing A: prove B (and only B).
-    let AdminReply::ProveKey { request } = w.ok(ALICE, remove(&ids[0], None)) else {
+    let AdminReply::ProveKey { request, .. } = w.ok(ALICE, remove(&ids[0], None)) else {
         panic!()
     };
     assert_eq!(request.allow, vec![Bytes(CRED_B.to_vec())]);
@@ -627,7 +627,7 @@ fn removing_ones_own_key_needs_a_window_or_another_key() {
         w.refused(ALICE, remove(&ids[1], Some(proof.clone()))).0,
         ErrorKind::NotFound
     );
-    let AdminReply::ProveKey { request } = w.ok(ALICE, remove(&ids[0], None)) else {
+    let AdminReply::ProveKey { request, .. } = w.ok(ALICE, remove(&ids[0], None)) else {
         panic!()
     };
     let proof = prove(&request.client_data_hash.0, &key_b, CRED_B, 3);
