@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod daemon;
 pub mod duration;
+pub mod enroll;
 pub mod hashing;
 pub mod helper;
 pub mod keys;

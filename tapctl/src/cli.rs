@@ -13,12 +13,17 @@ use std::path::PathBuf;
         Administrators (root, or members of the policy's [admins] groups) issue, show, list and revoke passes \
         and read the audit trail. Any user may show their own pass.",
     after_help = "Exit status: 0 ok, 1 internal error, 2 bad usage or input, 3 not permitted, \
-        4 not found, 5 policy invalid or unsafe, 6 store unavailable."
+        4 not found, 5 policy invalid or unsafe, 6 store or tapd unavailable."
 )]
 pub struct Cli {
-    /// Policy file to use instead of /etc/security/pam_tap.toml (root only).
+    /// Policy file for `policy check` (default /etc/security/pam_tap.toml).
+    /// Other commands use the policy tapd reads.
     #[arg(long, global = true, value_name = "PATH")]
     pub policy: Option<PathBuf>,
+
+    /// tapd's socket.
+    #[arg(long, global = true, value_name = "PATH", default_value = crate::client::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
 
     #[command(subcommand)]
     pub command: Command,
@@ -26,7 +31,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the store named by the policy, with its owner and modes (root only).
+    /// Check that tapd has the store open, and say where it is (root only).
     Init,
     /// Issue a pass to USER, replacing any pass they had. The pass is shown once.
     Issue(IssueArgs),

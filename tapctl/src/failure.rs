@@ -38,10 +38,4 @@ impl fmt::Display for Failure {
     }
 }
 
-impl From<tap_core::store::StoreError> for Failure {
-    fn from(e: tap_core::store::StoreError) -> Self {
-        Failure::new(Exit::Store, e.0)
-    }
-}
-
 pub type Result<T> = std::result::Result<T, Failure>;

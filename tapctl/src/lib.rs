@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod failure;
 pub mod keys;

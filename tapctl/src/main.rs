@@ -5,11 +5,7 @@ use tapctl::failure::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    match tapctl::commands::run(cli.command, cli.policy, now) {
+    match tapctl::commands::run(cli.command, cli.policy, cli.socket) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if !failure.message.is_empty() {

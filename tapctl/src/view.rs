@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 use tap_core::audit::escape_controls;
-use tap_core::pass::{PassRecord, Reason};
-use tap_core::policy::Policy;
+use tap_core::pass::Reason;
 use tap_core::timefmt::{to_human, to_rfc3339, Timestamp};
+use tap_protocol::admin::PassInfo;
 
 /// The fields of Entra's temporaryAccessPassMethod, plus ours.
 #[derive(Debug, Serialize)]
@@ -31,24 +31,20 @@ pub struct PassView {
 }
 
 impl PassView {
-    pub fn new(pass: &PassRecord, policy: &Policy, admitted: bool, now: Timestamp) -> Self {
-        let reason = pass.usability(policy.enabled && admitted, now);
+    pub fn new(pass: &PassInfo) -> Self {
         let time = |t: Option<Timestamp>| t.map(to_rfc3339);
         PassView {
             user: pass.user.clone(),
             pass: None,
             start: to_rfc3339(pass.start),
             expires: to_rfc3339(pass.expires),
-            lifetime: tap_core::duration::Duration::from_secs(
-                u64::try_from(pass.expires - pass.start).unwrap_or(0),
-            )
-            .to_string(),
+            lifetime: lifetime(pass).to_string(),
             one_time: pass.one_time,
-            usable: reason.usable(),
-            reason,
-            reason_text: reason.explain(),
+            usable: pass.reason.usable(),
+            reason: pass.reason,
+            reason_text: pass.reason.explain(),
             failures: pass.failures,
-            max_failures: policy.pass.max_failures,
+            max_failures: pass.max_failures,
             issued_by: pass.issued_by.clone(),
             created: to_rfc3339(pass.created),
             used_at: time(pass.used_at),
@@ -59,8 +55,13 @@ impl PassView {
     }
 }
 
+/// How long the pass lives, start to end.
+pub fn lifetime(pass: &PassInfo) -> tap_core::duration::Duration {
+    tap_core::duration::Duration::from_secs(u64::try_from(pass.expires - pass.start).unwrap_or(0))
+}
+
 /// `alice's pass is usable.` and the details, for `tapctl show`.
-pub fn describe(view: &PassView, pass: &PassRecord) -> String {
+pub fn describe(view: &PassView, pass: &PassInfo) -> String {
     let mut out = format!(
         "Temporary Access Pass for {}: {}\n",
         view.user, view.reason_text

@@ -21,7 +21,7 @@ pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
 enum SlotState {
     Queued,
     Running,
-    Done(Response),
+    Done(Box<Response>),
     /// The connection gave up waiting; a worker skips it.
     Abandoned,
 }
@@ -48,7 +48,7 @@ impl JobSlot {
 
     fn finish(&self, response: Response) {
         if let Ok(mut state) = self.state.lock() {
-            *state = SlotState::Done(response);
+            *state = SlotState::Done(Box::new(response));
             self.changed.notify_all();
         }
     }
@@ -150,7 +150,7 @@ impl Pool {
             };
         }
         match std::mem::replace(&mut *state, SlotState::Abandoned) {
-            SlotState::Done(response) => response,
+            SlotState::Done(response) => *response,
             _ => internal(),
         }
     }

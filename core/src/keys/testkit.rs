@@ -276,3 +276,36 @@ pub fn certificate(key: &TestKey, aaguid_extension: Option<[u8; 16]>) -> Vec<u8>
     .to_der()
     .unwrap()
 }
+
+/// A `packed` self-attested makeCredential answer by `key` for
+/// `client_data_hash`: (authenticator data, statement).
+pub fn packed_registration(
+    key: &TestKey,
+    rp_id: &str,
+    credential_id: &[u8],
+    client_data_hash: &[u8; 32],
+) -> (Vec<u8>, Vec<u8>) {
+    let cose = key.cose();
+    let mut spec = AuthDataSpec::registration(rp_id, credential_id, &cose);
+    spec.sign_count = 1;
+    let data = auth_data(&spec);
+    let sig = key.sign(&[&data[..], client_data_hash].concat());
+    let statement = cbor_map(&[
+        (cbor_text("alg"), cbor_int(key.algorithm().cose_id())),
+        (cbor_text("sig"), cbor_bytes(&sig)),
+    ]);
+    (data, statement)
+}
+
+/// A getAssertion answer by `key` for `client_data_hash` with counter
+/// `sign_count`: (authenticator data, signature).
+pub fn assertion(
+    key: &TestKey,
+    rp_id: &str,
+    client_data_hash: &[u8; 32],
+    sign_count: u32,
+) -> (Vec<u8>, Vec<u8>) {
+    let data = auth_data(&AuthDataSpec::assertion(rp_id, sign_count));
+    let signature = key.sign(&[&data[..], client_data_hash].concat());
+    (data, signature)
+}
