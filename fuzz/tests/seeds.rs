@@ -77,3 +77,37 @@ fn protocol_seeds_parse() {
         }
     }
 }
+
+/// Each request seed is a message tapd reads whole and decodes; the
+/// hostile ones are refused as what they are.
+#[test]
+fn daemon_request_seeds_decode() {
+    use tap_protocol::{read_message, FrameError, Request, Response, MAX_REQUEST_BYTES};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/daemon_request");
+    let mut requests = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut reader = &bytes[..];
+        match name.as_str() {
+            "other_version" => assert!(matches!(
+                read_message::<Request>(&mut reader, MAX_REQUEST_BYTES),
+                Err(FrameError::Version(2))
+            )),
+            "too_large" => assert!(matches!(
+                read_message::<Request>(&mut reader, MAX_REQUEST_BYTES),
+                Err(FrameError::TooLarge { .. })
+            )),
+            n if n.starts_with("response") => {
+                read_message::<Response>(&mut reader, MAX_REQUEST_BYTES).unwrap();
+            }
+            _ => {
+                read_message::<Request>(&mut reader, MAX_REQUEST_BYTES)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                requests += 1;
+            }
+        }
+    }
+    assert!(requests >= 5);
+}

@@ -36,9 +36,11 @@ fn silent_and_dribbling_clients_delay_nobody_and_are_cut_off() {
     let dribbler = std::thread::spawn(move || {
         let mut stream = UnixStream::connect(socket).unwrap();
         let start = Instant::now();
-        let length = 100u32.to_be_bytes();
-        for i in 0..30 {
-            let byte = if i < 4 { length[i] } else { b' ' };
+        let bytes = 100u32
+            .to_be_bytes()
+            .into_iter()
+            .chain(std::iter::repeat_n(b' ', 26));
+        for byte in bytes {
             if stream.write_all(&[byte]).is_err() {
                 break;
             }
@@ -99,9 +101,9 @@ fn bad_messages_each_get_a_clear_refusal_and_the_daemon_keeps_serving() {
         out
     };
     let mut oversized = (10_000_000u32).to_be_bytes().to_vec();
-    oversized.extend(std::iter::repeat(b'{').take(100_000));
+    oversized.extend(std::iter::repeat_n(b'{', 100_000));
     let mut just_over = (65_537u32).to_be_bytes().to_vec();
-    just_over.extend(std::iter::repeat(b' ').take(65_537));
+    just_over.extend(std::iter::repeat_n(b' ', 65_537));
     let cases: Vec<(&str, Vec<u8>, bool, &str)> = vec![
         ("oversized", oversized, false, "at most 65536"),
         ("one byte over", just_over, false, "at most 65536"),
