@@ -90,8 +90,9 @@ statedir=/var/lib/pam_tap
 if [ "$(stat -c '%U:%G %a' "$statedir")" != "pam-tap:pam-tap 700" ]; then
     chown root:root "$statedir"
     chmod 0700 "$statedir"
-    find "$statedir" -mindepth 1 -maxdepth 1 -type f -name 'tap.db*' \
-        -exec chown --no-dereference pam-tap:pam-tap '{}' + -exec chmod 0600 '{}' +
+    for f in "$statedir"/tap.db "$statedir"/tap.db-wal "$statedir"/tap.db-shm "$statedir"/tap.db-journal; do
+        if [ -f "$f" ] && [ ! -L "$f" ]; then chown pam-tap:pam-tap "$f"; chmod 0600 "$f"; fi
+    done
     chown pam-tap:pam-tap "$statedir"
 fi
 tapctl policy check >/dev/null
