@@ -13,7 +13,7 @@
 # generated changelog entry in the build copy only.
 # --lint runs lintian and rpmlint on the results and fails on any warning.
 # --save-bin DIR keeps a copy of the compiled binaries (libpam_tap.so,
-# tapctl, pam_tap-keyhelper, pam-tap-gen) in DIR; --prebuilt DIR packages those instead of
+# tapctl, tapd, pam_tap-keyhelper, pam-tap-gen) in DIR; --prebuilt DIR packages those instead of
 # compiling (test.sh builds its upgrade .deb from the same binaries so).
 # --reuse-release packages the workspace's own release build instead
 # (<repo>/target/release, as tests/run-all.sh builds it and its end-to-end
@@ -22,7 +22,7 @@
 # beside it in the release profile.
 #
 # Steps: install the build tools (apt) if missing; cargo build --release
-# -p pam_tap -p tapctl -p tap-keyhelper; build packaging/gen and generate tapctl's man pages and
+# -p pam_tap -p tapctl -p tapd -p tap-keyhelper; build packaging/gen and generate tapctl's man pages and
 # completions from its clap definition; stage everything; dpkg-buildpackage
 # (debhelper) for the .deb; rpmbuild for the .rpm.
 #
@@ -110,26 +110,26 @@ if [ -n "$prebuilt" ]; then
     log "prebuilt binaries from $bin"
 elif [ $reuse = 1 ]; then
     release=$repo/target
-    log "the workspace's release build ($release/release): cargo build --release -p pam_tap -p tapctl -p tap-keyhelper"
-    (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --release -p pam_tap -p tapctl -p tap-keyhelper)
+    log "the workspace's release build ($release/release): cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper"
+    (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper)
     log "man pages and completions (packaging/gen, release profile, beside it)"
     as_cargo_user cp --remove-destination "$repo/Cargo.lock" "$here/gen/Cargo.lock"
     (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --release --manifest-path "$here/gen/Cargo.toml")
     bin=${save_bin:-$work-bin}
     mkdir -p "$bin"
-    cp "$release/release/libpam_tap.so" "$release/release/tapctl" \
+    cp "$release/release/libpam_tap.so" "$release/release/tapctl" "$release/release/tapd" \
         "$release/release/pam_tap-keyhelper" "$release/release/pam-tap-gen" "$bin/"
     bin=$(cd "$bin" && pwd)
 else
     # Only the shipped crates: their features are then exactly what ships, and
     # a test-only workspace member cannot break or change the packages.
-    log "cargo build --release -p pam_tap -p tapctl -p tap-keyhelper"
+    log "cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper"
     (
         eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
         # cc-rs reads CFLAGS, not CPPFLAGS (where _FORTIFY_SOURCE is).
         export CFLAGS="$CFLAGS $CPPFLAGS"
         unset LDFLAGS CPPFLAGS CXXFLAGS
-        cd "$repo" && cargo build --release -p pam_tap -p tapctl -p tap-keyhelper
+        cd "$repo" && cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper
     )
     log "man pages and completions (packaging/gen)"
     # The generator has its own lock file, seeded from the workspace's so that
@@ -139,11 +139,11 @@ else
     (cd "$here/gen" && cargo build --quiet)
     bin=${save_bin:-$work-bin}
     mkdir -p "$bin"
-    cp "$CARGO_TARGET_DIR/release/libpam_tap.so" "$CARGO_TARGET_DIR/release/tapctl" \
+    cp "$CARGO_TARGET_DIR/release/libpam_tap.so" "$CARGO_TARGET_DIR/release/tapctl" "$CARGO_TARGET_DIR/release/tapd" \
         "$CARGO_TARGET_DIR/release/pam_tap-keyhelper" "$CARGO_TARGET_DIR/debug/pam-tap-gen" "$bin/"
     bin=$(cd "$bin" && pwd)
 fi
-for f in libpam_tap.so tapctl pam_tap-keyhelper pam-tap-gen; do
+for f in libpam_tap.so tapctl tapd pam_tap-keyhelper pam-tap-gen; do
     [ -s "$bin/$f" ] || { echo "build.sh: $bin/$f is missing" >&2; exit 1; }
 done
 
@@ -151,7 +151,7 @@ done
 rm -rf "$work"
 src=$work/pam-tap-$upstream
 stage=$src/stage
-mkdir -p "$stage"/{man,completions,pam-configs,tmpfiles.d,sysusers.d,rpm-doc} "$dist"
+mkdir -p "$stage"/{man,completions,pam-configs,tmpfiles.d,sysusers.d,systemd,rpm-doc} "$dist"
 cp -r "$here/debian" "$src/debian"
 rm -f "$src/debian/copyright.in"
 
@@ -174,11 +174,12 @@ date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
 
 install -m 0755 "$bin/libpam_tap.so" "$stage/pam_tap.so"
 install -m 0755 "$bin/tapctl" "$stage/tapctl"
+install -m 0755 "$bin/tapd" "$stage/tapd"
 install -m 0755 "$bin/pam_tap-keyhelper" "$stage/pam_tap-keyhelper"
 # Strip as dh_strip does, for both packages (rpmbuild's brp-strip only drops
 # debug info, and no -debuginfo package is built).
 strip --remove-section=.comment --remove-section=.note --strip-unneeded "$stage/pam_tap.so"
-strip --remove-section=.comment --remove-section=.note "$stage/tapctl" "$stage/pam_tap-keyhelper"
+strip --remove-section=.comment --remove-section=.note "$stage/tapctl" "$stage/tapd" "$stage/pam_tap-keyhelper"
 "$bin/pam-tap-gen" "$stage" "$upstream" "$date"
 mv "$stage/completions/tapctl.bash" "$stage/completions/tapctl"
 for page in "$here"/common/man/*; do
@@ -188,6 +189,11 @@ install -m 0644 "$here/common/pam_tap.toml" "$stage/pam_tap.toml"
 install -m 0644 "$here/common/pam-config" "$stage/pam-configs/pam_tap"
 install -m 0644 "$here/common/tmpfiles.conf" "$stage/tmpfiles.d/pam_tap.conf"
 install -m 0644 "$here/common/sysusers.conf" "$stage/sysusers.d/pam_tap.conf"
+# The units: for the .rpm from stage/, for dh_installsystemd as debian/pam-tap.*.
+for unit in pam-tap.socket pam-tap.service; do
+    install -m 0644 "$here/common/$unit" "$stage/systemd/$unit"
+    install -m 0644 "$here/common/$unit" "$src/debian/$unit"
+done
 
 # Licenses of what is linked in.
 "$here/tools/crate-licenses.py" "$repo" list > "$stage/rpm-doc/crates.txt"

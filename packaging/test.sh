@@ -14,8 +14,15 @@
 #    packaging/.cache/, so only the first run downloads), where
 #    test/scenario.sh installs the .deb with apt, enables pam_tap, signs in
 #    with pamtester and with su/sudo on a pty, upgrades, removes and purges.
-#    All of it runs in a private mount namespace (unshare -m) in a chroot;
-#    the host's /etc is never touched.
+#    All of it runs in private mount and pid namespaces (unshare -m -p -f) in
+#    a chroot; the host's /etc is never touched, and the tapd it starts ends
+#    with the namespace.
+# 4. test/units.sh: systemd-analyze verify and security on the units.
+# 5. test/upgrade.sh, in another fresh root: the 0.1 package (built once by
+#    test/old-deb.sh from commit 8999913 and cached; PAM_TAP_OLD01_DEB=path
+#    uses that .deb instead), a pass and an enrolled software key
+#    (pam_tap-softkey from target/release, built if missing), the upgrade to
+#    the new .deb, and both still sign in through tapd.
 #
 # Needs root. PAM_TAP_KEEP_ROOT=1 keeps the test root in packaging/.cache/run.
 # Prints "N passed, N failed" last; exit status 0 if none failed.
@@ -46,6 +53,11 @@ phase() { echo "# $* [$(( $(date +%s) - started ))s]"; }
 result() { # result NAME STATUS
     if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok   - $1"; else failed=$((failed + 1)); echo "FAIL - $1"; fi
 }
+
+phase "units (test/units.sh)"
+"$here/test/units.sh" | tee "$cache/units.log"
+counts=$(sed -n 's/^units: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$cache/units.log")
+if [ -n "$counts" ]; then passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* })); else result "units.sh ran to the end" 1; fi
 
 phase "build (packaging/build.sh --lint)"
 # The debootstrap root is made (or found in the cache) meanwhile.
@@ -85,24 +97,32 @@ has_line "name, version, arch" '^pam-tap [0-9.]+-[0-9]+ x86_64$' rpmq --qf '%{NA
 has_line "license tag names the project's and the crates' licenses" '^\(MIT OR Apache-2\.0\) AND .*BSD-3-Clause' rpmq --qf '%{LICENSE}\n'
 lsv() { rpmq -lv | awk '{ print $1, $3, $4, $NF }'; }
 has_line "/usr/lib64/security/pam_tap.so 0755 root:root" '^-rwxr-xr-x root root /usr/lib64/security/pam_tap\.so$' lsv
-has_line "/usr/bin/tapctl setgid 2755 root:pam-tap" '^-rwxr-sr-x root pam-tap /usr/bin/tapctl$' lsv
+has_line "/usr/bin/tapctl 0755 root:root (not set-group-id)" '^-rwxr-xr-x root root /usr/bin/tapctl$' lsv
+has_line "/usr/sbin/tapd 0755 root:root" '^-rwxr-xr-x root root /usr/sbin/tapd$' lsv
+has_line "tapd(8)" '^-rw-r--r-- root root /usr/share/man/man8/tapd\.8\.gz$' lsv
 has_line "/usr/libexec/pam_tap/pam_tap-keyhelper 0755 root:root" '^-rwxr-xr-x root root /usr/libexec/pam_tap/pam_tap-keyhelper$' lsv
 has_line "requires libudev (key helper)" '^libudev\.so\.1' rpmq --requires
 has_line "/etc/security/pam_tap.toml 0644 root:root" '^-rw-r--r-- root root /etc/security/pam_tap\.toml$' lsv
-has_line "/var/lib/pam_tap 0770 root:pam-tap" '^drwxrwx--- root pam-tap /var/lib/pam_tap$' lsv
+has_line "/var/lib/pam_tap 0700 pam-tap:pam-tap" '^drwx------ pam-tap pam-tap /var/lib/pam_tap$' lsv
 has_line "policy is %config(noreplace)" '^/etc/security/pam_tap\.toml cn$' rpmq --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]'
 for f in /usr/lib/tmpfiles.d/pam_tap.conf /usr/lib/sysusers.d/pam_tap.conf \
+         /usr/lib/systemd/system/pam-tap.socket /usr/lib/systemd/system/pam-tap.service \
          /usr/share/man/man8/pam_tap.8.gz /usr/share/man/man1/tapctl.1.gz /usr/share/man/man5/pam_tap.toml.5.gz \
          /usr/share/bash-completion/completions/tapctl /usr/share/zsh/site-functions/_tapctl \
          /usr/share/fish/vendor_completions.d/tapctl.fish /usr/share/licenses/pam-tap/LICENSE-MIT; do
     has_line "ships $f" "^-rw-r--r-- root root $f\$" lsv
 done
 has_line "%pre creates the group (groupadd -r pam-tap)" 'groupadd -r pam-tap' rpmq --scripts
-has_line "%post creates the store (tapctl init)" 'tapctl init' rpmq --scripts
+has_line "%pre creates the user (useradd -r ... pam-tap)" 'useradd -r -g pam-tap .* pam-tap$' rpmq --scripts
+has_line "%post gives a 0.1 store to pam-tap" 'chown pam-tap:pam-tap "\$f"; chmod 0600' rpmq --scripts
+has_line "%post presets pam-tap.socket" 'preset pam-tap\.socket' rpmq --scripts
+has_line "%preun disables and stops the units on erase" 'disable --now pam-tap\.socket pam-tap\.service' rpmq --scripts
+has_line "%postun restarts a running tapd on upgrade" 'try-restart pam-tap\.service' rpmq --scripts
 has_line "%preun warns if /etc/pam.d still names the module" "grep -qs 'pam_tap" rpmq --scripts
 has_line "requires libpam" '^libpam\.so\.0\(\)\(64bit\)' rpmq --requires
 has_line "requires glibc" '^libc\.so\.6\(GLIBC_' rpmq --requires
 has_line "requires groupadd for %pre" '^/usr/sbin/groupadd' rpmq --requires
+has_line "requires useradd for %pre" '^/usr/sbin/useradd' rpmq --requires
 has_line "requires pam" '^pam$' rpmq --requires
 
 phase "Debian 12 root"
@@ -118,7 +138,7 @@ if [ $status = 0 ]; then
     mkdir -p "$run/root"
     tar -C "$run/root" -xf "$tarball"
     set +e
-    unshare -m --propagation private -- "$here/test/scenario.sh" "$run/root" "$old_deb" "$new_deb" | tee "$cache/scenario.log"
+    unshare -m -p -f --propagation private -- "$here/test/scenario.sh" "$run/root" "$old_deb" "$new_deb" | tee "$cache/scenario.log"
     status=${PIPESTATUS[0]}
     set -e
     counts=$(sed -n 's/^scenario: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$cache/scenario.log")
@@ -129,6 +149,36 @@ if [ $status = 0 ]; then
     fi
     [ $status = 0 ] || [ "${counts#* }" != 0 ] || result "scenario exit status" $status
     [ "${PAM_TAP_KEEP_ROOT:-0}" = 1 ] || rm -rf --one-file-system "$run"
+
+    phase "upgrade from 0.1 (test/upgrade.sh)"
+    set +e
+    if [ -n "${PAM_TAP_OLD01_DEB:-}" ]; then old01=$PAM_TAP_OLD01_DEB; else old01=$("$here/test/old-deb.sh"); fi
+    status=$?
+    set -e
+    result "the 0.1 package is built (test/old-deb.sh, cached)" $status
+    softkey=$here/../target/release/pam_tap-softkey
+    if [ ! -x "$softkey" ]; then
+        # shellcheck source=../scripts/cargo-env.sh
+        (source "$here/../scripts/cargo-env.sh" "$here/.." && cd "$here/.." && cargo build --release -p tap-softkey) >"$cache/softkey.log" 2>&1
+        result "cargo build --release -p tap-softkey" $?
+    fi
+    if [ $status = 0 ] && [ -x "$softkey" ]; then
+        upgrade=$cache/upgrade
+        rm -rf --one-file-system "$upgrade"
+        mkdir -p "$upgrade/root"
+        tar -C "$upgrade/root" -xf "$tarball"
+        set +e
+        unshare -m -p -f --propagation private -- "$here/test/upgrade.sh" "$upgrade/root" "$old01" "$new_deb" "$softkey" | tee "$cache/upgrade.log"
+        status=${PIPESTATUS[0]}
+        set -e
+        counts=$(sed -n 's/^upgrade: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$cache/upgrade.log")
+        if [ -n "$counts" ]; then
+            passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
+        else
+            result "upgrade.sh ran to the end" 1
+        fi
+        [ "${PAM_TAP_KEEP_ROOT:-0}" = 1 ] || rm -rf --one-file-system "$upgrade"
+    fi
 fi
 rm -f "$rootfs_log" "$rootfs_log.out"
 

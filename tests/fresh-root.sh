@@ -20,7 +20,7 @@
 # 5. A pass sign-in with what it installed: tapctl issue, pamtester; and
 #    `man tapctl` once man-db is there.
 #
-# Inside private mount and UTS namespaces, in a chroot with its own /dev,
+# Inside private mount, UTS and pid namespaces, in a chroot with its own /dev,
 # /proc and /run; no systemd runs there, nothing of the host's /etc is
 # touched. Needs root. Takes several minutes (a cold release build); the
 # time of each step is printed. Ends with "fresh-root: N passed, N failed".
@@ -152,6 +152,17 @@ inner() {
     result "its demo says why the used pass is refused" $?
     grep -q "as root, with /root/.cargo/bin/cargo" "$out"
     result "it found root's rustup cargo through sudo" $?
+    # No systemd in the root: install.sh starts tapd itself and says so.
+    grep -q 'so install.sh started tapd itself' "$out" && grep -q 'will not be started again after a reboot' "$out"
+    result "it says it started tapd itself, and that a reboot will not" $?
+    R pgrep -u pam-tap -x tapd > "$out" 2>&1
+    result "tapd runs as pam-tap" $? "$out"
+    R test -S /run/pam_tap/tapd.sock
+    result "tapd listens on /run/pam_tap/tapd.sock" $?
+    [ "$(R stat -c '%U:%G %a' /var/lib/pam_tap)" = "pam-tap:pam-tap 700" ]
+    result "the store directory is pam-tap's, 0700" $?
+    [ "$(R stat -c '%U:%G %a' /usr/local/bin/tapctl)" = "root:root 755" ]
+    result "tapctl is root:root 0755 (not set-group-id)" $?
 
     echo "# a pass sign-in with what it installed [$(( $(date +%s) - started ))s]"
     R useradd --create-home --shell /bin/bash newcomer
@@ -175,7 +186,7 @@ inner() {
     echo "# manual pages [$(( $(date +%s) - started ))s]"
     R env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db > "$out" 2>&1
     result "apt installs man-db" $? "$out"
-    for page in tapctl pam_tap pam_tap.toml tapctl-issue; do
+    for page in tapctl tapd pam_tap pam_tap.toml tapctl-issue; do
         R man "$page" > "$out" 2>&1 && grep -q "$page" "$out"
         result "man $page" $? "$out"
     done
@@ -185,7 +196,8 @@ export run command started cargo_home rustup_home passed failed
 counts=$(mktemp)
 phase "install and sign in, in private mount and UTS namespaces"
 # The counters come back through a file: the namespaces are a child process.
-unshare --mount --uts --propagation private -- bash -c 'inner; echo "$passed $failed" > "$1"' _ "$counts"
+# A pid namespace of its own: the tapd that install.sh starts ends with it.
+unshare --mount --uts --pid --fork --propagation private -- bash -c 'inner; echo "$passed $failed" > "$1"' _ "$counts"
 read -r passed failed < "$counts" || failed=$((failed + 1))
 rm -f "$counts"
 [ "${PAM_TAP_KEEP_ROOT:-0}" = 1 ] || rm -rf --one-file-system "$run"

@@ -24,8 +24,9 @@ case "$flavour" in
         # What packaging/test.sh uses inside the root: pam-auth-update
         # (libpam-runtime), login, su (util-linux), sudo, pamtester,
         # useradd/chpasswd (passwd), addgroup (adduser, the package's
-        # fallback when systemd-sysusers is absent).
-        include=libpam-runtime,libpam-modules,libpam-modules-bin,login,util-linux,passwd,adduser,sudo,pamtester,ca-certificates
+        # fallback when systemd-sysusers is absent), pgrep/pkill (procps: the
+        # test starts and stops tapd as README.Debian shows).
+        include=libpam-runtime,libpam-modules,libpam-modules-bin,login,util-linux,passwd,adduser,sudo,pamtester,ca-certificates,procps
         # Downloaded into the root's apt cache but not installed: the second test pass
         # installs systemd (sysusers.d/tmpfiles.d path) and openssh-server (for its
         # /etc/pam.d/sshd), offline.

@@ -1,51 +1,21 @@
 #!/bin/bash
 # The .deb's life in a fresh Debian 12 root: install, sign in, upgrade,
-# remove, purge, reinstall with systemd. Run by packaging/test.sh inside a
-# private mount namespace (unshare -m), so the mounts below die with it and
-# nothing of the host's /etc is touched.
+# remove, purge, reinstall with systemd. Run by packaging/test.sh inside
+# private mount and pid namespaces (unshare -m -p -f), so the mounts below and
+# the tapd it starts end with it, and nothing of the host's /etc is touched.
 #
 #   scenario.sh ROOT DEB_OLD DEB_NEW
 set -uo pipefail
 root=$1 deb_old=$2 deb_new=$3
 here=$(cd "$(dirname "$0")" && pwd)
 expect=$here/pty_expect.py
-passed=0 failed=0
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
-mount -t proc proc "$root/proc"
-mount --rbind /dev "$root/dev"
-mount -t tmpfs tmpfs "$root/run"
+mount_root
 cp "$deb_old" "$deb_new" "$root/tmp/"
 old=/tmp/$(basename "$deb_old") new=/tmp/$(basename "$deb_new")
-# No service may start inside the test root.
-printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
-chmod 0755 "$root/usr/sbin/policy-rc.d"
 
-R() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 TERM=dumb "$@"; }
-apt_get() { R env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; }
-
-out=$(mktemp)
-# check NAME CMD...: CMD must succeed. Its output is kept in $out.
-check() {
-    local name=$1; shift
-    if "$@" >"$out" 2>&1; then
-        passed=$((passed + 1)); echo "ok   - $name"
-    else
-        failed=$((failed + 1)); echo "FAIL - $name"; sed 's/^/       | /' "$out" | tail -n 25
-    fi
-}
-# refute NAME CMD...: CMD must fail.
-refute() {
-    local name=$1; shift
-    if "$@" >"$out" 2>&1; then
-        failed=$((failed + 1)); echo "FAIL - $name (unexpectedly succeeded)"; sed 's/^/       | /' "$out" | tail -n 25
-    else
-        passed=$((passed + 1)); echo "ok   - $name"
-    fi
-}
-stat_is() { [ "$(R stat -c '%U:%G %a' "$1")" = "$2" ] || { R stat -c '%n is %U:%G %a' "$1"; echo "want $2"; false; }; }
-absent() { ! R test -e "$1" || { echo "$1 still exists"; false; }; }
-# pamtester with one answer on stdin (a single prompt)
-pam_ok() { printf '%s\n' "$3" | R pamtester -v "$1" "$2" authenticate; }
 # one_prompt CMD...: CMD succeeds, and its output (in $out, which check
 # writes as it runs) shows the one prompt exactly once.
 one_prompt() {
@@ -60,36 +30,35 @@ common_auth_has_tap() {
     [ "$(R grep -n -m1 -E 'pam_(tap|unix)\.so' /etc/pam.d/common-auth | grep -c pam_tap)" = 1 ]
 }
 no_tap_in_pam() { ! R grep -rn pam_tap /etc/pam.d || { echo "pam_tap still in /etc/pam.d"; false; }; }
-issue() { R tapctl issue "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pass"])'; }
-usable() { R tapctl show "$1" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d); sys.exit(0 if d["usable"] else 1)'; }
 # su from the unprivileged user carol, on a terminal.
 su_as_carol() { "$expect" --timeout 60 "${@:2}" -- chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb \
     runuser -u carol -- su "$1" -c 'echo "signed-in-as=$(id -un)"'; }
 
-echo "# install $(basename "$deb_old") (no systemd: addgroup/mkdir fallback)"
+echo "# install $(basename "$deb_old") (no systemd: adduser/mkdir fallback)"
 check "apt installs the package" apt_get install "$old"
+cp "$out" "$out.apt"
+check "postinst says tapd is not started without systemd" grep -q 'systemd is not running, so tapd is not started' "$out.apt"
 check "package is installed" R dpkg-query -W -f '${Status} ${Version}\n' pam-tap
-grep -q 'tapctl init.*failed' "$out" && { failed=$((failed + 1)); echo "FAIL - tapctl init failed in postinst"; }
-check "group pam-tap is a system group" bash -c "gid=\$(chroot '$root' getent group pam-tap | cut -d: -f3) && [ \"\$gid\" -lt 1000 ]"
-check "tapctl is root:pam-tap 2755" stat_is /usr/bin/tapctl "root:pam-tap 2755"
-check "statoverride on tapctl" bash -c "chroot '$root' dpkg-statoverride --list /usr/bin/tapctl | grep -qx 'root pam-tap 2755 /usr/bin/tapctl'"
+check "user pam-tap is a system user with group pam-tap" bash -c "uid=\$(chroot '$root' id -u pam-tap) && [ \"\$uid\" -lt 1000 ] && [ \"\$(chroot '$root' id -gn pam-tap)\" = pam-tap ]"
+check "tapctl is root:root 0755 (not set-group-id), no statoverride" no_setgid_tapctl
+check "tapd is /usr/sbin/tapd root:root 0755" stat_is /usr/sbin/tapd "root:root 755"
+check "units in /lib/systemd/system" R test -s /lib/systemd/system/pam-tap.socket -a -s /lib/systemd/system/pam-tap.service
 check "module in the multiarch PAM dir" stat_is /usr/lib/x86_64-linux-gnu/security/pam_tap.so "root:root 644"
 check "key helper at the policy's default path" stat_is /usr/libexec/pam_tap/pam_tap-keyhelper "root:root 755"
 check "key helper runs and finds no key here" bash -c "echo '{\"op\":\"probe\"}' | chroot '$root' /usr/libexec/pam_tap/pam_tap-keyhelper | grep -q '\"no_device\"'"
 check "policy is root:root 0644" stat_is /etc/security/pam_tap.toml "root:root 644"
 check "policy is a conffile" bash -c "chroot '$root' dpkg-query -W -f '\${Conffiles}' pam-tap | grep -q '/etc/security/pam_tap.toml '"
-check "store dir is root:pam-tap 0770" stat_is /var/lib/pam_tap "root:pam-tap 770"
-check "store made by tapctl init is root:pam-tap 0660" stat_is /var/lib/pam_tap/tap.db "root:pam-tap 660"
-# Kept across connections, so a user's setgid tapctl never creates them.
-check "its -wal is root:pam-tap 0660" stat_is /var/lib/pam_tap/tap.db-wal "root:pam-tap 660"
-check "its -shm is root:pam-tap 0660" stat_is /var/lib/pam_tap/tap.db-shm "root:pam-tap 660"
+check "store dir is pam-tap:pam-tap 0700" stat_is /var/lib/pam_tap "pam-tap:pam-tap 700"
 check "tmpfiles.d and sysusers.d entries" R test -s /usr/lib/tmpfiles.d/pam_tap.conf -a -s /usr/lib/sysusers.d/pam_tap.conf
-check "man pages" R test -s /usr/share/man/man8/pam_tap.8.gz -a -s /usr/share/man/man1/tapctl.1.gz -a -s /usr/share/man/man5/pam_tap.toml.5.gz
+check "man pages" R test -s /usr/share/man/man8/pam_tap.8.gz -a -s /usr/share/man/man8/tapd.8.gz -a -s /usr/share/man/man1/tapctl.1.gz -a -s /usr/share/man/man5/pam_tap.toml.5.gz
 check "completions" R test -s /usr/share/bash-completion/completions/tapctl -a -s /usr/share/zsh/vendor-completions/_tapctl -a -s /usr/share/fish/vendor_completions.d/tapctl.fish
 check "copyright and changelog" R test -s /usr/share/doc/pam-tap/copyright -a -s /usr/share/doc/pam-tap/changelog.Debian.gz
 check "the shipped policy is valid" R tapctl policy check
 check "pam-auth-update put pam_tap first in common-auth" common_auth_has_tap
 R cat /etc/pam.d/common-auth | grep -E '^auth' | sed 's/^/       common-auth: /'
+
+echo "# tapd, started as README.Debian shows (no systemd here)"
+check "tapd starts as pam-tap and listens on /run/pam_tap/tapd.sock" start_tapd
 
 echo "# users: alice (a password and a pass), bob (password only), carol (runs su)"
 R useradd -m -s /bin/bash alice
@@ -100,6 +69,7 @@ printf 'alice ALL=(ALL) ALL\n' > "$root/etc/sudoers.d/alice"; chmod 0440 "$root/
 pass=$(issue alice) || pass=
 check "tapctl issue alice --json gives a pass" test -n "$pass"
 check "tapctl show: alice's pass is usable" usable alice
+check "the store tapd made is pam-tap's alone (0600 in 0700)" private_store
 
 echo "# sign in"
 # (pamtester runs as root, and /etc/pam.d/su lets root through with
@@ -119,7 +89,7 @@ refute "su to alice with a wrong pass fails (pty)" su_as_carol alice --expect 'T
 check "sudo as alice with her pass (pty)" "$expect" --timeout 60 --expect 'Temporary Access Pass' --send "$pass" --expect '(^|\n)root' \
     -- chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb runuser -u alice -- sudo -k id -un
 check "audit trail has the sign-ins" bash -c "chroot '$root' tapctl audit --user alice | grep -qi alice"
-check "alice's own tapctl status (setgid, her uid)" bash -c "chroot '$root' runuser -u alice -- tapctl status | grep -q 'Temporary Access Pass for alice'"
+check "alice's own tapctl status (her uid, through tapd)" bash -c "chroot '$root' runuser -u alice -- tapctl status | grep -q 'Temporary Access Pass for alice'"
 
 echo "# fail closed: an unsafe policy turns pass sign-in off, passwords still work"
 R chmod 0664 /etc/security/pam_tap.toml
@@ -135,10 +105,12 @@ check "version is the new one" bash -c "chroot '$root' dpkg-query -W -f '\${Vers
 check "local policy change kept" R grep -q '^max_failures = 4 ' /etc/security/pam_tap.toml
 check "store kept: alice's pass still usable" usable alice
 check "pamtester login: alice's pass still works" pam_ok login alice "$pass"
-check "tapctl still root:pam-tap 2755" stat_is /usr/bin/tapctl "root:pam-tap 2755"
+check "tapctl still root:root 0755" no_setgid_tapctl
+check "the store is still pam-tap's alone" private_store
 check "common-auth still has pam_tap once" common_auth_has_tap
 
 echo "# remove"
+check "tapd stops (pkill -u pam-tap -x tapd, as README.Debian says)" stop_tapd
 check "apt removes the package" apt_get remove pam-tap
 check "no pam_tap line left in /etc/pam.d" no_tap_in_pam
 check "module is gone" absent /usr/lib/x86_64-linux-gnu/security/pam_tap.so
@@ -157,27 +129,34 @@ check "statoverride is gone" bash -c "! chroot '$root' dpkg-statoverride --list 
 check "no pam_tap line left in /etc/pam.d" no_tap_in_pam
 check "pam-auth-update runs cleanly after purge" R pam-auth-update --package
 check "pamtester login: bob signs in with his password" pam_ok login bob Bob-pw-42
-check "group pam-tap is kept on purge (by design)" R getent group pam-tap
+check "user and group pam-tap are kept on purge (by design)" R getent passwd pam-tap
 
 echo "# with systemd (sysusers.d, tmpfiles.d) and openssh-server: reinstall after purge"
 check "apt installs systemd and openssh-server from the cache" apt_get install --no-install-recommends systemd openssh-server
-# Take the group away and hide addgroup: only systemd-sysusers can make it now.
-R groupdel pam-tap
+# Take the user and group away and hide adduser/addgroup: only
+# systemd-sysusers can make them now.
+R userdel pam-tap
+R groupdel pam-tap 2>/dev/null
 R mv /usr/sbin/addgroup /usr/sbin/addgroup.hidden
+R mv /usr/sbin/adduser /usr/sbin/adduser.hidden
 check "apt installs $(basename "$deb_new")" apt_get install "$new"
 R mv /usr/sbin/addgroup.hidden /usr/sbin/addgroup
-check "systemd-sysusers made group pam-tap" R getent group pam-tap
-check "store dir is root:pam-tap 0770" stat_is /var/lib/pam_tap "root:pam-tap 770"
-check "new store is root:pam-tap 0660" stat_is /var/lib/pam_tap/tap.db "root:pam-tap 660"
-check "tapctl is root:pam-tap 2755" stat_is /usr/bin/tapctl "root:pam-tap 2755"
+R mv /usr/sbin/adduser.hidden /usr/sbin/adduser
+check "systemd-sysusers made user pam-tap, group pam-tap" bash -c "[ \"\$(chroot '$root' id -gn pam-tap)\" = pam-tap ]"
+check "store dir is pam-tap:pam-tap 0700" stat_is /var/lib/pam_tap "pam-tap:pam-tap 700"
+check "tapctl is root:root 0755" no_setgid_tapctl
 check "common-auth has pam_tap" common_auth_has_tap
+check "systemd-analyze verify on the installed units" R systemd-analyze verify pam-tap.socket pam-tap.service
+check "tapd starts as pam-tap (as README.Debian shows)" start_tapd
 pass=$(issue alice) || pass=
 check "pamtester sshd: alice with a new pass" pam_ok sshd alice "$pass"
 check "pamtester sshd: bob with his password" pam_ok sshd bob Bob-pw-42
+check "the new store is pam-tap's alone" private_store
+check "tapd stops" stop_tapd
 check "apt purges the package again" apt_get purge pam-tap
 check "no pam_tap line left in /etc/pam.d" no_tap_in_pam
 check "pamtester sshd: bob still signs in" pam_ok sshd bob Bob-pw-42
 
-rm -f "$out"
+rm -f "$out" "$out.apt"
 echo "scenario: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""List the crates statically linked into pam_tap.so and tapctl.
+"""List the crates statically linked into pam_tap.so, tapctl, tapd and the key helper.
 
 Usage: crate-licenses.py WORKSPACE_DIR list      > crates.txt
        crate-licenses.py WORKSPACE_DIR notices   > crate-licenses.txt
        crate-licenses.py WORKSPACE_DIR spdx      > license expression
 
 Walks `cargo metadata` from the shipped workspace members (pam_tap, tapctl,
-tap-keyhelper)
+tapd, tap-keyhelper)
 along normal (not dev, not build) dependencies for x86_64 Linux.
   list:    one "name version license" line per crate, sorted;
   notices: each crate's license files (LICENSE*, COPYING*, NOTICE*, ...),
@@ -20,7 +20,7 @@ import json
 import subprocess
 import sys
 
-SHIPPED = {"pam_tap", "tapctl", "tap-keyhelper"}
+SHIPPED = {"pam_tap", "tapctl", "tapd", "tap-keyhelper"}
 
 
 def main():
@@ -115,7 +115,7 @@ LICENSE_FILE = re.compile(r"^(LICEN[CS]E|COPYING|COPYRIGHT|NOTICE|UNLICENSE|AUTH
 
 
 def notices(pkgs, crates):
-    print("Crates statically linked into pam_tap.so, tapctl and pam_tap-keyhelper,")
+    print("Crates statically linked into pam_tap.so, tapctl, tapd and pam_tap-keyhelper,")
     print("with the license")
     print("and copyright notices each crate ships. The full text of the Apache")
     print("License 2.0 is shipped once: /usr/share/common-licenses/Apache-2.0 on")
