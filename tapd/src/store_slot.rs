@@ -10,8 +10,8 @@ use tap_store::SqliteStore;
 
 struct Open {
     path: PathBuf,
-    /// Device and inode of the file when it was opened.
-    id: (u64, u64),
+    /// Device, inode, owner and mode of the file when it was opened.
+    id: FileId,
     store: SqliteStore,
 }
 
@@ -51,10 +51,16 @@ impl StoreSlot {
     }
 }
 
+/// What must not change under an open store: the file (device, inode),
+/// its owner and its mode. A change reopens it, and opening re-runs the
+/// trust checks, so a store chowned or chmodded away from the daemon is
+/// refused at the next request, as it would be at the next start.
+type FileId = (u64, u64, u32, u32);
+
 /// None when the file does not exist.
-fn file_id(policy: &Policy) -> Result<Option<(u64, u64)>, StoreError> {
+fn file_id(policy: &Policy) -> Result<Option<FileId>, StoreError> {
     match std::fs::symlink_metadata(&policy.store) {
-        Ok(meta) => Ok(Some((meta.dev(), meta.ino()))),
+        Ok(meta) => Ok(Some((meta.dev(), meta.ino(), meta.uid(), meta.mode()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError(format!(
             "store {}: cannot be reached: {e}",

@@ -307,9 +307,12 @@ def recv_exactly(s, n):
 
 
 def ping(socket_path):
+    """Whether a tapd answers there (a refusal, for an unusable policy, is
+    an answer: the daemon is up and fails closed)."""
     try:
-        return "pong" in request(socket_path, "ping", timeout=2)
-    except OSError:
+        request(socket_path, "ping", timeout=2)
+        return True
+    except (OSError, ValueError):
         return False
 
 

@@ -4,19 +4,16 @@ One KeyWorld per test: a policy with a [keys] section, a software key
 (pam_tap-softkey, tests/softkey/README.md) behind a wrapper script that the
 policy's [keys] helper names, and a way to run tapctl as the test user.
 
-Why the policy lives at /etc/security/pam_tap.toml: `tapctl --policy` is
-root-only (README.md, "Security model"), so a user's own `tapctl enroll` reads the default
-path. /etc is the namespace's private overlay, so the test writes it there,
-points the PAM stacks and the root tapctl calls at the same file, and removes
-it afterwards. One file, so the module, the admin and the user always agree.
+Why the policy lives at /etc/security/pam_tap.toml: a user's own `tapctl
+enroll` talks to the tapd on the default socket, which reads the default
+path (harness.default_daemon). /etc is the namespace's private overlay, so
+the test writes it there, points the PAM stacks and root's tapctl at the
+same daemon, and removes it afterwards. One file, one daemon, so the module,
+the admin and the user always agree.
 
-Why a set-group-id copy of tapctl: a user's tapctl must open the store
-(root:pam-tap, 0660 in a 0770 directory). The package installs tapctl
-setgid pam-tap (like unix_chkpwd is setgid shadow); the test does the same
-with a copy (root:pam-tap, mode 2755) on the namespace's tmpfs, which is not
-mounted nosuid. setpriv does not set no_new_privs, so the bit takes effect.
-The helper runs without the extra group (core/src/keys/runner.rs), so the
-softkey state files are owned by the user.
+tapctl is a plain program (no set-group-id bit): the daemon knows who asks
+from its socket. The helper runs as the user, so the softkey state files
+are owned by the user.
 
 Why a copy of pam_tap-softkey: the test user runs it (through the helper), and
 the clone may sit where that user cannot reach (a 0700 home such as /root). So
@@ -24,7 +21,6 @@ the key world runs a root-owned copy on the namespace's tmpfs, as it does with
 tapctl.
 """
 
-import grp
 import json
 import os
 import shutil
@@ -41,7 +37,6 @@ TOUCH_CUE = "Touch your security key."
 PIN_PROMPT = "Security key PIN: "
 ES256, EDDSA = -7, -8
 
-_setgid_tapctl = None
 _softkey = None
 
 
@@ -58,22 +53,6 @@ def softkey_binary(world):
             return None
         _softkey = harness.copy_root_owned(built, world.base / "bin" / "pam_tap-softkey", 0o755)
     return _softkey
-
-
-def setgid_tapctl(world):
-    """A copy of the release tapctl, root:pam-tap, mode 2755, as packaged.
-
-    The group is looked up by name, as tapctl init does: a host that has the
-    package installed already has a system group pam-tap, which wins over the
-    harness's later entry of the same name in the private /etc/group."""
-    global _setgid_tapctl
-    if _setgid_tapctl is None:
-        dst = world.base / "bin" / "tapctl-setgid"
-        shutil.copyfile(world.tapctl, dst)
-        os.chown(dst, 0, grp.getgrnam("pam-tap").gr_gid)
-        os.chmod(dst, 0o2755)
-        _setgid_tapctl = dst
-    return _setgid_tapctl
 
 
 def toml_keys(keys):
@@ -117,7 +96,6 @@ class KeyWorld:
         # the `system` fixture's policy lives there too: close() puts it back
         self.saved_policy = DEFAULT_POLICY.read_text() if DEFAULT_POLICY.exists() else None
         self.softkey = softkey_binary(world)
-        self.tapctl_sg = setgid_tapctl(world)
         uid, gid = harness.USERS[user]
         self.keydir = tap.dir / "keys"
         self.keydir.mkdir(mode=0o755)
@@ -182,10 +160,10 @@ class KeyWorld:
 
     # -- tapctl --------------------------------------------------------------
     def user_tapctl(self, *args, user=None, stdin=None, timeout=60):
-        """The setgid tapctl as `user` (real uid), default policy path, no
-        controlling terminal (its own session), answers on stdin."""
+        """tapctl as `user`, on the default socket, no controlling terminal
+        (its own session), answers on stdin."""
         user = user or self.user
-        cmd = harness.as_user_prefix(user) + [str(self.tapctl_sg)] + [str(a) for a in args]
+        cmd = harness.as_user_prefix(user) + [str(self.world.tapctl)] + [str(a) for a in args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               input=stdin if stdin is not None else "",
                               start_new_session=True)

@@ -196,15 +196,20 @@ def wipe_sidecars(store):
             pass
 
 
-def test_store_missing_is_not_created(armed, syslog):
+def test_a_missing_store_is_created_only_where_tapd_owns_the_directory(armed, syslog):
+    """tapd creates a missing store, private to itself, in its own state
+    directory; a store named in a directory it does not own (here root's,
+    as a typo would) fails closed and nothing is created."""
     elsewhere = armed.dir / "nowhere" / "tap.db"
     pol = armed.write_policy("missing-store.toml", top={"store": str(elsewhere)})
     signin_closed(armed, syslog, policy=pol)
     assert not elsewhere.exists() and not elsewhere.parent.exists()
-    gone = armed.dir / "store" / "gone.db"
-    pol = armed.write_policy("gone-store.toml", top={"store": str(gone)})
-    signin_closed(armed, syslog, policy=pol)
-    assert not gone.exists()
+    fresh = armed.dir / "store" / "fresh.db"
+    pol = armed.write_policy("fresh-store.toml", top={"store": str(fresh)})
+    r = armed.auth("tapuser1", [armed.pw], stack="probe", policy=pol)
+    assert r.outcome == "PAM_IGNORE", r  # a new store holds no pass
+    st = fresh.stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (harness.USERS[harness.DAEMON_USER][0], 0o600)
 
 
 def test_store_garbage(armed, syslog):
@@ -259,7 +264,8 @@ def test_store_is_a_directory(armed, syslog):
     signin_closed(armed, syslog)
 
 
-def test_store_not_root_owned(armed, syslog):
+def test_store_owned_by_another_user(armed, syslog):
+    """Checked at every request, not only when tapd opened the store."""
     os.chown(armed.store, harness.USERS["tapuser1"][0], os.stat(armed.store).st_gid)
     signin_closed(armed, syslog)
 
@@ -281,8 +287,7 @@ def test_store_locked_by_another_writer(tap, syslog):
     not sign in — and once the lock is gone nothing is lost."""
     tap.pw = tap.issue("tapuser1", one_time=True)["pass"]
     con = sqlite3.connect(tap.store, timeout=1, isolation_level=None)
-    con.execute("PRAGMA locking_mode = EXCLUSIVE")
-    con.execute("BEGIN EXCLUSIVE")
+    con.execute("BEGIN IMMEDIATE")  # the write lock; tapd's reads go on
     con.execute("CREATE TABLE IF NOT EXISTS e2e_lock_holder (x)")
     try:
         t0 = time.monotonic()

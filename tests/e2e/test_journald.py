@@ -1,6 +1,6 @@
 """Where the authpriv lines go on a journald system: the commands of README.md's
 "## Logs" block, run exactly as written, find a pass sign-in and tapctl's
-issue line in the journal.
+issue line (which tapd logs) in the journal.
 
 A private systemd-journald (no systemd as PID 1 needed) runs in a nested mount
 namespace, with tmpfs over /run/systemd, /run/log and its configuration
@@ -20,7 +20,7 @@ README = harness.REPO / "README.md"
 
 SCRIPT = r"""
 set -euo pipefail
-out=$1 tapctl=$2 policy=$3 driver=$4 service=$5; shift 5
+out=$1 tapctl=$2 policy=$3 driver=$4 service=$5 tapd=$6 socket=$7; shift 7
 for d in /run/systemd /run/log /etc/systemd/journald.conf.d; do
     mkdir -p "$d" && mount -t tmpfs -o mode=0755 tmpfs "$d"
 done
@@ -32,8 +32,14 @@ journald=$!
 trap 'kill $journald' EXIT
 for _ in $(seq 100); do [ -S /run/systemd/journal/dev-log ] && break; sleep 0.1; done
 mount --bind /run/systemd/journal/dev-log /dev/log
+# tapd logs tapctl's actions: this one starts after /dev/log is journald's.
+setpriv --reuid=pam-tap --regid=pam-tap --init-groups -- \
+    "$tapd" --policy "$policy" --socket "$socket" 2> "$out/tapd.log" &
+tapd_pid=$!
+trap 'kill $tapd_pid $journald' EXIT
+for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
 
-"$tapctl" --policy "$policy" issue tapuser1 --lifetime 30m --json > "$out/issue.json"
+"$tapctl" --socket "$socket" issue tapuser1 --lifetime 30m --json > "$out/issue.json"
 pass=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pass"])' "$out/issue.json")
 "$driver" --service "$service" --user tapuser1 --answer "$pass" --rhost 192.0.2.9 > "$out/signin.json"
 "$driver" --service "$service" --user tapuser1 --answer WRONG-PASS-0 > "$out/wrong.json"
@@ -68,13 +74,17 @@ def test_readme_journalctl_commands_find_signin_and_tapctl_lines(tap, tmpdir_ns)
     assert "SYSLOG_FACILITY=10" in signins and "SYSLOG_FACILITY=10" in actions, commands
 
     svc = tap.service("gate", "nodelay")
+    # The script runs its own tapd on this policy's socket.
+    socket = tap.socket_for()
+    tap.stop_daemons()
     script = tmpdir_ns / "journald.sh"
     script.write_text(SCRIPT)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "JOURNALD": JOURNALD,
            "JOURNAL_WANT": r"pam_tap(\|pass.issued"}
     proc = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "--", "bash", str(script),
-         str(tmpdir_ns), tap.tapctl_bin, str(tap.policy), harness.DRIVER, svc, *commands],
+         str(tmpdir_ns), tap.tapctl_bin, str(tap.policy), harness.DRIVER, svc, harness.TAPD,
+         socket, *commands],
         capture_output=True, text=True, timeout=120, env=env)
     log = tmpdir_ns / "journald.log"
     assert proc.returncode == 0, \
@@ -94,9 +104,10 @@ def test_readme_journalctl_commands_find_signin_and_tapctl_lines(tap, tmpdir_ns)
                for line in lines), ctx
     assert any(re.search(r"wrong|fail", line, re.I) for line in lines), ctx
     assert "pass.issued" not in got_signins, ctx
-    # tapctl's own lines, under its name.
-    assert any(" tapctl[" in line and "tapctl: pass.issued" in line and "tapuser1" in line
-               for line in got_actions.splitlines()), ctx
+    # tapctl's actions, logged by tapd (which carries them out), naming the
+    # process that asked.
+    assert any(" tapd[" in line and "tapctl: pass.issued" in line and "tapuser1" in line
+               and 'peer="pid=' in line for line in got_actions.splitlines()), ctx
     assert "pam_tap(" not in got_actions, ctx
     # Never the pass.
     for out in (got_signins, got_actions):

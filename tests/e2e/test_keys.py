@@ -33,7 +33,6 @@ import json
 import os
 import pwd
 import re
-import sqlite3
 import subprocess
 import time
 
@@ -940,13 +939,29 @@ def test_enroll_without_a_pin_answer_says_no_pin_given(kw):
     assert kw.keys_json() == []
 
 
-def test_tapctl_without_store_access_says_so(kw):
-    """tapctl without its set-group-id bit cannot reach the store: exit 6,
-    and it does not claim the store is missing."""
-    cmd = harness.as_user_prefix(kw.user) + [str(kw.world.tapctl), "status"]
+def test_tapctl_without_the_daemon_says_how_to_start_it(kw):
+    """No tapd on the socket: exit 6, and the message says how to start it."""
+    cmd = harness.as_user_prefix(kw.user) + [str(kw.world.tapctl), "--socket",
+                                             "/run/pam_tap/none.sock", "status"]
     plain = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert plain.returncode == 6, ok(plain)
-    assert "does not exist" not in plain.stderr and "cannot be reached" in plain.stderr, ok(plain)
+    assert "systemctl start pam-tap.socket" in plain.stderr, ok(plain)
+
+
+def test_the_store_is_the_daemons_alone(kw):
+    """A user cannot open the store at all (0600 in a 0700 directory, both
+    tapd's); their tapctl works through the daemon all the same."""
+    kw.pass_sign_in()
+    store = kw.tap.store
+    uid = harness.USERS[harness.DAEMON_USER][0]
+    for path, mode in ((store, 0o600), (store.parent, 0o700)):
+        st = path.stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (uid, mode), (path, oct(st.st_mode))
+    probe = subprocess.run(
+        harness.as_user_prefix(kw.user) + ["python3", "-c", f"open({str(store)!r}, 'rb')"],
+        capture_output=True, text=True)
+    assert probe.returncode != 0 and "Permission denied" in probe.stderr, probe
+    assert kw.user_tapctl("status").returncode == 0
 
 
 def test_key_id_starting_with_a_dash_can_be_removed(kw):
@@ -974,8 +989,9 @@ def test_a_key_label_cannot_forge_log_fields(kw, syslog):
     assert signed and enrolled, lines
     assert harness.log_fields(signed[0]) == [("user", kw.user), ("rhost", "192.0.2.1")], signed
     fields = harness.log_fields(enrolled[0])
-    assert [k for k, _ in fields] == ["user", "detail"] and fields[0][1] == kw.user, enrolled
-    assert f"key {label} (" in fields[1][1], enrolled
+    assert [k for k, _ in fields] == ["user", "peer", "detail"], enrolled
+    assert fields[0][1] == kw.user and fields[1][1].startswith("pid="), enrolled
+    assert f"key {label} (" in fields[2][1], enrolled
 
 
 def test_removing_another_users_key_says_nothing_about_their_keys(kw):
@@ -1021,49 +1037,26 @@ def side_files(kw):
     return [kw.tap.store.with_name(kw.tap.store.name + suffix) for suffix in ("-wal", "-shm")]
 
 
-def checkpoint_and_drop_side_files(kw):
-    """What an administrator's sqlite3 session leaves: everything in the
-    main file, no -wal or -shm (SQLite's default close removes them)."""
-    conn = sqlite3.connect(str(kw.tap.store))
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    assert not any(f.exists() for f in side_files(kw))
-
-
-def test_a_users_tapctl_never_creates_side_files(kw):
-    """SQLite gives missing -wal and -shm files to whoever opens the store; a
-    user's setgid tapctl would own them and could write the store's log from
-    another process. So a user's tapctl refuses to be their creator, and root
-    (any sign-in) makes them again, root's, and keeps them."""
-    p = kw.pass_sign_in()
-    checkpoint_and_drop_side_files(kw)
-    st = kw.user_tapctl("status")
-    assert st.returncode != 0 and "is missing" in st.stderr, st
-    assert not any(f.exists() for f in side_files(kw)), "a user's tapctl made side files"
-    r = kw.sign_in([p["pass"]])
-    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
-    for f in side_files(kw):
-        assert f.stat().st_uid == 0, (f, f.stat())
-    st = kw.user_tapctl("status")
-    assert st.returncode == 0, st
-
-
-def test_root_refuses_side_files_a_user_owns(kw):
-    """Side files that are not the store owner's (left by an older pam_tap's
-    self-service run, or planted) could be written by that user: root must
-    not read through them, nor let SQLite take them over. PAM_AUTHINFO_UNAVAIL
-    on the gate stack (never IGNORE, never a sign-in); fine again once root
-    owns them."""
+def test_tapd_refuses_side_files_another_user_owns(kw):
+    """Side files that are not the store owner's (left by 0.1's set-group-id
+    tapctl, or planted by root by mistake) could be written by that user:
+    tapd must not read through them, nor let SQLite take them over. Checked
+    when the store is opened (here: tapd started again, as socket activation
+    does after an idle exit). PAM_AUTHINFO_UNAVAIL on the gate stack (never
+    IGNORE, never a sign-in); fine again once tapd owns them."""
     p = kw.pass_sign_in()
     uid = pwd.getpwnam(kw.user).pw_uid
+    tapd_uid = harness.USERS[harness.DAEMON_USER][0]
+    harness.stop_default_daemon()
     for f in side_files(kw):
         os.chown(f, uid, -1)
     assert_refused(kw.sign_in([p["pass"]]), "PAM_AUTHINFO_UNAVAIL")
     for f in side_files(kw):
-        assert f.stat().st_uid == uid, "root took the user's side file over"
+        assert f.stat().st_uid == uid, "tapd took the user's side file over"
     st = kw.user_tapctl("status")
-    assert st.returncode != 0 and "not by the store's owner" in st.stderr, st
+    assert st.returncode == 6 and "owner" in st.stderr, st
+    harness.stop_default_daemon()
     for f in side_files(kw):
-        os.chown(f, 0, -1)
+        os.chown(f, tapd_uid, -1)
     r = kw.sign_in([p["pass"]])
     assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r

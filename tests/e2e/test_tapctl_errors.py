@@ -17,7 +17,8 @@ import pytest
 
 
 def run_with_stdout(tap, stdout, *args):
-    cmd = [tap.tapctl_bin, "--policy", str(tap.policy), *args]
+    args = [str(tap.policy) if a == "POLICY" else a for a in args]
+    cmd = [tap.tapctl_bin, "--socket", tap.socket_for(), *args]
     proc = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                           timeout=30)
     return proc.returncode, proc.stderr.decode(errors="replace")
@@ -32,7 +33,7 @@ def closed_pipe():
 
 @pytest.mark.parametrize("args", [
     ["list"], ["list", "--json"], ["show", "tapuser1"], ["audit"], ["audit", "--json"],
-    ["issue", "tapuser2"], ["policy", "check"],
+    ["issue", "tapuser2"], ["policy", "check", "POLICY"],
 ])
 def test_closed_stdout_is_a_quiet_exit_1(tap, args):
     tap.issue("tapuser1")
@@ -60,7 +61,7 @@ def test_the_pipeline_in_the_readme_ends_cleanly(tap):
     for user in ("tapuser1", "tapuser2", "tapuser3"):
         tap.issue(user)
     proc = subprocess.run(
-        ["bash", "-c", f"set -o pipefail; {tap.tapctl_bin} --policy {tap.policy} list | head -1"],
+        ["bash", "-c", f"set -o pipefail; {tap.tapctl_bin} --socket {tap.socket_for()} list | head -1"],
         capture_output=True, text=True, timeout=30)
     assert proc.returncode in (0, 1) and proc.stderr == "", proc
     assert proc.stdout.split()[0] == "USER", proc

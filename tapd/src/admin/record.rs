@@ -12,8 +12,8 @@ pub fn record(ask: &Ask<'_, '_>, event: Event, user: &str, detail: String) -> Au
     let mut audit = AuditRecord::new(ask.ctx.now, event, user, &ask.caller.name).detail(detail);
     audit.service = "tapctl".into();
     audit.peer = ask.ctx.peer.describe();
-    let prefix = format!("tapctl[pid {}, uid {}]", ask.caller.pid, ask.caller.uid);
-    syslog(Severity::Notice, &prefix, &audit.log_line());
+    // The line's `peer` field names the asking process and its uid.
+    syslog(Severity::Notice, "tapctl", &audit.log_line());
     audit
 }
 
