@@ -3,7 +3,9 @@
 //! turn its answer into what the daemon expects back.
 
 use crate::helper::runner::HelperFailure;
-use crate::signin::{Authenticator, Prompt, PIN_PROMPT};
+use crate::signin::{Authenticator, Prompt};
+
+pub const PIN_PROMPT: &str = "Security key PIN: ";
 use tap_protocol::admin::{KeyProof, Registration};
 use tap_protocol::helper::{HelperError, Pin, Request, Response};
 
@@ -14,8 +16,12 @@ pub enum KeyFailure {
     Helper(HelperFailure),
     /// The authenticator (or its absence) refused.
     Refused { error: HelperError, message: String },
-    /// The key wants a PIN and none was given.
+    /// The key wants a PIN and what was typed cannot be one (nothing, or
+    /// not text): never sent to the key, whose PIN retries are few.
     NoPin,
+    /// The PIN could not be asked for: the conversation failed or gave no
+    /// answer at all.
+    Conversation,
     /// An answer of the wrong kind for the request.
     Unexpected(String),
 }
@@ -41,7 +47,8 @@ impl std::fmt::Display for KeyFailure {
                 HelperError::NotConfirmed => f.write_str("the key was not touched in time"),
                 other => write!(f, "the security key refused: {other:?}: {message}"),
             },
-            KeyFailure::NoPin => f.write_str("no PIN given"),
+            KeyFailure::NoPin => f.write_str("no usable PIN given"),
+            KeyFailure::Conversation => f.write_str("the PIN could not be asked for"),
             KeyFailure::Unexpected(what) => {
                 write!(f, "unexpected answer from the key helper: {what}")
             }
@@ -64,11 +71,12 @@ pub fn call_with_pin(
                 error: HelperError::PinRequired,
                 ..
             } if pin_slot(&mut request).is_some_and(|pin| pin.is_none()) => {
-                let typed = prompt.secret(PIN_PROMPT).ok().flatten();
-                let pin = typed
-                    .as_deref()
-                    .and_then(|t| Pin::from_typed(t))
-                    .ok_or(KeyFailure::NoPin)?;
+                let typed = prompt
+                    .secret(PIN_PROMPT)
+                    .ok()
+                    .flatten()
+                    .ok_or(KeyFailure::Conversation)?;
+                let pin = Pin::from_typed(&typed).ok_or(KeyFailure::NoPin)?;
                 if let Some(slot) = pin_slot(&mut request) {
                     *slot = Some(pin);
                 }

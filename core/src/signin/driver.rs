@@ -3,17 +3,18 @@
 //! `SignInService` (tapd over its socket; in process for tests).
 
 use super::{Attempt, Error, Failure, FirstPass, Mode, NothingReason, Outcome, Prompt, SignIn};
+use crate::enroll::client::{call_with_pin, KeyFailure};
 use crate::helper::Authenticator;
 use crate::helper::HelperFailure;
-use crate::keys::protocol::{Bytes, HelperError, Pin, Request, Response};
+use crate::keys::protocol::{Bytes, HelperError, Request, Response};
 use crate::pass::Reason;
 use crate::passcode;
 use tap_protocol::secret::Secret;
 use tap_protocol::signin::{KeyAnswer, KeyChallenge, Origin, Plan, Verdict};
 use zeroize::Zeroizing;
 
+pub use crate::enroll::client::PIN_PROMPT;
 pub const TOUCH_CUE: &str = "Touch your security key.";
-pub const PIN_PROMPT: &str = "Security key PIN: ";
 
 /// The daemon's three sign-in steps (see `tap_protocol::signin`).
 pub trait SignInService {
@@ -123,58 +124,42 @@ fn decide(
     Ok(verdict.outcome)
 }
 
-/// Runs the helper against the daemon's challenge. `None`: no key is
-/// plugged in, so the pass path goes on.
+/// Runs the helper against the daemon's challenge (asking for the PIN when
+/// the key wants one: the one PIN loop, `enroll::client`). `None`: no key
+/// is plugged in, so the pass path goes on.
 fn ask_key(
     authenticator: &dyn Authenticator,
     prompt: &mut dyn Prompt,
     attempt: &Attempt<'_>,
     challenge: KeyChallenge,
 ) -> Result<Option<KeyAnswer>, Error> {
-    let failed = |why: String| Ok(Some(KeyAnswer::Failed { why }));
     if !attempt.silent {
         // Shown before the helper blocks waiting for the touch.
         let _ = prompt.info(TOUCH_CUE);
     }
-    let mut request = challenge.request;
-    loop {
-        let answer = match authenticator.call(&Request::Assert(request.clone())) {
-            Ok(answer) => answer,
-            Err(HelperFailure::Spawn(why)) => {
-                return Err(Error::Unavailable(format!("key helper: {why}")))
-            }
-            Err(failure) => return failed(failure.to_string()),
-        };
-        return match answer {
-            Response::Asserted {
+    let why = match call_with_pin(authenticator, Request::Assert(challenge.request), prompt) {
+        Ok(Response::Asserted {
+            credential_id,
+            authenticator_data,
+            signature,
+        }) => {
+            return Ok(Some(KeyAnswer::Asserted {
                 credential_id,
                 authenticator_data,
                 signature,
-            } => Ok(Some(KeyAnswer::Asserted {
-                credential_id,
-                authenticator_data,
-                signature,
-            })),
-            Response::Failed {
-                error: HelperError::NoDevice,
-                ..
-            } => Ok(None),
-            Response::Failed {
-                error: HelperError::PinRequired,
-                ..
-            } if request.pin.is_none() => {
-                let typed = prompt
-                    .secret(PIN_PROMPT)
-                    .map_err(|_| Error::Conversation)?
-                    .ok_or(Error::Conversation)?;
-                match Pin::from_typed(&typed) {
-                    Some(pin) => request.pin = Some(pin),
-                    None => return failed("no usable PIN given".into()),
-                }
-                continue;
-            }
-            Response::Failed { error, message } => failed(format!("{error:?}: {message}")),
-            other => failed(format!("unexpected helper answer {other:?}")),
-        };
-    }
+            }))
+        }
+        Ok(other) => format!("unexpected helper answer {other:?}"),
+        Err(KeyFailure::Refused {
+            error: HelperError::NoDevice,
+            ..
+        }) => return Ok(None),
+        Err(KeyFailure::Helper(HelperFailure::Spawn(why))) => {
+            return Err(Error::Unavailable(format!("key helper: {why}")))
+        }
+        Err(KeyFailure::Conversation) => return Err(Error::Conversation),
+        Err(KeyFailure::Refused { error, message }) => format!("{error:?}: {message}"),
+        Err(failure) => failure.to_string(),
+    };
+    Ok(Some(KeyAnswer::Failed { why }))
 }
