@@ -19,7 +19,7 @@ use tap_core::keys::protocol::{Request as HelperRequest, Response as HelperRespo
 use tap_core::policy::Policy;
 use tap_core::signin::{
     self, Attempt, Authenticator, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome,
-    Remote, SignIn,
+    Remote, SignIn, Unavailable,
 };
 use zeroize::Zeroizing;
 
@@ -115,9 +115,9 @@ fn run(pamh: &mut PamHandle, args: &ModuleArgs, user: &str, silent: bool) -> Sig
         hand_on: None,
     };
     if let Some(bad) = &args.bad_policy {
-        return refused(Error::Unavailable(format!(
+        return refused(Error::Unavailable(Unavailable::Arguments(format!(
             "{bad:?}: the path must be absolute"
-        )));
+        ))));
     }
     let earlier_token = match args.first_pass {
         FirstPass::Prompt => None,

@@ -6,7 +6,7 @@ use crate::context::{ChallengePurpose, Context, PendingChallenge};
 use crate::dispatch::refused;
 use tap_core::accounts::SystemDirectory;
 use tap_core::signin::steps::{self, PassVerifier, Requester};
-use tap_core::signin::Error;
+use tap_core::signin::{Error, Unavailable};
 use tap_protocol::signin::SignInRequest;
 use tap_protocol::{ErrorKind, Response};
 
@@ -43,8 +43,9 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
                             purpose: ChallengePurpose::SignIn,
                         };
                         if !ctx.challenges.insert(challenge.to_vec(), pending, ctx.now) {
-                            return Err(Error::Unavailable(
-                                "too many key challenges outstanding".into(),
+                            return Ok(refused(
+                                ErrorKind::Busy,
+                                "too many key challenges outstanding; try again",
                             ));
                         }
                     }
@@ -111,7 +112,10 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
     match result {
         Ok(response) => response,
         Err(Error::UnknownUser) => refused(ErrorKind::UnknownUser, "no such user"),
-        Err(Error::Unavailable(why)) => refused(ErrorKind::Store, why),
+        Err(Error::Unavailable(why @ Unavailable::Store(_))) => {
+            refused(ErrorKind::Store, why.to_string())
+        }
+        Err(Error::Unavailable(why)) => refused(ErrorKind::Internal, why.to_string()),
         Err(Error::Conversation) => refused(ErrorKind::Internal, "conversation error in daemon"),
     }
 }

@@ -2,7 +2,9 @@
 //! helper, tell a password from a pass, and leave every decision to a
 //! `SignInService` (tapd over its socket; in process for tests).
 
-use super::{Attempt, Error, Failure, FirstPass, Mode, NothingReason, Outcome, Prompt, SignIn};
+use super::{
+    Attempt, Error, Failure, FirstPass, Mode, NothingReason, Outcome, Prompt, SignIn, Unavailable,
+};
 use crate::enroll::client::{call_with_pin, KeyFailure};
 use crate::helper::Authenticator;
 use crate::helper::HelperFailure;
@@ -155,7 +157,7 @@ fn ask_key(
             ..
         }) => return Ok(None),
         Err(KeyFailure::Helper(HelperFailure::Spawn(why))) => {
-            return Err(Error::Unavailable(format!("key helper: {why}")))
+            return Err(Error::Unavailable(Unavailable::Helper(why)))
         }
         Err(KeyFailure::Conversation) => return Err(Error::Conversation),
         Err(KeyFailure::Refused { error, message }) => format!("{error:?}: {message}"),

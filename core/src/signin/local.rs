@@ -5,7 +5,7 @@
 
 use super::driver::SignInService;
 use super::steps::{self, DirectVerifier, Requester};
-use super::{Error, Mode};
+use super::{Error, Mode, Unavailable};
 use crate::accounts::Directory;
 use crate::keys::protocol::Bytes;
 use crate::policy::Policy;
@@ -37,15 +37,18 @@ impl<'a, S: Store, F: FnOnce() -> Result<S, StoreError>> Local<'a, S, F> {
 
     fn store(&mut self) -> Result<&mut S, Error> {
         if self.store.is_none() {
-            let open = self
-                .open
-                .take()
-                .ok_or_else(|| Error::Unavailable("store could not be opened".into()))?;
+            let open = self.open.take().ok_or_else(|| {
+                Error::Unavailable(Unavailable::Store(StoreError(
+                    "store could not be opened".into(),
+                )))
+            })?;
             self.store = Some(open()?);
         }
-        self.store
-            .as_mut()
-            .ok_or_else(|| Error::Unavailable("store could not be opened".into()))
+        self.store.as_mut().ok_or_else(|| {
+            Error::Unavailable(Unavailable::Store(StoreError(
+                "store could not be opened".into(),
+            )))
+        })
     }
 }
 
@@ -83,7 +86,9 @@ impl<S: Store, F: FnOnce() -> Result<S, StoreError>> SignInService for Local<'_,
             .take()
             .filter(|(u, c)| u == user && c[..] == challenge.0[..])
         else {
-            return Err(Error::Unavailable("no such key challenge".into()));
+            return Err(Error::Unavailable(Unavailable::Daemon(
+                "no such key challenge".into(),
+            )));
         };
         let (policy, directory, now) = (self.policy, self.directory, self.now);
         let requester = Requester {

@@ -2,7 +2,7 @@
 //! service). Anything but the expected answer fails closed.
 
 use super::driver::SignInService;
-use super::{Error, Mode};
+use super::{Error, Mode, Unavailable};
 use crate::daemon;
 use crate::keys::protocol::Bytes;
 use std::path::Path;
@@ -21,15 +21,15 @@ pub struct Remote<'a> {
 impl Remote<'_> {
     fn ask(&self, step: SignInRequest) -> Result<Response, Error> {
         let response = daemon::call(self.socket, &Request::SignIn(step), self.timeout)
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+            .map_err(|e| Error::Unavailable(Unavailable::Daemon(e.to_string())))?;
         match response {
             Response::Refused(refusal) if refusal.kind == ErrorKind::UnknownUser => {
                 Err(Error::UnknownUser)
             }
-            Response::Refused(refusal) => Err(Error::Unavailable(format!(
+            Response::Refused(refusal) => Err(Error::Unavailable(Unavailable::Daemon(format!(
                 "tapd refused ({:?}): {}",
                 refusal.kind, refusal.message
-            ))),
+            )))),
             other => Ok(other),
         }
     }
@@ -43,7 +43,9 @@ impl Remote<'_> {
 }
 
 fn unexpected(response: &Response) -> Error {
-    Error::Unavailable(format!("tapd answered out of turn: {response:?}"))
+    Error::Unavailable(Unavailable::Daemon(format!(
+        "tapd answered out of turn: {response:?}"
+    )))
 }
 
 impl SignInService for Remote<'_> {

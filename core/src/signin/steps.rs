@@ -3,7 +3,7 @@
 //! gains nothing. No step waits on anyone: the person types and touches
 //! between steps, not during one.
 
-use super::{Error, Failure, NothingReason, Outcome};
+use super::{Error, Failure, NothingReason, Outcome, Unavailable};
 use crate::accounts::Directory;
 use crate::audit::{AuditRecord, Event};
 use crate::hashing;
@@ -63,12 +63,12 @@ pub fn admit(
     }
     let account = directory
         .user(user)
-        .map_err(Error::Unavailable)?
+        .map_err(|e| Error::Unavailable(Unavailable::Directory(e)))?
         .ok_or(Error::UnknownUser)?;
     let admitted = policy
         .scope
         .admits(user, || directory.groups(&account))
-        .map_err(Error::Unavailable)?;
+        .map_err(|e| Error::Unavailable(Unavailable::Directory(e)))?;
     Ok((!admitted).then_some(NothingReason::OutOfScope))
 }
 
@@ -99,7 +99,8 @@ pub fn plan(
         None
     } else {
         let mut challenge = [0u8; 32];
-        crate::keys::random_bytes(&mut challenge).map_err(Error::Unavailable)?;
+        crate::keys::random_bytes(&mut challenge)
+            .map_err(|e| Error::Unavailable(Unavailable::Random(e)))?;
         issued = Some(challenge);
         Some(KeyChallenge {
             request: AssertRequest {
@@ -247,7 +248,7 @@ pub fn check_pass(
 
     if verifier
         .verify(&canonical, &pass.phc)
-        .map_err(Error::Unavailable)?
+        .map_err(|e| Error::Unavailable(Unavailable::Hash(e)))?
     {
         let enroll_until = pass.enroll_window_end(requester.now, policy.pass.enroll_window);
         let detail = format!(
@@ -312,7 +313,7 @@ fn spent_pass(
     if !reason.is_final()
         || !verifier
             .verify(canonical, &pass.phc)
-            .map_err(Error::Unavailable)?
+            .map_err(|e| Error::Unavailable(Unavailable::Hash(e)))?
     {
         return Ok(Outcome::Nothing(NothingReason::Unusable(reason)));
     }
