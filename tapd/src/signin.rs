@@ -31,7 +31,7 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
                 peer: &peer,
                 now: ctx.now,
             };
-            steps::plan(&policy, &SystemDirectory, ctx.store, &requester, mode).and_then(
+            steps::plan(&policy, &SystemDirectory, ctx.store, &requester, mode).map(
                 |(plan, issued)| {
                     if let Some(challenge) = issued {
                         let pending = PendingChallenge {
@@ -43,13 +43,13 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
                             purpose: ChallengePurpose::SignIn,
                         };
                         if !ctx.challenges.insert(challenge.to_vec(), pending, ctx.now) {
-                            return Ok(refused(
+                            return refused(
                                 ErrorKind::Busy,
                                 "too many key challenges outstanding; try again",
-                            ));
+                            );
                         }
                     }
-                    Ok(Response::Plan(plan))
+                    Response::Plan(plan)
                 },
             )
         }
