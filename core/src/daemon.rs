@@ -11,6 +11,11 @@ use tap_protocol::{Request, Response};
 /// Where tapd listens (the socket unit's path).
 pub const DEFAULT_SOCKET: &str = "/run/pam_tap/tapd.sock";
 
+/// The system user tapd runs as. A socket served by anyone else (or root:
+/// systemd creates the socket-activated one) is not tapd's, whatever its
+/// path: a client never takes a decision from it.
+pub const DAEMON_USER: &str = "pam-tap";
+
 /// How to start the daemon, for messages.
 pub const HOW_TO_START: &str =
     "start it with `systemctl start pam-tap.socket`, or run `tapd` where there is no systemd";
@@ -23,6 +28,8 @@ pub enum CallError {
     Timeout { socket: PathBuf, after: Duration },
     /// The daemon answered something this client cannot read.
     Protocol(FrameError),
+    /// Whoever listens there is neither root nor tapd's user.
+    NotTapd { socket: PathBuf, uid: u32 },
 }
 
 impl std::fmt::Display for CallError {
@@ -40,6 +47,11 @@ impl std::fmt::Display for CallError {
                 after.as_millis()
             ),
             CallError::Protocol(e) => write!(f, "tapd's answer is unreadable: {e}"),
+            CallError::NotTapd { socket, uid } => write!(
+                f,
+                "{} is served by uid {uid}, which is neither root nor {DAEMON_USER}: not asked",
+                socket.display()
+            ),
         }
     }
 }
@@ -60,6 +72,7 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Respo
             why,
         },
     })?;
+    check_server(&stream, socket)?;
     let remaining = deadline
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
@@ -86,6 +99,25 @@ pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Respo
     // The read timeout is per read; the frame is small and the daemon
     // writes it in one go, so the deadline holds up to one extra slice.
     read_message(&mut stream, MAX_RESPONSE_BYTES).map_err(io_error)
+}
+
+/// The listening side must be root (systemd's socket) or tapd's user.
+fn check_server(stream: &UnixStream, socket: &Path) -> Result<(), CallError> {
+    use std::os::fd::AsFd;
+    let uid = crate::sys::peer_uid(stream.as_fd()).map_err(|why| CallError::Unreachable {
+        socket: socket.to_path_buf(),
+        why,
+    })?;
+    // Only a non-root server costs a lookup (tapd in the foreground).
+    let tapd = || crate::accounts::user_by_name(DAEMON_USER).ok().flatten();
+    if uid == 0 || tapd().is_some_and(|account| account.uid == uid) {
+        Ok(())
+    } else {
+        Err(CallError::NotTapd {
+            socket: socket.to_path_buf(),
+            uid,
+        })
+    }
 }
 
 fn connect(socket: &Path, deadline: Instant) -> io::Result<UnixStream> {

@@ -2,19 +2,15 @@
 //! with timeouts so tapctl never hangs on a daemon that does not answer.
 
 use crate::failure::{Exit, Failure, Result};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tap_protocol::admin::{AdminReply, AdminRequest};
-use tap_protocol::{read_message, write_message, ErrorKind, Request, Response, MAX_RESPONSE_BYTES};
+use tap_protocol::{ErrorKind, Request, Response};
 
-pub const DEFAULT_SOCKET: &str = "/run/pam_tap/tapd.sock";
+pub use tap_core::daemon::DEFAULT_SOCKET;
 /// Every request is answered from the store alone (the key helper runs
 /// in tapctl between requests), so this is ample even for an Argon2 hash.
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-const START_IT: &str = "is tapd running? start it with `systemctl start pam-tap.socket`, \
-    or run `tapd` in the foreground where there is no systemd";
 
 pub struct Client {
     socket: PathBuf,
@@ -46,22 +42,8 @@ impl Client {
     }
 
     fn call(&self, request: &Request) -> Result<Response> {
-        let unreachable = |e: &dyn std::fmt::Display| {
-            Failure::new(
-                Exit::Store,
-                format!(
-                    "cannot reach tapd at {}: {e}; {START_IT}",
-                    self.socket.display()
-                ),
-            )
-        };
-        let mut stream = UnixStream::connect(&self.socket).map_err(|e| unreachable(&e))?;
-        stream
-            .set_read_timeout(Some(TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
-            .map_err(|e| unreachable(&e))?;
-        write_message(&mut stream, request).map_err(|e| unreachable(&e))?;
-        read_message(&mut stream, MAX_RESPONSE_BYTES).map_err(|e| unreachable(&e))
+        tap_core::daemon::call(&self.socket, request, TIMEOUT)
+            .map_err(|e| Failure::new(Exit::Store, e.to_string()))
     }
 }
 

@@ -958,7 +958,7 @@ def test_the_store_is_the_daemons_alone(kw):
         st = path.stat()
         assert (st.st_uid, st.st_mode & 0o777) == (uid, mode), (path, oct(st.st_mode))
     probe = subprocess.run(
-        harness.as_user_prefix(kw.user) + ["python3", "-c", f"open({str(store)!r}, 'rb')"],
+        harness.as_user_prefix(kw.user) + ["/usr/bin/python3", "-c", f"open({str(store)!r}, 'rb')"],
         capture_output=True, text=True)
     assert probe.returncode != 0 and "Permission denied" in probe.stderr, probe
     assert kw.user_tapctl("status").returncode == 0
