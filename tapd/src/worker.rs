@@ -228,11 +228,15 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
         hashes: &gate,
         now: now(),
     };
+    let what = crate::dispatch::describe(&request);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         crate::dispatch::handle(&mut ctx, request)
     }));
     match outcome {
-        Ok(response) => response,
+        Ok(response) => {
+            crate::dispatch::log_refusal(peer, &what, &response);
+            response
+        }
         Err(_) => {
             // Whatever the handler left half done is rolled back with the
             // connection; the next request opens a fresh one.
