@@ -224,7 +224,7 @@ fn with_helper<T>(
 fn key_failure(failure: KeyFailure) -> Failure {
     let exit = match failure {
         KeyFailure::Helper(HelperFailure::Spawn(_)) => Exit::Internal,
-        KeyFailure::NoPin => Exit::Usage,
+        KeyFailure::NoPin | KeyFailure::Conversation => Exit::Usage,
         _ => Exit::NotPermitted,
     };
     Failure::new(exit, failure.to_string())

@@ -52,15 +52,21 @@ impl StoreSlot {
 }
 
 /// What must not change under an open store: the file (device, inode),
-/// its owner and its mode. A change reopens it, and opening re-runs the
-/// trust checks, so a store chowned or chmodded away from the daemon is
-/// refused at the next request, as it would be at the next start.
-type FileId = (u64, u64, u32, u32);
+/// its owner and its mode, and which file its write-ahead log is. A change
+/// reopens it, and opening re-runs the trust checks, so a store chowned or
+/// chmodded away from the daemon, or emptied with its log deleted behind
+/// the daemon's back, is refused at the next request, as it would be at
+/// the next start. (tapd's own connections never delete the log: it is
+/// removed only when the last connection closes.)
+type FileId = (u64, u64, u32, u32, Option<u64>);
 
 /// None when the file does not exist.
 fn file_id(policy: &Policy) -> Result<Option<FileId>, StoreError> {
+    let mut wal = policy.store.clone().into_os_string();
+    wal.push("-wal");
+    let wal = std::fs::symlink_metadata(&wal).ok().map(|meta| meta.ino());
     match std::fs::symlink_metadata(&policy.store) {
-        Ok(meta) => Ok(Some((meta.dev(), meta.ino(), meta.uid(), meta.mode()))),
+        Ok(meta) => Ok(Some((meta.dev(), meta.ino(), meta.uid(), meta.mode(), wal))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError(format!(
             "store {}: cannot be reached: {e}",

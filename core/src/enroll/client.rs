@@ -48,7 +48,7 @@ impl std::fmt::Display for KeyFailure {
                 other => write!(f, "the security key refused: {other:?}: {message}"),
             },
             KeyFailure::NoPin => f.write_str("no usable PIN given"),
-            KeyFailure::Conversation => f.write_str("the PIN could not be asked for"),
+            KeyFailure::Conversation => f.write_str("no PIN given (nothing could be read)"),
             KeyFailure::Unexpected(what) => {
                 write!(f, "unexpected answer from the key helper: {what}")
             }
