@@ -1,0 +1,195 @@
+//! `tap-bench --callgrind`: instructions per pass sign-in outside Argon2,
+//! client and daemon, counted by `valgrind --tool=callgrind` (exact and
+//! repeatable where wall-clock time on a shared machine is not).
+//!
+//! Method, every count a callgrind total (Ir) of a whole process:
+//! - hash: `tap-bench --raw-hashes K` for K = 0 and K = 3; one Argon2id
+//!   hash at the default cost is (I(3) - I(0)) / 3.
+//! - daemon: tapd under callgrind, fresh store with one multi-use pass;
+//!   WARM logins (not counted on the client side), then n counted logins,
+//!   then SIGTERM. Done for n = A and n = B, each with its own daemon and
+//!   fresh store; the daemon's share per sign-in is
+//!   (D(B) - D(A)) / (B - A) - hash. Start-up, the policy's first parse and
+//!   each worker's first store open cancel out.
+//! - client: `tap-bench --logins ... n` under callgrind, n whole logins
+//!   (pam_start, pam_authenticate, pam_end) of the pass user through
+//!   pam_tap + pam_permit, against the same n of pam_permit alone; the
+//!   client's share per sign-in is
+//!   ((C_tap(B) - C_tap(A)) - (C_permit(B) - C_permit(A))) / (B - A).
+
+use crate::cases::{raw_argon2id, Login};
+use crate::workspace::Workspace;
+use crate::{fail, PASS_USER};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use tap_core::policy::Policy;
+
+const WARM: u32 = 8;
+const A: u32 = 4;
+const B: u32 = 24;
+const HASHES: u32 = 3;
+const TARGET_M: f64 = 0.35;
+/// Under valgrind everything is ~50 times slower.
+const SLOW: Duration = Duration::from_secs(300);
+
+/// The pieces run under valgrind: `--raw-hashes K` and
+/// `--logins CONFDIR SERVICE USER N`. None when `raw` is neither.
+pub fn child_mode(raw: &[String]) -> Option<i32> {
+    match raw {
+        [mode, k] if mode == "--raw-hashes" => {
+            let k: u32 = k.parse().unwrap_or_else(|_| fail("--raw-hashes K"));
+            let cost = Policy::default().pass.hash;
+            (0..k).for_each(|_| raw_argon2id(&cost));
+            Some(0)
+        }
+        [mode, confdir, service, user, n] if mode == "--logins" => {
+            let n: u32 = n.parse().unwrap_or_else(|_| fail("--logins N"));
+            let login = Login {
+                confdir: Path::new(confdir),
+                service,
+                user,
+            };
+            (0..n).for_each(|_| login.ok());
+            Some(0)
+        }
+        _ => None,
+    }
+}
+
+/// Runs the whole method; prints each count. True when the target is missed.
+pub fn run(work: &Workspace) -> bool {
+    if !Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        fail("valgrind is not installed (tests/install-deps.sh installs it)");
+    }
+    let me = std::env::current_exe().unwrap_or_else(|e| fail(&format!("current_exe: {e}")));
+    println!(
+        "pam_tap instructions per pass sign-in outside Argon2 (valgrind --tool=callgrind, totals Ir)\n"
+    );
+    work.plain_service("permit", "auth required pam_permit.so\n");
+
+    let h0 = counted(work, &me, "hash-0", &["--raw-hashes".into(), "0".into()]);
+    let hk = counted(
+        work,
+        &me,
+        &format!("hash-{HASHES}"),
+        &["--raw-hashes".into(), HASHES.to_string()],
+    );
+    let hash = (hk - h0) / f64::from(HASHES);
+    println!("one raw Argon2id hash (m=19456, t=2, p=1): {hash:.0} Ir  [I({HASHES}) {hk:.0}, I(0) {h0:.0}]");
+
+    let mut daemon = Vec::new();
+    let mut client = Vec::new();
+    let mut permit = Vec::new();
+    for n in [A, B] {
+        let name = format!("cg{n}");
+        let policy = work.policy(&name, "");
+        work.issue(&policy);
+        let service = format!("tap-{name}");
+        work.tap_service(&service, &name, "auth required pam_permit.so");
+        let out = work.dir.join(format!("tapd-{n}.cg"));
+        let wrapper: Vec<OsString> = vec![
+            "valgrind".into(),
+            "--tool=callgrind".into(),
+            format!("--callgrind-out-file={}", out.display()).into(),
+        ];
+        let tapd = work.start(&name, &wrapper, SLOW);
+        // Warm-up logins, uncounted on the client side: every worker's
+        // store connection opened, caches filled.
+        let logins = |k: u32| {
+            vec![
+                "--logins".into(),
+                work.confdir.display().to_string(),
+                service.clone(),
+                PASS_USER.to_string(),
+                k.to_string(),
+            ]
+        };
+        plain(&me, &logins(WARM));
+        let c = counted(work, &me, &format!("client-{n}"), &logins(n));
+        let status = tapd.stop(SLOW);
+        if !status.success() {
+            fail(&format!("tapd under valgrind exited {status}"));
+        }
+        let d = total(&out);
+        let p = counted(
+            work,
+            &me,
+            &format!("permit-{n}"),
+            &[
+                "--logins".into(),
+                work.confdir.display().to_string(),
+                "permit".into(),
+                PASS_USER.to_string(),
+                n.to_string(),
+            ],
+        );
+        println!(
+            "n = {n:>2} (after {WARM} warm-up): tapd {d:.0} Ir, client pam_tap {c:.0} Ir, client pam_permit {p:.0} Ir"
+        );
+        daemon.push(d);
+        client.push(c);
+        permit.push(p);
+    }
+    let span = f64::from(B - A);
+    let daemon_per = (daemon[1] - daemon[0]) / span - hash;
+    let client_per = ((client[1] - client[0]) - (permit[1] - permit[0])) / span;
+    let total_m = (daemon_per + client_per) / 1e6;
+    let permit_per = (permit[1] - permit[0]) / span;
+    println!(
+        "\nper sign-in (marginal, over {B} - {A} logins): daemon {:.3} M outside Argon2, client {:.3} M beyond pam_permit's {:.3} M",
+        daemon_per / 1e6,
+        client_per / 1e6,
+        permit_per / 1e6
+    );
+    let met = total_m <= TARGET_M;
+    println!(
+        "(b) instructions outside Argon2 per sign-in, client + daemon: {total_m:.3} M   target <= {TARGET_M} M: {}",
+        if met { "met" } else { "MISSED" }
+    );
+    !met
+}
+
+/// Runs this program with `args` under callgrind; its total Ir.
+fn counted(work: &Workspace, me: &Path, name: &str, args: &[String]) -> f64 {
+    let out = work.dir.join(format!("{name}.cg"));
+    let status = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(me)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| fail(&format!("valgrind: {e}")));
+    if !status.success() {
+        fail(&format!("valgrind {} {}: {status}", me.display(), args.join(" ")));
+    }
+    total(&out)
+}
+
+fn plain(me: &Path, args: &[String]) {
+    let status = Command::new(me)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", me.display())));
+    if !status.success() {
+        fail(&format!("{} {}: {status}", me.display(), args.join(" ")));
+    }
+}
+
+/// The `totals:` (or `summary:`) line of a callgrind output file.
+fn total(file: &PathBuf) -> f64 {
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", file.display())));
+    text.lines()
+        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| fail(&format!("{}: no totals line", file.display())))
+}
