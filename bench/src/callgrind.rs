@@ -59,7 +59,7 @@ pub fn child_mode(raw: &[String]) -> Option<i32> {
 }
 
 /// Runs the whole method; prints each count. True when the target is missed.
-pub fn run(work: &Workspace) -> bool {
+pub fn run(work: &Workspace, profiles: Option<&Path>) -> bool {
     if !Command::new("valgrind")
         .arg("--version")
         .output()
@@ -147,12 +147,30 @@ pub fn run(work: &Workspace) -> bool {
         client_per / 1e6,
         permit_per / 1e6
     );
+    if let Some(dir) = profiles {
+        keep(work, dir);
+    }
     let met = total_m <= TARGET_M;
     println!(
         "(b) instructions outside Argon2 per sign-in, client + daemon: {total_m:.3} M   target <= {TARGET_M} M: {}",
         if met { "met" } else { "MISSED" }
     );
     !met
+}
+
+/// Copies every callgrind.out file to `dir`, for callgrind_annotate.
+fn keep(work: &Workspace, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
+    let entries = std::fs::read_dir(&work.dir).unwrap_or_else(|e| fail(&e.to_string()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "cg") {
+            let to = dir.join(entry.file_name());
+            std::fs::copy(&path, &to)
+                .unwrap_or_else(|e| fail(&format!("{}: {e}", to.display())));
+        }
+    }
+    println!("callgrind output files copied to {}", dir.display());
 }
 
 /// Runs this program with `args` under callgrind; its total Ir.

@@ -28,6 +28,7 @@ impl Tapd {
         policy: &Path,
         socket: &Path,
         wrapper: &[OsString],
+        env: &[(String, String)],
         ready_within: Duration,
     ) -> Tapd {
         let log = socket.with_extension("log");
@@ -42,6 +43,7 @@ impl Tapd {
             None => Command::new(binary),
         };
         let child = command
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--policy")
             .arg(policy)
             .arg("--socket")
@@ -89,6 +91,39 @@ impl Tapd {
 
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How much the daemon has logged so far (a mark for `log_since`).
+    pub fn log_len(&self) -> usize {
+        self.log_text().len()
+    }
+
+    /// Distinct warning and error lines logged since `mark`, each with its
+    /// count (numbers masked, so one cause is one line), at most `max`.
+    pub fn complaints_since(&self, mark: usize, max: usize) -> Vec<String> {
+        let text = self.log_text();
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for line in text.get(mark..).unwrap_or("").lines() {
+            let lower = line.to_ascii_lowercase();
+            if !["busy", "refus", "fail", "error", "timed out", "waited"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                continue;
+            }
+            let masked: String = line
+                .chars()
+                .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                .collect();
+            match seen.iter_mut().find(|(l, _)| *l == masked) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((masked, 1)),
+            }
+        }
+        seen.into_iter()
+            .take(max)
+            .map(|(l, n)| format!("{n} x {l}"))
+            .collect()
     }
 
     pub fn pid(&self) -> u32 {

@@ -47,7 +47,8 @@ const GOOGLE_AUTHENTICATOR: &[&str] = &[
 ];
 
 const USAGE: &str = "usage: tap-bench [--module PATH] [--tapd PATH] [--softkey PATH] [--runs N] [--check]
-       tap-bench --callgrind [--module PATH] [--tapd PATH] [--check]";
+                 [--tapd-env NAME=VALUE]...
+       tap-bench --callgrind [--module PATH] [--tapd PATH] [--profiles DIR] [--check]";
 
 struct Args {
     module: PathBuf,
@@ -56,6 +57,10 @@ struct Args {
     runs: usize,
     check: bool,
     callgrind: bool,
+    /// Where --callgrind copies its callgrind.out files (for callgrind_annotate).
+    profiles: Option<PathBuf>,
+    /// For experiments only, e.g. GLIBC_TUNABLES=...: printed with the figures.
+    tapd_env: Vec<(String, String)>,
 }
 
 fn main() {
@@ -69,9 +74,10 @@ fn main() {
     if unsafe { libc::geteuid() } != 0 {
         fail("run as root: the module needs root-owned files, and tapd accepts sign-ins from root only");
     }
-    let work = Workspace::new(&args.module, &args.tapd);
+    let mut work = Workspace::new(&args.module, &args.tapd);
+    work.tapd_env = args.tapd_env.clone();
     if args.callgrind {
-        let missed = callgrind::run(&work);
+        let missed = callgrind::run(&work, args.profiles.as_deref());
         drop(work);
         if args.check && missed {
             std::process::exit(1);
@@ -94,6 +100,8 @@ fn parse(raw: &[String]) -> Args {
         runs: 1,
         check: false,
         callgrind: false,
+        tapd_env: Vec::new(),
+        profiles: None,
     };
     let mut it = raw.iter();
     while let Some(arg) = it.next() {
@@ -114,7 +122,13 @@ fn parse(raw: &[String]) -> Args {
                     .unwrap_or_else(|| fail(USAGE))
             }
             "--check" => args.check = true,
+            "--tapd-env" => {
+                let pair = value();
+                let (k, v) = pair.split_once('=').unwrap_or_else(|| fail(USAGE));
+                args.tapd_env.push((k.to_string(), v.to_string()));
+            }
             "--callgrind" => args.callgrind = true,
+            "--profiles" => args.profiles = Some(PathBuf::from(value())),
             _ => fail(USAGE),
         }
     }
@@ -200,6 +214,9 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
         args.tapd.display(),
         work.dir.display()
     );
+    for (k, v) in &args.tapd_env {
+        println!("every tapd started with {k}={v} (--tapd-env: an experiment, not the shipped daemon)");
+    }
     let login = |service, user| Login {
         confdir: &work.confdir,
         service,
@@ -229,7 +246,7 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
     let mut runs = Vec::new();
     for n in 1..=args.runs {
         println!("run {n} of {}", args.runs);
-        let run = one_run(work, &login, &keys, google.is_some(), cycle, &cost);
+        let run = one_run(work, &login, &keys, &daemons[0], google.is_some(), cycle, &cost);
         print_run(&run, bound_kib);
         runs.push(run);
         println!();
@@ -244,6 +261,7 @@ fn one_run<'a>(
     work: &'a Workspace,
     login: &dyn Fn(&'a str, &'a str) -> Login<'a>,
     keys: &keys::KeySetup,
+    small_tapd: &Tapd,
     google: bool,
     cycle: u32,
     cost: &tap_core::hashing::HashCost,
@@ -272,15 +290,23 @@ fn one_run<'a>(
     let (helper, key) = key_case(keys, login("tap-key", keys::KEY_USER));
 
     // (e) 64 at once against one daemon.
+    let mark = small_tapd.log_len();
     let at_once = flood(AT_ONCE, login("tap", PASS_USER));
+    if at_once.errors() > 0 {
+        explain("(e)", small_tapd, mark);
+    }
 
     // (f) 300 at once against a fresh daemon, whose peak memory is then all
     // the flood's.
     let tapd = work.start("flood", &[], READY);
     login("tap-flood", PASS_USER).ok();
     let idle = tapd.memory();
+    let mark = tapd.log_len();
     let flooded = flood(FLOOD, login("tap-flood", PASS_USER));
     let peak = tapd.memory();
+    if flooded.errors() > 0 {
+        explain("(f)", &tapd, mark);
+    }
     tapd.stop(STOP);
 
     Run {
@@ -297,6 +323,17 @@ fn one_run<'a>(
         flood: flooded,
         flood_peak_kib: peak.peak_kib,
         flood_idle_kib: idle.peak_kib,
+    }
+}
+
+/// What the daemon logged about failed logins.
+fn explain(case: &str, tapd: &Tapd, mark: usize) {
+    let lines = tapd.complaints_since(mark, 4);
+    if lines.is_empty() {
+        println!("    {case} tapd logged no complaint: the clients gave up (module timeout) or failed themselves");
+    }
+    for line in lines {
+        println!("    {case} tapd: {line}");
     }
 }
 

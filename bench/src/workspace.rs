@@ -20,6 +20,8 @@ pub struct Workspace {
     pub confdir: PathBuf,
     module: PathBuf,
     tapd: PathBuf,
+    /// Extra environment for every daemon (`--tapd-env`), for experiments.
+    pub tapd_env: Vec<(String, String)>,
 }
 
 impl Workspace {
@@ -34,6 +36,7 @@ impl Workspace {
             confdir,
             module: module.to_path_buf(),
             tapd: tapd.to_path_buf(),
+            tapd_env: Vec::new(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Workspace {
             &self.dir.join(format!("{name}.toml")),
             &self.socket(name),
             wrapper,
+            &self.tapd_env,
             ready_within,
         )
     }
