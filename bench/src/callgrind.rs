@@ -166,8 +166,7 @@ fn keep(work: &Workspace, dir: &Path) {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "cg") {
             let to = dir.join(entry.file_name());
-            std::fs::copy(&path, &to)
-                .unwrap_or_else(|e| fail(&format!("{}: {e}", to.display())));
+            std::fs::copy(&path, &to).unwrap_or_else(|e| fail(&format!("{}: {e}", to.display())));
         }
     }
     println!("callgrind output files copied to {}", dir.display());
@@ -186,7 +185,11 @@ fn counted(work: &Workspace, me: &Path, name: &str, args: &[String]) -> f64 {
         .status()
         .unwrap_or_else(|e| fail(&format!("valgrind: {e}")));
     if !status.success() {
-        fail(&format!("valgrind {} {}: {status}", me.display(), args.join(" ")));
+        fail(&format!(
+            "valgrind {} {}: {status}",
+            me.display(),
+            args.join(" ")
+        ));
     }
     total(&out)
 }
@@ -203,10 +206,13 @@ fn plain(me: &Path, args: &[String]) {
 
 /// The `totals:` (or `summary:`) line of a callgrind output file.
 fn total(file: &PathBuf) -> f64 {
-    let text = std::fs::read_to_string(file)
-        .unwrap_or_else(|e| fail(&format!("{}: {e}", file.display())));
+    let text =
+        std::fs::read_to_string(file).unwrap_or_else(|e| fail(&format!("{}: {e}", file.display())));
     text.lines()
-        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or_else(|| fail(&format!("{}: no totals line", file.display())))

@@ -46,7 +46,8 @@ const GOOGLE_AUTHENTICATOR: &[&str] = &[
     "/usr/lib/security/pam_google_authenticator.so",
 ];
 
-const USAGE: &str = "usage: tap-bench [--module PATH] [--tapd PATH] [--softkey PATH] [--runs N] [--check]
+const USAGE: &str =
+    "usage: tap-bench [--module PATH] [--tapd PATH] [--softkey PATH] [--runs N] [--check]
                  [--tapd-env NAME=VALUE]...
        tap-bench --callgrind [--module PATH] [--tapd PATH] [--profiles DIR] [--check]";
 
@@ -215,7 +216,9 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
         work.dir.display()
     );
     for (k, v) in &args.tapd_env {
-        println!("every tapd started with {k}={v} (--tapd-env: an experiment, not the shipped daemon)");
+        println!(
+            "every tapd started with {k}={v} (--tapd-env: an experiment, not the shipped daemon)"
+        );
     }
     let login = |service, user| Login {
         confdir: &work.confdir,
@@ -235,7 +238,9 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
                 );
                 cycle = cycle.max(length);
             }
-            None => println!("{service:<8} store: log not emptied within 1,000 sign-ins; not settled"),
+            None => {
+                println!("{service:<8} store: log not emptied within 1,000 sign-ins; not settled")
+            }
         }
     }
     if google.is_none() {
@@ -246,7 +251,15 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
     let mut runs = Vec::new();
     for n in 1..=args.runs {
         println!("run {n} of {}", args.runs);
-        let run = one_run(work, &login, &keys, &daemons[0], google.is_some(), cycle, &cost);
+        let run = one_run(
+            work,
+            &login,
+            &keys,
+            &daemons[0],
+            google.is_some(),
+            cycle,
+            &cost,
+        );
         print_run(&run, bound_kib);
         runs.push(run);
         println!();
@@ -411,7 +424,10 @@ fn summary(runs: &[Run], bound_kib: u64) -> Vec<String> {
         let shown: Vec<String> = values.iter().map(|v| format!("{v:.3}")).collect();
         (median(values), shown.join(" "))
     };
-    println!("median of {} run(s) (each run's figure in brackets)", runs.len());
+    println!(
+        "median of {} run(s) (each run's figure in brackets)",
+        runs.len()
+    );
     let (a, each) = all(&|r| r.added_a_ms());
     println!(
         "(a) added per login       {a:.3} ms [{each}]   target <= 0.100 ms: {}",
