@@ -16,10 +16,12 @@
 //!   pam_tap + pam_permit, against the same n of pam_permit alone; the
 //!   client's share per sign-in is
 //!   ((C_tap(B) - C_tap(A)) - (C_permit(B) - C_permit(A))) / (B - A).
+//! - the same for a user without a pass (case (a)): nothing to subtract
+//!   on the daemon's side.
 
 use crate::cases::{raw_argon2id, Login};
 use crate::workspace::Workspace;
-use crate::{fail, PASS_USER};
+use crate::{fail, NO_PASS_USER, PASS_USER};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,69 +85,22 @@ pub fn run(work: &Workspace, profiles: Option<&Path>) -> bool {
     let hash = (hk - h0) / f64::from(HASHES);
     println!("one raw Argon2id hash (m=19456, t=2, p=1): {hash:.0} Ir  [I({HASHES}) {hk:.0}, I(0) {h0:.0}]");
 
-    let mut daemon = Vec::new();
-    let mut client = Vec::new();
-    let mut permit = Vec::new();
-    for n in [A, B] {
-        let name = format!("cg{n}");
-        let policy = work.policy(&name, "");
-        work.issue(&policy);
-        let service = format!("tap-{name}");
-        work.tap_service(&service, &name, "auth required pam_permit.so");
-        let out = work.dir.join(format!("tapd-{n}.cg"));
-        let wrapper: Vec<OsString> = vec![
-            "valgrind".into(),
-            "--tool=callgrind".into(),
-            format!("--callgrind-out-file={}", out.display()).into(),
-        ];
-        let tapd = work.start(&name, &wrapper, SLOW);
-        // Warm-up logins, uncounted on the client side: every worker's
-        // store connection opened, caches filled.
-        let logins = |k: u32| {
-            vec![
-                "--logins".into(),
-                work.confdir.display().to_string(),
-                service.clone(),
-                PASS_USER.to_string(),
-                k.to_string(),
-            ]
-        };
-        plain(&me, &logins(WARM));
-        let c = counted(work, &me, &format!("client-{n}"), &logins(n));
-        let status = tapd.stop(SLOW);
-        if !status.success() {
-            fail(&format!("tapd under valgrind exited {status}"));
-        }
-        let d = total(&out);
-        let p = counted(
-            work,
-            &me,
-            &format!("permit-{n}"),
-            &[
-                "--logins".into(),
-                work.confdir.display().to_string(),
-                "permit".into(),
-                PASS_USER.to_string(),
-                n.to_string(),
-            ],
-        );
-        println!(
-            "n = {n:>2} (after {WARM} warm-up): tapd {d:.0} Ir, client pam_tap {c:.0} Ir, client pam_permit {p:.0} Ir"
-        );
-        daemon.push(d);
-        client.push(c);
-        permit.push(p);
-    }
-    let span = f64::from(B - A);
-    let daemon_per = (daemon[1] - daemon[0]) / span - hash;
-    let client_per = ((client[1] - client[0]) - (permit[1] - permit[0])) / span;
-    let total_m = (daemon_per + client_per) / 1e6;
-    let permit_per = (permit[1] - permit[0]) / span;
+    let pass = per_login(work, &me, PASS_USER, "pass");
+    let nopass = per_login(work, &me, NO_PASS_USER, "nopass");
+    let daemon_per = pass.daemon - hash;
+    let total_m = (daemon_per + pass.client) / 1e6;
     println!(
-        "\nper sign-in (marginal, over {B} - {A} logins): daemon {:.3} M outside Argon2, client {:.3} M beyond pam_permit's {:.3} M",
+        "\n(b) pass sign-in, per login (marginal, over {B} - {A} logins): tapd {:.3} M outside Argon2, client {:.3} M beyond pam_permit's {:.3} M",
         daemon_per / 1e6,
-        client_per / 1e6,
-        permit_per / 1e6
+        pass.client / 1e6,
+        pass.permit / 1e6
+    );
+    println!(
+        "(a) user without a pass, per login: tapd {:.3} M, client {:.3} M beyond pam_permit's {:.3} M; together {:.3} M",
+        nopass.daemon / 1e6,
+        nopass.client / 1e6,
+        nopass.permit / 1e6,
+        (nopass.daemon + nopass.client) / 1e6
     );
     if let Some(dir) = profiles {
         keep(work, dir);
@@ -156,6 +111,71 @@ pub fn run(work: &Workspace, profiles: Option<&Path>) -> bool {
         if met { "met" } else { "MISSED" }
     );
     !met
+}
+
+/// Marginal instructions per login, from runs of A and B logins.
+struct PerLogin {
+    /// tapd's, hash included.
+    daemon: f64,
+    /// The login process's, beyond pam_permit alone.
+    client: f64,
+    /// pam_permit alone's whole login.
+    permit: f64,
+}
+
+/// For `user`: a fresh store and a tapd under callgrind for each of n = A
+/// and n = B; WARM uncounted logins, then n counted ones (the login
+/// process under callgrind too), then SIGTERM; and n logins of pam_permit
+/// alone under callgrind.
+fn per_login(work: &Workspace, me: &Path, user: &str, tag: &str) -> PerLogin {
+    let mut daemon = Vec::new();
+    let mut client = Vec::new();
+    let mut permit = Vec::new();
+    for n in [A, B] {
+        let name = format!("cg-{tag}-{n}");
+        let policy = work.policy(&name, "");
+        work.issue(&policy);
+        let service = format!("tap-{name}");
+        work.tap_service(&service, &name, "auth required pam_permit.so");
+        let out = work.dir.join(format!("tapd-{tag}-{n}.cg"));
+        let wrapper: Vec<OsString> = vec![
+            "valgrind".into(),
+            "--tool=callgrind".into(),
+            format!("--callgrind-out-file={}", out.display()).into(),
+        ];
+        let tapd = work.start(&name, &wrapper, SLOW);
+        let logins = |service: &str, k: u32| {
+            vec![
+                "--logins".into(),
+                work.confdir.display().to_string(),
+                service.to_string(),
+                user.to_string(),
+                k.to_string(),
+            ]
+        };
+        // Uncounted on the client side: every worker's store connection
+        // opened, caches filled.
+        plain(me, &logins(&service, WARM));
+        let c = counted(work, me, &format!("client-{tag}-{n}"), &logins(&service, n));
+        let status = tapd.stop(SLOW);
+        if !status.success() {
+            fail(&format!("tapd under valgrind exited {status}"));
+        }
+        let d = total(&out);
+        let p = counted(work, me, &format!("permit-{tag}-{n}"), &logins("permit", n));
+        println!(
+            "{user}, n = {n:>2} (after {WARM} warm-up): tapd {d:.0} Ir, client pam_tap {c:.0} Ir, client pam_permit {p:.0} Ir"
+        );
+        daemon.push(d);
+        client.push(c);
+        permit.push(p);
+    }
+    let span = f64::from(B - A);
+    PerLogin {
+        daemon: (daemon[1] - daemon[0]) / span,
+        client: ((client[1] - client[0]) - (permit[1] - permit[0])) / span,
+        permit: (permit[1] - permit[0]) / span,
+    }
 }
 
 /// Copies every callgrind.out file to `dir`, for callgrind_annotate.
