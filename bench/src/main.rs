@@ -159,6 +159,8 @@ struct Run {
     flood: Flood,
     flood_peak_kib: u64,
     flood_idle_kib: u64,
+    /// What the daemons logged about failed logins in (e) and (f).
+    complaints: Vec<String>,
 }
 
 impl Run {
@@ -305,8 +307,9 @@ fn one_run<'a>(
     // (e) 64 at once against one daemon.
     let mark = small_tapd.log_len();
     let at_once = flood(AT_ONCE, login("tap", PASS_USER));
+    let mut complaints = Vec::new();
     if at_once.errors() > 0 {
-        explain("(e)", small_tapd, mark);
+        complaints.extend(explain("(e)", small_tapd, mark));
     }
 
     // (f) 300 at once against a fresh daemon, whose peak memory is then all
@@ -318,7 +321,7 @@ fn one_run<'a>(
     let flooded = flood(FLOOD, login("tap-flood", PASS_USER));
     let peak = tapd.memory();
     if flooded.errors() > 0 {
-        explain("(f)", &tapd, mark);
+        complaints.extend(explain("(f)", &tapd, mark));
     }
     tapd.stop(STOP);
 
@@ -336,18 +339,22 @@ fn one_run<'a>(
         flood: flooded,
         flood_peak_kib: peak.peak_kib,
         flood_idle_kib: idle.peak_kib,
+        complaints,
     }
 }
 
 /// What the daemon logged about failed logins.
-fn explain(case: &str, tapd: &Tapd, mark: usize) {
+fn explain(case: &str, tapd: &Tapd, mark: usize) -> Vec<String> {
     let lines = tapd.complaints_since(mark, 4);
     if lines.is_empty() {
-        println!("    {case} tapd logged no complaint: the clients gave up (module timeout) or failed themselves");
+        return vec![format!(
+            "{case} tapd logged no complaint: the clients gave up (module timeout) or failed themselves"
+        )];
     }
-    for line in lines {
-        println!("    {case} tapd: {line}");
-    }
+    lines
+        .into_iter()
+        .map(|line| format!("{case} tapd logged {line}"))
+        .collect()
 }
 
 /// Helper round trips and key logins in turn; the mean of each.
@@ -403,6 +410,9 @@ fn print_run(r: &Run, bound_kib: u64) {
         kib_mib(r.flood_idle_kib),
         kib_mib(bound_kib)
     );
+    for line in &r.complaints {
+        println!("    {line}");
+    }
 }
 
 /// Prints each target against the median over the runs; returns the
