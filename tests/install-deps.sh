@@ -36,6 +36,9 @@ PACKAGES=(
     systemd
     # the packaging and newcomer tiers' Debian roots
     debootstrap
+    # tap-bench: valgrind for --callgrind (instructions per sign-in), and
+    # pam_google_authenticator, the peer module case (a) is printed beside
+    valgrind libpam-google-authenticator
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,8 +1,10 @@
 //! Case (d): sign-in by security key, with the software authenticator
-//! behind the real helper protocol. The module's own share is the whole
-//! pam_authenticate less one helper round trip (spawn + authenticator),
-//! measured beside it in the same run.
+//! behind the real helper protocol. The module's and tapd's own share is
+//! the whole login less one helper round trip (spawn + authenticator),
+//! measured beside it in the same run. The key is enrolled straight into
+//! the store before its daemon starts.
 
+use crate::workspace::Workspace;
 use crate::{fail, now};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -21,7 +23,6 @@ pub const KEY_USER: &str = "daemon";
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct KeySetup {
-    pub policy_path: PathBuf,
     helper: PathBuf,
     rp_id: String,
     credential_id: Vec<u8>,
@@ -29,7 +30,8 @@ pub struct KeySetup {
 
 impl KeySetup {
     /// A policy whose helper is the soft key, and one key enrolled for KEY_USER.
-    pub fn new(dir: &Path, softkey: &Path) -> KeySetup {
+    pub fn new(work: &Workspace, softkey: &Path) -> KeySetup {
+        let dir = &work.dir;
         let helper = dir.join("softkey.sh");
         let state = dir.join("softkey.json");
         std::fs::write(
@@ -43,19 +45,15 @@ impl KeySetup {
         .unwrap_or_else(|e| fail(&format!("{}: {e}", helper.display())));
         std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755))
             .unwrap_or_else(|e| fail(&e.to_string()));
-        let policy_path = dir.join("keys.toml");
-        std::fs::write(
-            &policy_path,
-            format!(
-                "store = \"{}\"\n[keys]\nhelper = \"{}\"\nrp_id = \"pam://bench\"\nuser_verification = \"discouraged\"\n",
-                dir.join("keys").join("tap.db").display(),
+        let policy_path = work.policy(
+            "keys",
+            &format!(
+                "[keys]\nhelper = \"{}\"\nrp_id = \"pam://bench\"\nuser_verification = \"discouraged\"\n",
                 helper.display()
             ),
-        )
-        .unwrap_or_else(|e| fail(&e.to_string()));
+        );
         let policy = Policy::load(&policy_path).unwrap_or_else(|e| fail(&e));
         let mut setup = KeySetup {
-            policy_path,
             helper,
             rp_id: policy.keys.rp_id().to_string(),
             credential_id: Vec::new(),

@@ -1,71 +1,423 @@
-//! Benchmark harness for pam_tap.so, through real libpam, each case printed
-//! beside its baseline measured in the same run. Run as root (the module
-//! reads a root-owned policy and store):
+//! Benchmark harness for pam_tap: the module (a client) and tapd (the
+//! daemon that owns the store), through real libpam, each case printed
+//! beside its baseline measured in the same run. Every sign-in is a whole
+//! login's PAM life: pam_start, pam_authenticate, pam_end. Run as root:
 //!
-//!     cargo build --release --workspace && target/release/tap-bench
+//!     cargo build --release --workspace && target/release/tap-bench --runs 5
+//!     target/release/tap-bench --callgrind     # instructions per sign-in
 //!
-//! Cases (issue "TAP sign-in, end to end"): (a) a user with no pass, against
-//! pam_permit alone; (b) a pass sign-in, against one raw Argon2id hash at the
-//! same cost; (c) case (a) with 100,000 other users' passes in the store.
+//! Cases (issue 12): (a) a user with no pass, against pam_permit alone
+//! (and pam_google_authenticator nullok printed as the peer's figure);
+//! (b) a pass sign-in, against one raw Argon2id hash at the same cost;
+//! (c) case (a) with 100,000 other users' passes in the store; (d) a key
+//! sign-in beside the helper round trip; (e) 64 clients signing in at
+//! once; (f) 300 at once, against tapd's peak memory.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod callgrind;
+mod cases;
+mod cleanup;
+mod daemon;
 mod keys;
 mod pam;
+mod workspace;
 
-use argon2::{Algorithm, Argon2, Params, Version};
-use pam::{code_name, Session, PAM_SUCCESS};
+use cases::{flood, interleaved, pairs, settle_log, Flood, Login};
+use daemon::Tapd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use tap_core::audit::{AuditRecord, Event};
-use tap_core::hashing::{self, HashCost};
-use tap_core::pass::{NewPass, PassRecord};
+use std::time::Duration;
 use tap_core::policy::Policy;
-use tap_core::store::Store;
-use tap_store::{OpenOptions, SqliteStore};
+use workspace::Workspace;
 
-const NO_PASS_USER: &str = "nobody";
-const PASS_USER: &str = "daemon";
-const PASS: &str = "K7QM9XRT4D";
+pub const NO_PASS_USER: &str = "nobody";
+pub const PASS_USER: &str = "daemon";
+pub const PASS: &str = "K7QM9XRT4D";
 const OTHER_PASSES: usize = 100_000;
+const AT_ONCE: usize = 64;
+const FLOOD: usize = 300;
+const READY: Duration = Duration::from_secs(30);
+const STOP: Duration = Duration::from_secs(30);
+
+/// Where Debian's libpam looks for modules named without a path.
+const GOOGLE_AUTHENTICATOR: &[&str] = &[
+    "/lib/x86_64-linux-gnu/security/pam_google_authenticator.so",
+    "/usr/lib/x86_64-linux-gnu/security/pam_google_authenticator.so",
+    "/lib/security/pam_google_authenticator.so",
+    "/usr/lib/security/pam_google_authenticator.so",
+];
+
+const USAGE: &str =
+    "usage: tap-bench [--module PATH] [--tapd PATH] [--softkey PATH] [--runs N] [--check]
+                 [--tapd-env NAME=VALUE]...
+       tap-bench --callgrind [--module PATH] [--tapd PATH] [--profiles DIR] [--check]";
+
+struct Args {
+    module: PathBuf,
+    tapd: PathBuf,
+    softkey: PathBuf,
+    runs: usize,
+    check: bool,
+    callgrind: bool,
+    /// Where --callgrind copies its callgrind.out files (for callgrind_annotate).
+    profiles: Option<PathBuf>,
+    /// For experiments only, e.g. GLIBC_TUNABLES=...: printed with the figures.
+    tapd_env: Vec<(String, String)>,
+}
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut module = PathBuf::from("target/release/libpam_tap.so");
-    let mut softkey = PathBuf::from("target/release/pam_tap-softkey");
-    let mut check = false;
-    while let Some(arg) = args.next() {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    // The pieces --callgrind runs under valgrind, by themselves.
+    if let Some(code) = callgrind::child_mode(&raw) {
+        std::process::exit(code);
+    }
+    let args = parse(&raw);
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        fail("run as root: the module needs root-owned files, and tapd accepts sign-ins from root only");
+    }
+    let mut work = Workspace::new(&args.module, &args.tapd);
+    work.tapd_env = args.tapd_env.clone();
+    if args.callgrind {
+        let missed = callgrind::run(&work, args.profiles.as_deref());
+        drop(work);
+        if args.check && missed {
+            std::process::exit(1);
+        }
+        return;
+    }
+    let missed = measure(&work, &args);
+    drop(work);
+    if args.check && !missed.is_empty() {
+        eprintln!("targets missed: {}", missed.join(", "));
+        std::process::exit(1);
+    }
+}
+
+fn parse(raw: &[String]) -> Args {
+    let mut args = Args {
+        module: PathBuf::from("target/release/libpam_tap.so"),
+        tapd: PathBuf::from("target/release/tapd"),
+        softkey: PathBuf::from("target/release/pam_tap-softkey"),
+        runs: 1,
+        check: false,
+        callgrind: false,
+        tapd_env: Vec::new(),
+        profiles: None,
+    };
+    let mut it = raw.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| fail(&format!("{arg} needs a value\n{USAGE}")))
+        };
         match arg.as_str() {
-            "--module" => module = args.next().map(PathBuf::from).unwrap_or(module),
-            "--softkey" => softkey = args.next().map(PathBuf::from).unwrap_or(softkey),
-            "--check" => check = true,
-            _ => {
-                eprintln!("usage: tap-bench [--module PATH/pam_tap.so] [--softkey PATH/pam_tap-softkey] [--check]");
-                std::process::exit(2);
+            "--module" => args.module = PathBuf::from(value()),
+            "--tapd" => args.tapd = PathBuf::from(value()),
+            "--softkey" => args.softkey = PathBuf::from(value()),
+            "--runs" => {
+                args.runs = value()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .unwrap_or_else(|| fail(USAGE))
+            }
+            "--check" => args.check = true,
+            "--tapd-env" => {
+                let pair = value();
+                let (k, v) = pair.split_once('=').unwrap_or_else(|| fail(USAGE));
+                args.tapd_env.push((k.to_string(), v.to_string()));
+            }
+            "--callgrind" => args.callgrind = true,
+            "--profiles" => args.profiles = Some(PathBuf::from(value())),
+            _ => fail(USAGE),
+        }
+    }
+    for path in [&mut args.module, &mut args.tapd, &mut args.softkey] {
+        *path = std::fs::canonicalize(&*path).unwrap_or_else(|e| {
+            fail(&format!(
+                "{}: {e} (cargo build --release --workspace first)",
+                path.display()
+            ))
+        });
+    }
+    args
+}
+
+/// Everything one run measures.
+struct Run {
+    permit: Duration,
+    tap: Duration,
+    google: Option<Duration>,
+    raw: Duration,
+    signin: Duration,
+    small: Duration,
+    big: Duration,
+    helper: Duration,
+    key: Duration,
+    at_once: Flood,
+    flood: Flood,
+    flood_peak_kib: u64,
+    flood_idle_kib: u64,
+    /// What the daemons logged about failed logins in (e) and (f).
+    complaints: Vec<String>,
+}
+
+impl Run {
+    fn added_a_ms(&self) -> f64 {
+        ms(self.tap) - ms(self.permit)
+    }
+    fn ratio_b(&self) -> f64 {
+        self.signin.as_secs_f64() / self.raw.as_secs_f64()
+    }
+    fn ratio_c(&self) -> f64 {
+        self.big.as_secs_f64() / self.small.as_secs_f64()
+    }
+    fn own_d_ms(&self) -> f64 {
+        ms(self.key) - ms(self.helper)
+    }
+}
+
+fn measure(work: &Workspace, args: &Args) -> Vec<String> {
+    let policy = Policy::default();
+    let cost = policy.pass.hash;
+    let bound_kib = (policy.daemon.max_concurrent_hashes as u64 + 2) * u64::from(cost.memory_kib);
+
+    // Stores written before their daemons start: tapd alone opens them after.
+    let small = work.policy("small", "");
+    work.issue(&small);
+    let big = work.policy("big", "");
+    work.issue(&big);
+    work.fill(&big, OTHER_PASSES);
+    let flood_policy = work.policy("flood", "");
+    work.issue(&flood_policy);
+    let keys = keys::KeySetup::new(work, &args.softkey);
+
+    work.plain_service("permit", "auth required pam_permit.so\n");
+    let google = GOOGLE_AUTHENTICATOR.iter().find(|p| Path::new(p).exists());
+    if let Some(google) = google {
+        work.plain_service(
+            "google",
+            &format!("auth required {google} nullok\nauth required pam_permit.so\n"),
+        );
+    }
+    work.tap_service("tap", "small", "auth required pam_permit.so");
+    work.tap_service("tap-big", "big", "auth required pam_permit.so");
+    work.tap_service("tap-flood", "flood", "auth required pam_permit.so");
+    work.tap_service("tap-key", "keys", "auth required pam_deny.so");
+
+    let daemons: Vec<Tapd> = ["small", "big", "keys"]
+        .iter()
+        .map(|name| work.start(name, &[], READY))
+        .collect();
+
+    println!(
+        "pam_tap benchmark: {} with {} (one tapd per policy, each on its own socket in {}); every sign-in a whole PAM login\n",
+        args.module.display(),
+        args.tapd.display(),
+        work.dir.display()
+    );
+    for (k, v) in &args.tapd_env {
+        println!(
+            "every tapd started with {k}={v} (--tapd-env: an experiment, not the shipped daemon)"
+        );
+    }
+    let login = |service, user| Login {
+        confdir: &work.confdir,
+        service,
+        user,
+    };
+
+    // Both stores' logs half-way through their cycle, as on a live host.
+    let mut cycle = 0;
+    for (service, store) in [("tap", "small"), ("tap-big", "big")] {
+        let wal = work.dir.join(store).join("tap.db-wal");
+        match settle_log(login(service, PASS_USER), &wal) {
+            Some((length, bytes)) => {
+                println!(
+                    "{service:<8} store: log emptied every {length} pass sign-ins; measured from {:.0} KiB",
+                    bytes as f64 / 1024.0
+                );
+                cycle = cycle.max(length);
+            }
+            None => {
+                println!("{service:<8} store: log not emptied within 1,000 sign-ins; not settled")
             }
         }
     }
-    let module = std::fs::canonicalize(&module)
-        .unwrap_or_else(|e| fail(&format!("{}: {e}", module.display())));
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        fail("run as root: the module reads a root-owned policy and store");
+    if google.is_none() {
+        println!("(a) pam_google_authenticator.so not installed (tests/install-deps.sh installs libpam-google-authenticator): peer line skipped");
     }
-    let softkey = std::fs::canonicalize(&softkey).unwrap_or_else(|e| {
-        fail(&format!(
-            "{}: {e} (build the workspace first)",
-            softkey.display()
-        ))
-    });
-    // A login process hashes once, so its 19 MiB come fresh from the kernel.
-    // glibc would instead start reusing freed heap for big blocks after the
-    // first free (its adaptive mmap threshold), and unevenly between the
-    // baseline and the module. A fixed threshold gives every hash here,
-    // baseline and sign-in alike, fresh pages like a login's.
-    // SAFETY: mallopt only sets an allocator parameter.
-    if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) } != 1 {
-        fail("mallopt(M_MMAP_THRESHOLD) failed");
+    println!();
+
+    let mut runs = Vec::new();
+    for n in 1..=args.runs {
+        println!("run {n} of {}", args.runs);
+        let run = one_run(
+            work,
+            &login,
+            &keys,
+            &daemons[0],
+            google.is_some(),
+            cycle,
+            &cost,
+        );
+        print_run(&run, bound_kib);
+        runs.push(run);
+        println!();
     }
-    let work = Workspace::new(&module, &softkey);
+    for tapd in daemons {
+        tapd.stop(STOP);
+    }
+    summary(&runs, bound_kib)
+}
+
+fn one_run<'a>(
+    work: &'a Workspace,
+    login: &dyn Fn(&'a str, &'a str) -> Login<'a>,
+    keys: &keys::KeySetup,
+    small_tapd: &Tapd,
+    google: bool,
+    cycle: u32,
+    cost: &tap_core::hashing::HashCost,
+) -> Run {
+    // (a) No pass: the module's and daemon's whole cost for a user they have
+    // nothing for, per login. Each stack ends in pam_permit.
+    let mut a = vec![login("permit", NO_PASS_USER), login("tap", NO_PASS_USER)];
+    if google {
+        a.push(login("google", NO_PASS_USER));
+    }
+    let a = interleaved(20, 50, &a);
+
+    // (b) Pass sign-in against the hash it cannot avoid. Whole log cycles,
+    // so the sign-ins pay their share of emptying the log.
+    let rounds = 3 * cycle.max(20);
+    let (raw, signin) = pairs(rounds, cost, login("tap", PASS_USER));
+
+    // (c) Case (a) with a big store.
+    let c = interleaved(
+        20,
+        50,
+        &[login("tap", NO_PASS_USER), login("tap-big", NO_PASS_USER)],
+    );
+
+    // (d) Key sign-in: the module's and daemon's work beside the helper.
+    let (helper, key) = key_case(keys, login("tap-key", keys::KEY_USER));
+
+    // (e) 64 at once against one daemon.
+    let mark = small_tapd.log_len();
+    let at_once = flood(AT_ONCE, login("tap", PASS_USER));
+    let mut complaints = Vec::new();
+    if at_once.errors() > 0 {
+        complaints.extend(explain("(e)", small_tapd, mark));
+    }
+
+    // (f) 300 at once against a fresh daemon, whose peak memory is then all
+    // the flood's.
+    let tapd = work.start("flood", &[], READY);
+    login("tap-flood", PASS_USER).ok();
+    let idle = tapd.memory();
+    let mark = tapd.log_len();
+    let flooded = flood(FLOOD, login("tap-flood", PASS_USER));
+    let peak = tapd.memory();
+    if flooded.errors() > 0 {
+        complaints.extend(explain("(f)", &tapd, mark));
+    }
+    tapd.stop(STOP);
+
+    Run {
+        permit: a[0],
+        tap: a[1],
+        google: a.get(2).copied(),
+        raw,
+        signin,
+        small: c[0],
+        big: c[1],
+        helper,
+        key,
+        at_once,
+        flood: flooded,
+        flood_peak_kib: peak.peak_kib,
+        flood_idle_kib: idle.peak_kib,
+        complaints,
+    }
+}
+
+/// What the daemon logged about failed logins.
+fn explain(case: &str, tapd: &Tapd, mark: usize) -> Vec<String> {
+    let lines = tapd.complaints_since(mark, 4);
+    if lines.is_empty() {
+        return vec![format!(
+            "{case} tapd logged no complaint: the clients gave up (module timeout) or failed themselves"
+        )];
+    }
+    lines
+        .into_iter()
+        .map(|line| format!("{case} tapd logged {line}"))
+        .collect()
+}
+
+/// Helper round trips and key logins in turn; the mean of each.
+fn key_case(keys: &keys::KeySetup, key_login: Login<'_>) -> (Duration, Duration) {
+    let rounds = 30;
+    key_login.ok();
+    keys.helper_round_trip();
+    let (mut helper, mut signin) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..rounds {
+        helper += cases::time(|| keys.helper_round_trip());
+        signin += cases::time(|| key_login.ok());
+    }
+    (helper / rounds, signin / rounds)
+}
+
+fn print_run(r: &Run, bound_kib: u64) {
+    println!(
+        "(a) user without a pass   pam_permit alone {:>9}   pam_tap + pam_permit {:>9}   added {:.3} ms/login",
+        micros(r.permit),
+        micros(r.tap),
+        r.added_a_ms()
+    );
+    if let Some(google) = r.google {
+        println!(
+            "    peer                  pam_google_authenticator nullok + pam_permit {:>9}   added {:.3} ms/login",
+            micros(google),
+            ms(google) - ms(r.permit)
+        );
+    }
+    println!(
+        "(b) pass sign-in          raw Argon2id      {:>9}   pam_tap login        {:>9}   ratio {:.3}x",
+        millis(r.raw),
+        millis(r.signin),
+        r.ratio_b()
+    );
+    println!(
+        "(c) {OTHER_PASSES} other passes   store of 1 pass  {:>9}   store of {OTHER_PASSES}  {:>9}   ratio {:.3}x",
+        micros(r.small),
+        micros(r.big),
+        r.ratio_c()
+    );
+    println!(
+        "(d) key sign-in           helper round trip {:>9}   pam_tap key login    {:>9}   own {:.2} ms",
+        millis(r.helper),
+        millis(r.key),
+        r.own_d_ms()
+    );
+    println!("(e) {AT_ONCE} at once           {}", r.at_once.describe());
+    println!(
+        "(f) {FLOOD} at once          {}; tapd peak RSS {:.1} MiB (after one sign-in {:.1} MiB), bound {:.1} MiB",
+        r.flood.describe(),
+        kib_mib(r.flood_peak_kib),
+        kib_mib(r.flood_idle_kib),
+        kib_mib(bound_kib)
+    );
+    for line in &r.complaints {
+        println!("    {line}");
+    }
+}
+
+/// Prints each target against the median over the runs; returns the
+/// targets missed.
+fn summary(runs: &[Run], bound_kib: u64) -> Vec<String> {
     let mut missed = Vec::new();
     let mut verdict = |name: &str, ok: bool| {
         if !ok {
@@ -77,184 +429,76 @@ fn main() {
             "MISSED"
         }
     };
-
-    println!(
-        "pam_tap benchmark: {} (pam_authenticate in one process, interleaved with its baseline)\n",
-        module.display()
-    );
-
-    // Both stores' logs half-way through their cycle, as on a live host.
-    let mut cycle = 0;
-    for (service, store) in [("tap", "small"), ("tap-big", "big")] {
-        let wal = work.dir.join(store).join("tap.db-wal");
-        let (length, bytes) = settle_log(&mut work.session(service, PASS_USER), &wal);
-        println!(
-            "{service:<8} store: log emptied every {length} pass sign-ins; (a) and (c) read it at {:.0} KiB",
-            bytes as f64 / 1024.0
-        );
-        cycle = cycle.max(length);
-    }
-    println!();
-
-    // (a) No pass: the module's whole cost for users it has nothing for. The
-    // stacks end in pam_permit, so a module that ignores the user yields success.
-    let (permit, tap) = interleaved(
-        20,
-        200,
-        || work.session("permit", NO_PASS_USER),
-        || work.session("tap", NO_PASS_USER),
-        PAM_SUCCESS,
-    );
-    let added_ms = (tap - permit).as_secs_f64() * 1e3;
-    println!(
-        "(a) user without a pass   pam_permit alone {:>9}   pam_tap + pam_permit {:>9}   added {:.3} ms/call   target <= 0.300 ms: {}",
-        micros(permit),
-        micros(tap),
-        added_ms,
-        verdict("a", added_ms <= 0.3)
-    );
-
-    // (b) Pass sign-in against the hash it cannot avoid.
-    let cost = Policy::default().pass.hash;
-    let (raw, signin) = {
-        let mut raw_total = Duration::ZERO;
-        let mut signin_total = Duration::ZERO;
-        // One raw hash, one sign-in, in turn: this machine's speed drifts
-        // within a second, and pairs cancel that far better than blocks did
-        // (run-to-run spread 0.003 against 0.025). Whole log cycles, so the
-        // sign-ins pay their share of emptying the log.
-        let rounds = 6 * cycle.max(4);
-        let mut session = work.session("tap", PASS_USER);
-        for _ in 0..rounds {
-            raw_total += time(|| raw_argon2id(&cost));
-            signin_total += time(|| expect(session.authenticate(), PAM_SUCCESS));
-        }
-        (raw_total / rounds, signin_total / rounds)
+    let all = |f: &dyn Fn(&Run) -> f64| -> (f64, String) {
+        let values: Vec<f64> = runs.iter().map(f).collect();
+        let shown: Vec<String> = values.iter().map(|v| format!("{v:.3}")).collect();
+        (median(values), shown.join(" "))
     };
-    let ratio_b = signin.as_secs_f64() / raw.as_secs_f64();
     println!(
-        "(b) pass sign-in          raw Argon2id      {:>9}   pam_tap sign-in      {:>9}   ratio {ratio_b:.3}x          target <= 1.05x: {}",
-        millis(raw),
-        millis(signin),
-        verdict("b", ratio_b <= 1.05)
+        "median of {} run(s) (each run's figure in brackets)",
+        runs.len()
     );
-
-    // (c) Case (a) with a big store.
-    let (small, big) = interleaved(
-        20,
-        200,
-        || work.session("tap", NO_PASS_USER),
-        || work.session("tap-big", NO_PASS_USER),
-        PAM_SUCCESS,
-    );
-    let ratio_c = big.as_secs_f64() / small.as_secs_f64();
+    let (a, each) = all(&|r| r.added_a_ms());
     println!(
-        "(c) {OTHER_PASSES} other passes   store of 1 pass  {:>9}   store of {OTHER_PASSES}  {:>9}   ratio {ratio_c:.3}x          target <= 1.2x: {}",
-        micros(small),
-        micros(big),
-        verdict("c", ratio_c <= 1.2)
+        "(a) added per login       {a:.3} ms [{each}]   target <= 0.100 ms: {}",
+        verdict("a", a <= 0.1)
     );
-
-    // (d) Key sign-in: the module's own work beside the helper round trip.
-    if let Some(keys) = &work.keys {
-        let rounds = 30;
-        let mut session = work.session("tap-key", keys::KEY_USER);
-        expect(session.authenticate(), PAM_SUCCESS);
-        keys.helper_round_trip();
-        let (mut helper_total, mut signin_total) = (Duration::ZERO, Duration::ZERO);
-        for _ in 0..rounds {
-            helper_total += time(|| keys.helper_round_trip());
-            signin_total += time(|| expect(session.authenticate(), PAM_SUCCESS));
-        }
-        let (helper, signin) = (helper_total / rounds, signin_total / rounds);
-        let own_ms = (signin.as_secs_f64() - helper.as_secs_f64()) * 1e3;
-        println!(
-            "(d) key sign-in           helper round trip {:>9}   pam_tap key sign-in  {:>9}   module's own {own_ms:.2} ms   target <= 5 ms: {}",
-            millis(helper),
-            millis(signin),
-            verdict("d", own_ms <= 5.0)
-        );
+    if runs.iter().all(|r| r.google.is_some()) {
+        let (g, each) = all(&|r| r.google.map_or(0.0, |g| ms(g) - ms(r.permit)));
+        println!("    peer: pam_google_authenticator nullok added {g:.3} ms [{each}]");
     }
+    let (b, each) = all(&|r| r.ratio_b());
+    println!(
+        "(b) pass sign-in ratio    {b:.3}x [{each}]   target <= 1.04x: {}",
+        verdict("b", b <= 1.04)
+    );
+    let (c, each) = all(&|r| r.ratio_c());
+    println!(
+        "(c) big/small store       {c:.3}x [{each}]   target <= 1.2x: {}",
+        verdict("c", c <= 1.2)
+    );
+    let (d, each) = all(&|r| r.own_d_ms());
+    println!(
+        "(d) key sign-in, own      {d:.3} ms [{each}]   target <= 1 ms: {}",
+        verdict("d", d <= 1.0)
+    );
+    // Errors are judged on every run, not the median: one is one too many.
+    let errors: usize = runs.iter().map(|r| r.at_once.errors()).sum();
+    let (e, each) = all(&|r| r.at_once.wall.as_secs_f64());
+    println!(
+        "(e) {AT_ONCE} at once           {errors} errors in {} logins; wall {e:.2} s [{each}]   target 0 errors: {}",
+        AT_ONCE * runs.len(),
+        verdict("e", errors == 0)
+    );
+    let (f, each) = all(&|r| kib_mib(r.flood_peak_kib));
+    let worst = runs.iter().map(|r| r.flood_peak_kib).max().unwrap_or(0);
+    let flood_errors: usize = runs.iter().map(|r| r.flood.errors()).sum();
+    println!(
+        "(f) {FLOOD} at once          tapd peak RSS {f:.1} MiB [{each}] (worst {:.1}), {flood_errors} failed logins of {}   target <= {:.1} MiB: {}",
+        kib_mib(worst),
+        FLOOD * runs.len(),
+        kib_mib(bound_kib),
+        verdict("f", f <= kib_mib(bound_kib))
+    );
+    missed
+}
 
-    if check && !missed.is_empty() {
-        eprintln!("targets missed: {}", missed.join(", "));
-        std::process::exit(1);
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
 
-/// A live store's write-ahead log holds the sign-ins since it was last
-/// emptied, and every open reads it. Signs in until the log is emptied,
-/// counts the sign-ins to the next emptying (the cycle), then stops half a
-/// cycle in: the average log an open reads. Returns the cycle's length and
-/// the log's size.
-fn settle_log(session: &mut Session, wal: &Path) -> (u32, u64) {
-    const LIMIT: u32 = 10_000;
-    let size = || std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-    let mut sign_in_empties = || {
-        let before = size();
-        expect(session.authenticate(), PAM_SUCCESS);
-        size() < before
-    };
-    let mut find_emptying = || {
-        (1..=LIMIT)
-            .find(|_| sign_in_empties())
-            .unwrap_or_else(|| fail(&format!("{}: never emptied", wal.display())))
-    };
-    find_emptying();
-    let cycle = find_emptying();
-    for _ in 0..cycle / 2 {
-        expect(session.authenticate(), PAM_SUCCESS);
-    }
-    (cycle, size())
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
-/// Alternates blocks of calls on two sessions so drift hits both alike;
-/// returns the mean time per call of each.
-fn interleaved(
-    blocks: u32,
-    calls: u32,
-    first: impl Fn() -> Session,
-    second: impl Fn() -> Session,
-    expected: i32,
-) -> (Duration, Duration) {
-    let (mut one, mut two) = (first(), second());
-    // Warm caches, the page cache and SQLite's first open.
-    for _ in 0..calls {
-        expect(one.authenticate(), expected);
-        expect(two.authenticate(), expected);
-    }
-    let (mut total_one, mut total_two) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..blocks {
-        total_one += time(|| (0..calls).for_each(|_| expect(one.authenticate(), expected)));
-        total_two += time(|| (0..calls).for_each(|_| expect(two.authenticate(), expected)));
-    }
-    (total_one / (blocks * calls), total_two / (blocks * calls))
-}
-
-fn raw_argon2id(cost: &HashCost) {
-    let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, Some(32))
-        .unwrap_or_else(|e| fail(&format!("Argon2 params: {e}")));
-    let mut out = [0u8; 32];
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(PASS.as_bytes(), b"sixteen byte salt", &mut out)
-        .unwrap_or_else(|e| fail(&format!("Argon2: {e}")));
-    std::hint::black_box(out);
-}
-
-fn expect(code: i32, wanted: i32) {
-    if code != wanted {
-        fail(&format!(
-            "pam_authenticate returned {}, expected {}",
-            code_name(code),
-            code_name(wanted)
-        ));
-    }
-}
-
-fn time(work: impl FnOnce()) -> Duration {
-    let start = Instant::now();
-    work();
-    start.elapsed()
+fn kib_mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn micros(d: Duration) -> String {
@@ -265,148 +509,13 @@ fn millis(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-fn fail(message: &str) -> ! {
+pub fn fail(message: &str) -> ! {
     eprintln!("tap-bench: {message}");
+    cleanup::now();
     std::process::exit(1);
 }
 
-/// A private directory with policies, stores and PAM service files.
-struct Workspace {
-    dir: PathBuf,
-    keys: Option<keys::KeySetup>,
-}
-
-impl Workspace {
-    fn new(module: &Path, softkey: &Path) -> Workspace {
-        // Not under /tmp: the module refuses a policy or helper below a
-        // directory others may write, sticky or not. /run is root's.
-        let dir = PathBuf::from(format!("/run/tap-bench-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("pam.d"))
-            .unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
-        let mut work = Workspace { dir, keys: None };
-        let small = work.policy("small");
-        let big = work.policy("big");
-        let module = module.display();
-        work.write("pam.d/permit", "auth required pam_permit.so\n".into());
-        for (service, policy) in [("tap", &small), ("tap-big", &big)] {
-            work.write(
-                &format!("pam.d/{service}"),
-                format!(
-                    "auth [success=done ignore=ignore default=die] {module} policy={} nodelay\nauth required pam_permit.so\n",
-                    policy.display()
-                ),
-            );
-        }
-        work.issue(&small);
-        work.issue(&big);
-        work.fill(&big);
-        let keys = keys::KeySetup::new(&work.dir, softkey);
-        work.write(
-            "pam.d/tap-key",
-            format!(
-                "auth [success=done ignore=ignore default=die] {module} policy={} nodelay\nauth required pam_deny.so\n",
-                keys.policy_path.display()
-            ),
-        );
-        work.keys = Some(keys);
-        work
-    }
-
-    fn write(&self, name: &str, text: String) {
-        let path = self.dir.join(name);
-        std::fs::write(&path, text).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
-    }
-
-    /// A policy file naming its own store.
-    fn policy(&self, name: &str) -> PathBuf {
-        let file = format!("{name}.toml");
-        self.write(
-            &file,
-            format!(
-                "store = \"{}\"\n",
-                self.dir.join(name).join("tap.db").display()
-            ),
-        );
-        self.dir.join(file)
-    }
-
-    fn store(policy: &Path) -> SqliteStore {
-        let policy = Policy::load(policy).unwrap_or_else(|e| fail(&e));
-        SqliteStore::open(
-            &policy.store,
-            OpenOptions {
-                create: true,
-                check_trust: false,
-            },
-        )
-        .unwrap_or_else(|e| fail(&e.0))
-    }
-
-    /// A multi-use pass for PASS_USER, at the policy's default cost.
-    fn issue(&self, policy: &Path) {
-        let cost = Policy::default().pass.hash;
-        let now = now();
-        let pass = PassRecord::issue(NewPass {
-            user: PASS_USER,
-            id: 1,
-            phc: hashing::hash(PASS, &cost).unwrap_or_else(|e| fail(&e)),
-            issued_by: "bench",
-            created: now,
-            start: now,
-            expires: now + 3_600,
-            one_time: false,
-            length: PASS.len(),
-        });
-        Self::store(policy)
-            .put_pass(
-                &pass,
-                &AuditRecord::new(now, Event::PassIssued, PASS_USER, "bench"),
-            )
-            .unwrap_or_else(|e| fail(&e.0));
-    }
-
-    /// Other users' passes, written straight to SQLite in one transaction:
-    /// 100,000 Argon2 hashes would take an hour and are never read here.
-    fn fill(&self, policy: &Path) {
-        let store_path = Policy::load(policy).unwrap_or_else(|e| fail(&e)).store;
-        let mut conn =
-            rusqlite::Connection::open(&store_path).unwrap_or_else(|e| fail(&e.to_string()));
-        let tx = conn.transaction().unwrap_or_else(|e| fail(&e.to_string()));
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO passes (user, id, phc, issued_by, created, start, expires, one_time, failures)
-                     VALUES (?1, ?2, '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g', 'bench', ?3, ?3, ?4, 0, 0)",
-                )
-                .unwrap_or_else(|e| fail(&e.to_string()));
-            let now = now();
-            for i in 0..OTHER_PASSES {
-                let id = i64::try_from(i).unwrap_or(0) + 2;
-                insert
-                    .execute(rusqlite::params![
-                        format!("user{i:06}"),
-                        id,
-                        now,
-                        now + 3_600
-                    ])
-                    .unwrap_or_else(|e| fail(&e.to_string()));
-            }
-        }
-        tx.commit().unwrap_or_else(|e| fail(&e.to_string()));
-    }
-
-    fn session(&self, service: &str, user: &str) -> Session {
-        Session::open(&self.dir.join("pam.d"), service, user, PASS)
-    }
-}
-
-impl Drop for Workspace {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn now() -> i64 {
+pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))

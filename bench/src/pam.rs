@@ -1,6 +1,8 @@
 //! Just enough libpam to drive pam_authenticate from a benchmark: a handle
 //! opened on a private service directory, and a conversation that answers
-//! every hidden prompt with one fixed string.
+//! every hidden prompt with one fixed string. `login` is one whole login's
+//! PAM life (pam_start, pam_authenticate, pam_end), so loading and
+//! unloading the modules counts, as in every login process.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::Path;
@@ -73,7 +75,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn open(confdir: &Path, service: &str, user: &str, typed: &str) -> Session {
+    pub fn open(confdir: &Path, service: &str, user: &str, typed: &str) -> Result<Session, c_int> {
         let answer = CString::new(typed).unwrap_or_default();
         let conversation = Box::new(Conversation {
             callback: answer_fn(),
@@ -92,17 +94,28 @@ impl Session {
                 &mut handle,
             )
         };
-        assert_eq!(rc, PAM_SUCCESS, "pam_start_confdir failed");
-        Session {
+        if rc != PAM_SUCCESS {
+            return Err(rc);
+        }
+        Ok(Session {
             handle,
             _conversation: conversation,
             _answer: answer,
-        }
+        })
     }
 
     pub fn authenticate(&mut self) -> c_int {
         // SAFETY: the handle is live until drop.
         unsafe { pam_authenticate(self.handle, PAM_SILENT) }
+    }
+}
+
+/// One whole login: pam_start, pam_authenticate, pam_end. Returns
+/// pam_authenticate's code (or pam_start's, when that failed).
+pub fn login(confdir: &Path, service: &str, user: &str, typed: &str) -> c_int {
+    match Session::open(confdir, service, user, typed) {
+        Ok(mut session) => session.authenticate(),
+        Err(code) => code,
     }
 }
 
