@@ -513,10 +513,12 @@ class ActivatedTapd:
     def start(self):
         fd = self.listener.fileno()
         uid, gid = harness.USERS[harness.DAEMON_USER]
+        # bash, not sh: dash takes single-digit descriptors only, and the
+        # listener here may be 10 or more.
         script = (f"exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"")
         self.unit = subprocess.Popen(
             ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--",
-             "sh", "-c", script, socket_activate(), harness.TAPD, "--policy", self.policy,
+             "bash", "-c", script, socket_activate(), harness.TAPD, "--policy", self.policy,
              "--idle-exit", "0"],
             pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
