@@ -52,12 +52,18 @@ private_store() { # the store directory and the files in it are pam-tap's only
     done
 }
 
+# readme_debian_block PATTERN: the indented command block that follows the
+# README.Debian line matching PATTERN (sed BRE), unindented.
+readme_debian_block() {
+    sed -n "/$1/,/^[^ ]/{/^    /s/^    //p}" "$readme_debian"
+}
+
 # start_tapd: where systemd is not running, start tapd with the very lines
 # README.Debian shows (the indented block after "Start it by hand"), in the
 # root; then wait for its socket.
 start_tapd() {
     local lines
-    lines=$(sed -n '/Start it by hand, as root:/,/^[^ ]/{/^    /s/^    //p}' "$readme_debian")
+    lines=$(readme_debian_block 'Start it by hand, as root:')
     [ "$(printf '%s\n' "$lines" | wc -l)" = 2 ] || { echo "README.Debian: no two-line start block"; return 1; }
     printf '%s\n' "$lines" | sed 's/^/       run: /'
     R sh -ec "$lines" || return 1
