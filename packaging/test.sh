@@ -22,7 +22,7 @@
 #    test/old-deb.sh from commit 8999913 and cached; PAM_TAP_OLD01_DEB=path
 #    uses that .deb instead), a pass and an enrolled software key
 #    (pam_tap-softkey from target/release, built if missing), the upgrade to
-#    the new .deb, and both still sign in through tapd.
+#    the new .deb (this build's revision), and both still sign in through tapd.
 #
 # Needs root. PAM_TAP_KEEP_ROOT=1 keeps the test root in packaging/.cache/run.
 # Prints "N passed, N failed" last; exit status 0 if none failed.
@@ -168,7 +168,7 @@ if [ $status = 0 ]; then
         mkdir -p "$upgrade/root"
         tar -C "$upgrade/root" -xf "$tarball"
         set +e
-        unshare -m -p -f --propagation private -- "$here/test/upgrade.sh" "$upgrade/root" "$old01" "$new_deb" "$softkey" | tee "$cache/upgrade.log"
+        unshare -m -p -f --propagation private -- "$here/test/upgrade.sh" "$upgrade/root" "$old01" "$deb" "$softkey" | tee "$cache/upgrade.log"
         status=${PIPESTATUS[0]}
         set -e
         counts=$(sed -n 's/^upgrade: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$cache/upgrade.log")

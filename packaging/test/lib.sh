@@ -52,10 +52,14 @@ private_store() { # the store directory and the files in it are pam-tap's only
     done
 }
 
-# readme_debian_block PATTERN: the indented command block that follows the
-# README.Debian line matching PATTERN (sed BRE), unindented.
+# readme_debian_block PATTERN: the first indented command block after the
+# README.Debian line matching PATTERN (awk ERE), unindented.
 readme_debian_block() {
-    sed -n "/$1/,/^[^ ]/{/^    /s/^    //p}" "$readme_debian"
+    awk -v pat="$1" '
+        !found { if ($0 ~ pat) found = 1; next }
+        /^    / { sub(/^    /, ""); print; inside = 1; next }
+        inside && /[^ ]/ { exit }
+    ' "$readme_debian"
 }
 
 # start_tapd: where systemd is not running, start tapd with the very lines

@@ -158,7 +158,9 @@ check "systemd-sysusers made user pam-tap, group pam-tap" bash -c "[ \"\$(chroot
 check "store dir is pam-tap:pam-tap 0700" stat_is /var/lib/pam_tap "pam-tap:pam-tap 700"
 check "tapctl is root:root 0755" no_setgid_tapctl
 check "common-auth has pam_tap" common_auth_has_tap
-check "systemd-analyze verify on the installed units" R systemd-analyze verify pam-tap.socket pam-tap.service
+# --man=no: the root has no man-db (the pages are checked above); any
+# message fails, as verify exits 0 on a value it cannot parse.
+check "systemd-analyze verify on the installed units: no message" bash -c "v=\$(chroot '$root' systemd-analyze verify --man=no pam-tap.socket pam-tap.service 2>&1) && [ -z \"\$v\" ] || { printf '%s\n' \"\$v\"; false; }"
 check "tapd starts as pam-tap (as README.Debian shows)" start_tapd
 pass=$(issue alice) || pass=
 check "pamtester sshd: alice with a new pass" pam_ok sshd alice "$pass"
