@@ -6,7 +6,7 @@
 #
 # 1. A debootstrap minbase Debian 12 root with only sudo, git and
 #    ca-certificates added (packaging/test/rootfs.sh newcomer; cached as a
-#    tarball under packaging/.cache, so only the first run downloads it).
+#    tarball in /var/cache/pam_tap-ci, so only the first run downloads it).
 # 2. The host's rustup toolchain in the root's /root/.rustup and /root/.cargo,
 #    as rustup installs it for root (overlays on the host's: the toolchain
 #    and the crates the host already downloaded are read, and whatever the

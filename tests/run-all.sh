@@ -142,7 +142,7 @@ counted_step() { # title, count name, log file, command...
 if [ "$E2E_ONLY" = 0 ]; then
     # Tier 6: packages made from the release build above (no second build),
     # the .deb installed with apt into a fresh Debian root (debootstrap,
-    # cached under packaging/.cache), the .rpm inspected.
+    # cached in /var/cache/pam_tap-ci), the 0.1 upgrade, the .rpm inspected.
     counted_step "packaging (deb in a debootstrap root, rpm -qp)" packaging "$LOGDIR/packaging.log" \
         packaging/test.sh --reuse-release
     # Tier 7: the README's `sudo ./install.sh`, as a newcomer runs it.
