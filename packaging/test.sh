@@ -10,8 +10,9 @@
 #    (PAM_TAP_OLD_DEB=path.deb upgrades from that build instead).
 # 2. The .rpm's contents, modes, owners, config flags, scripts and
 #    dependencies, with rpm -qp.
-# 3. A minimal Debian 12 root from debootstrap (cached as a tarball under
-#    packaging/.cache/, so only the first run downloads), where
+# 3. A minimal Debian 12 root from debootstrap (cached as a tarball in
+#    /var/cache/pam_tap-ci, outside the clone, so only the first run
+#    downloads), where
 #    test/scenario.sh installs the .deb with apt, enables pam_tap, signs in
 #    with pamtester and with su/sudo on a pty, upgrades, removes and purges.
 #    All of it runs in private mount and pid namespaces (unshare -m -p -f) in
@@ -19,12 +20,14 @@
 #    with the namespace.
 # 4. test/units.sh: systemd-analyze verify and security on the units.
 # 5. test/upgrade.sh, in another fresh root: the 0.1 package (built once by
-#    test/old-deb.sh from commit 8999913 and cached; PAM_TAP_OLD01_DEB=path
+#    test/old-deb.sh from commit 8999913 and cached in /var/cache/pam_tap-ci;
+#    PAM_TAP_OLD01_DEB=path
 #    uses that .deb instead), a pass and an enrolled software key
 #    (pam_tap-softkey from target/release, built if missing), the upgrade to
-#    the new .deb, and both still sign in through tapd.
+#    the new .deb (this build's revision), and both still sign in through tapd.
 #
-# Needs root. PAM_TAP_KEEP_ROOT=1 keeps the test root in packaging/.cache/run.
+# Needs root. PAM_TAP_KEEP_ROOT=1 keeps the test root in packaging/.cache/run
+# (scratch: logs and test roots stay in the clone; the caches do not).
 # Prints "N passed, N failed" last; exit status 0 if none failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -168,7 +171,7 @@ if [ $status = 0 ]; then
         mkdir -p "$upgrade/root"
         tar -C "$upgrade/root" -xf "$tarball"
         set +e
-        unshare -m -p -f --propagation private -- "$here/test/upgrade.sh" "$upgrade/root" "$old01" "$new_deb" "$softkey" | tee "$cache/upgrade.log"
+        unshare -m -p -f --propagation private -- "$here/test/upgrade.sh" "$upgrade/root" "$old01" "$deb" "$softkey" | tee "$cache/upgrade.log"
         status=${PIPESTATUS[0]}
         set -e
         counts=$(sed -n 's/^upgrade: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$cache/upgrade.log")

@@ -6,7 +6,7 @@
 #
 # 1. A debootstrap minbase Debian 12 root with only sudo, git and
 #    ca-certificates added (packaging/test/rootfs.sh newcomer; cached as a
-#    tarball under packaging/.cache, so only the first run downloads it).
+#    tarball in /var/cache/pam_tap-ci, so only the first run downloads it).
 # 2. The host's rustup toolchain in the root's /root/.rustup and /root/.cargo,
 #    as rustup installs it for root (overlays on the host's: the toolchain
 #    and the crates the host already downloaded are read, and whatever the
@@ -145,6 +145,7 @@ inner() {
     status=$?
     took=$(( $(date +%s) - t0 ))
     sed 's/^/       > /' "$out"
+    cp "$out" "$run/install.out"
     result "README's first command succeeds, as written ($took s)" $status "$out"
     grep -q '^pam_tap is installed' "$out"
     result "install.sh ran to its end" $?
@@ -182,6 +183,25 @@ inner() {
     result "tapctl audit --user newcomer shows the sign-in" $? "$out"
     R tapctl audit --user nosuchuser > "$out" 2>&1
     result "tapctl audit --user nosuchuser exits 4" "$( [ $? = 4 ]; echo $?)" "$out"
+
+    echo "# tapd stopped as install.sh says [$(( $(date +%s) - started ))s]"
+    pass2=$(R tapctl issue newcomer --lifetime 15m --json | sed -n 's/^ *"pass": "\(.*\)",$/\1/p')
+    [ -n "$pass2" ]
+    result "tapctl issue newcomer gives a second, multi-use pass" $?
+    stop=$(sed -n 's/.*It runs until stopped (\(pkill [^)]*\)).*/\1/p' "$run/install.out")
+    [ "$stop" = "pkill -u pam-tap -x tapd" ]
+    result "install.sh says how to stop tapd: $stop" $?
+    R sh -c "$stop" > "$out" 2>&1
+    result "its command, as printed, succeeds" $? "$out"
+    for _ in $(seq 50); do R pgrep -u pam-tap -x tapd >/dev/null || break; sleep 0.1; done
+    ! R pgrep -u pam-tap -x tapd >/dev/null
+    result "no tapd runs any more" $?
+    R tapctl status > "$out" 2>&1
+    status=$?
+    [ "$status" = 6 ] && grep -q 'is tapd running' "$out"
+    result "with tapd down, tapctl exits 6 and says how to start it (exit $status)" $? "$out"
+    printf '%s\n' "$pass2" | R pamtester -v pam_tap-demo newcomer authenticate > "$out" 2>&1
+    result "with tapd down, the unused pass signs no one in" "$( [ $? != 0 ]; echo $?)" "$out"
 
     echo "# manual pages [$(( $(date +%s) - started ))s]"
     R env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db > "$out" 2>&1

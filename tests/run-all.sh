@@ -3,7 +3,7 @@
 #   1. cargo fmt --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
 #   3. cargo test --workspace                 (core unit tests, injected time)
-#   4. cargo build --release -p pam_tap -p tapctl -p tap-keyhelper -p tapd (the .so
+#   4. cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper (the .so,
 #      and tapctl under test, built as packaging/build.sh builds them: with
 #      only the shipped crates' features), then -p tap-bench -p tap-softkey
 #   5. end-to-end: the release pam_tap.so through real libpam (PAM driver and
@@ -94,7 +94,7 @@ fi
 # The shipped crates on their own: with the whole workspace, test-only members
 # would add features to their dependencies (serde_json's preserve_order, ...),
 # and the binaries under test would not be the ones the packages ship.
-step "cargo build --release (shipped crates)" cargo build --release -p pam_tap -p tapctl -p tap-keyhelper -p tapd ||
+step "cargo build --release (shipped crates)" cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper ||
     failed=$((failed + 1))
 step "cargo build --release (bench, soft key)" cargo build --release -p tap-bench -p tap-softkey ||
     failed=$((failed + 1))
@@ -142,7 +142,7 @@ counted_step() { # title, count name, log file, command...
 if [ "$E2E_ONLY" = 0 ]; then
     # Tier 6: packages made from the release build above (no second build),
     # the .deb installed with apt into a fresh Debian root (debootstrap,
-    # cached under packaging/.cache), the .rpm inspected.
+    # cached in /var/cache/pam_tap-ci), the 0.1 upgrade, the .rpm inspected.
     counted_step "packaging (deb in a debootstrap root, rpm -qp)" packaging "$LOGDIR/packaging.log" \
         packaging/test.sh --reuse-release
     # Tier 7: the README's `sudo ./install.sh`, as a newcomer runs it.

@@ -52,12 +52,22 @@ private_store() { # the store directory and the files in it are pam-tap's only
     done
 }
 
+# readme_debian_block PATTERN: the first indented command block after the
+# README.Debian line matching PATTERN (awk ERE), unindented.
+readme_debian_block() {
+    awk -v pat="$1" '
+        !found { if ($0 ~ pat) found = 1; next }
+        /^    / { sub(/^    /, ""); print; inside = 1; next }
+        inside && /[^ ]/ { exit }
+    ' "$readme_debian"
+}
+
 # start_tapd: where systemd is not running, start tapd with the very lines
 # README.Debian shows (the indented block after "Start it by hand"), in the
 # root; then wait for its socket.
 start_tapd() {
     local lines
-    lines=$(sed -n '/Start it by hand, as root:/,/^[^ ]/{/^    /s/^    //p}' "$readme_debian")
+    lines=$(readme_debian_block 'Start it by hand, as root:')
     [ "$(printf '%s\n' "$lines" | wc -l)" = 2 ] || { echo "README.Debian: no two-line start block"; return 1; }
     printf '%s\n' "$lines" | sed 's/^/       run: /'
     R sh -ec "$lines" || return 1

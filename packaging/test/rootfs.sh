@@ -6,13 +6,14 @@
 #                                          minbase root with only sudo, git and
 #                                          ca-certificates added
 #
-# The tarball lives in packaging/.cache/ (gitignored).  Its name carries the
-# flavour and a hash of everything that decides its contents, so changing a
-# package list below makes a new one; delete packaging/.cache to force a
-# rebuild.
+# The tarball lives outside the clone, in $PAM_TAP_CI_CACHE (default
+# /var/cache/pam_tap-ci), so that a fresh clone (CI) finds it.  Its name
+# carries the flavour and a hash of everything that decides its contents, so
+# changing a package list below makes a new one; delete the tarball to force
+# a rebuild.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${PAM_TAP_CACHE:-$here/../.cache}
+cache=${PAM_TAP_CI_CACHE:-/var/cache/pam_tap-ci}
 suite=bookworm
 # The host's own Debian mirror (first URIs:/deb line of its apt sources).
 mirror=${DEBIAN_MIRROR:-$(sed -n -E 's/^URIs:[[:space:]]*(http[^ ]*\/debian)\/?$/\1/p; s/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?(http[^ ]*\/debian)\/?[[:space:]]+bookworm[[:space:]].*/\2/p' \

@@ -22,7 +22,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    // Before any thread: both change process-wide state every thread inherits.
+    // Before any thread: these change process-wide state every thread inherits.
+    sys::private_umask();
     let inherited = activation::inherited().map_err(|e| format!("socket activation: {e}"))?;
     let signals = sys::termination_signals().map_err(|e| format!("signals: {e}"))?;
     let activated = inherited.is_some();

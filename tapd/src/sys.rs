@@ -169,3 +169,10 @@ pub fn euid() -> u32 {
     // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
     unsafe { libc::geteuid() }
 }
+
+/// Files this process creates are its own only, whatever umask started it
+/// (by hand, without systemd's `UMask=`): the store and its side files.
+pub fn private_umask() {
+    // SAFETY: umask takes a mode, touches no memory and cannot fail.
+    unsafe { libc::umask(0o077) };
+}
