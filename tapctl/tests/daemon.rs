@@ -19,8 +19,8 @@ use tapd::peer::Peer;
 struct Unbounded;
 
 impl HashGate for Unbounded {
-    fn run(&self, hash: &mut dyn FnMut()) {
-        hash()
+    fn run(&self, hash: &mut dyn FnMut(&mut tap_core::hashing::HashMemory)) {
+        hash(&mut tap_core::hashing::HashMemory::default())
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::peer::Peer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tap_core::hashing::HashMemory;
 use tap_core::policy::Policy;
 use tap_core::timefmt::Timestamp;
 use tap_store::SqliteStore;
@@ -60,8 +61,10 @@ impl Challenges {
 /// A bound on concurrent Argon2 hashes (each uses the policy's memory
 /// cost), so a flood of sign-ins cannot grow the daemon without bound.
 pub trait HashGate: Send + Sync {
-    /// Runs `hash` once a slot is free.
-    fn run(&self, hash: &mut dyn FnMut());
+    /// Runs `hash` once a slot is free, in that slot's memory (kept from
+    /// one hash to the next, so the daemon holds at most one hash's memory
+    /// per slot).
+    fn run(&self, hash: &mut dyn FnMut(&mut HashMemory));
 }
 
 /// One request's world.

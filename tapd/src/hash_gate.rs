@@ -1,9 +1,13 @@
 //! The bound on concurrent Argon2 hashes (`[daemon] max_concurrent_hashes`):
 //! a counting semaphore. Non-root peers may hold all but one slot, so a
 //! flood of users' hashes never makes root's wait for more than one hash.
+//! Each slot's working memory is kept and handed to the next hash, so the
+//! daemon's hash memory is at most slots x memory cost, whatever the
+//! allocator would do with freed blocks on many threads.
 
 use crate::context::HashGate;
 use std::sync::{Condvar, Mutex};
+use tap_core::hashing::HashMemory;
 
 #[derive(Debug)]
 struct Slots {
@@ -15,6 +19,8 @@ struct Slots {
 pub struct HashSlots {
     slots: Mutex<Slots>,
     freed: Condvar,
+    /// Memory of slots not in use.
+    memory: Mutex<Vec<HashMemory>>,
 }
 
 impl HashSlots {
@@ -26,6 +32,26 @@ impl HashSlots {
                 users_in_use: 0,
             }),
             freed: Condvar::new(),
+            memory: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take_memory(&self) -> HashMemory {
+        self.memory
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_default()
+    }
+
+    /// Keeps a slot's memory for the next hash, while the pool holds no
+    /// more than the slots (a lowered capacity lets the rest go).
+    fn keep_memory(&self, memory: HashMemory) {
+        let capacity = self.slots.lock().map(|s| s.capacity).unwrap_or(1);
+        if let Ok(mut free) = self.memory.lock() {
+            if free.len() < capacity {
+                free.push(memory);
+            }
         }
     }
 
@@ -96,10 +122,12 @@ impl Drop for Held<'_> {
 }
 
 impl HashGate for PeerGate<'_> {
-    fn run(&self, hash: &mut dyn FnMut()) {
+    fn run(&self, hash: &mut dyn FnMut(&mut HashMemory)) {
         self.slots.acquire(self.root);
         let _held = Held(self.slots, self.root);
-        hash();
+        let mut memory = self.slots.take_memory();
+        hash(&mut memory);
+        self.slots.keep_memory(memory);
     }
 }
 
@@ -119,7 +147,7 @@ mod tests {
             .map(|i| {
                 let (slots, running, peak) = (slots.clone(), running.clone(), peak.clone());
                 std::thread::spawn(move || {
-                    slots.for_peer(i % 4 == 0).run(&mut || {
+                    slots.for_peer(i % 4 == 0).run(&mut |_| {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         peak.fetch_max(now, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(20));
@@ -141,7 +169,7 @@ mod tests {
             .map(|_| {
                 let (slots, release) = (slots.clone(), release.clone());
                 std::thread::spawn(move || {
-                    slots.for_peer(false).run(&mut || {
+                    slots.for_peer(false).run(&mut |_| {
                         release.wait();
                     })
                 })
@@ -151,7 +179,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         let mut ran = false;
-        slots.for_peer(true).run(&mut || ran = true);
+        slots.for_peer(true).run(&mut |_| ran = true);
         assert!(ran);
         release.wait();
         for u in users {

@@ -127,7 +127,7 @@ impl PassVerifier for Gated<'_> {
     fn verify(&self, canonical: &str, phc: &str) -> Result<bool, String> {
         let mut result = Err("no hash slot".to_string());
         self.0
-            .run(&mut || result = tap_core::hashing::verify(canonical, phc));
+            .run(&mut |memory| result = tap_core::hashing::verify_in(canonical, phc, memory));
         result
     }
 }

@@ -77,9 +77,13 @@ pub fn issue(
         .map_err(|e| internal(format!("random source: {e}")))?;
     // Issuing hashes under the same bound as sign-ins.
     let mut phc = None;
-    ask.ctx
-        .hashes
-        .run(&mut || phc = Some(tap_core::hashing::hash(&clear, &policy.pass.hash)));
+    ask.ctx.hashes.run(&mut |memory| {
+        phc = Some(tap_core::hashing::hash_in(
+            &clear,
+            &policy.pass.hash,
+            memory,
+        ))
+    });
     let phc = phc
         .ok_or_else(|| internal("the pass was not hashed".into()))?
         .map_err(internal)?;

@@ -66,8 +66,8 @@ impl Users for FixedUsers {
 struct Unbounded;
 
 impl HashGate for Unbounded {
-    fn run(&self, hash: &mut dyn FnMut()) {
-        hash()
+    fn run(&self, hash: &mut dyn FnMut(&mut tap_core::hashing::HashMemory)) {
+        hash(&mut tap_core::hashing::HashMemory::default())
     }
 }
 
