@@ -134,7 +134,8 @@ impl SqliteStore {
         audit: &AuditRecord,
     ) -> Result<bool> {
         self.write(durability, |tx| {
-            let changed = tx.execute(sql, params)?;
+            // Cached: a sign-in runs the same few statements every time.
+            let changed = tx.prepare_cached(sql)?.execute(params)?;
             if changed == 1 {
                 insert_audit(tx, audit)?;
             }
