@@ -236,8 +236,7 @@ pub fn syslog(severity: Severity, prefix: &str, message: &str) {
         };
     let line = format!("{prefix}: {}", printable(message));
     if let Ok(c_line) = CString::new(line) {
-        // SAFETY: a constant format string and one NUL-terminated argument.
-        unsafe { libc::syslog(priority, c"%s".as_ptr(), c_line.as_ptr()) };
+        crate::sys::syslog(priority, &c_line);
     }
 }
 

@@ -1,5 +1,6 @@
 //! pam_tap's core: policy, passes, the store's trait, audit, and the
 //! sign-in decision. No libpam and no HID here; time is always a parameter.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)

@@ -162,14 +162,7 @@ pub fn format_aaguid(aaguid: &[u8; 16]) -> String {
 }
 
 fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its length; gethostname NUL-terminates or truncates.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    match (rc, std::str::from_utf8(&buf[..end])) {
-        (0, Ok(name)) if !name.is_empty() => name.to_string(),
-        _ => "localhost".to_string(),
-    }
+    crate::sys::host_name().unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Who may use a pass. Both include lists empty means everyone; exclusions win.

@@ -156,3 +156,21 @@ pub fn peer_uid(socket: BorrowedFd<'_>) -> io::Result<u32> {
     }
     Ok(cred.uid)
 }
+
+/// The host's name, if it has one that is text.
+pub fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length; gethostname NUL-terminates or truncates.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    match (rc, std::str::from_utf8(&buf[..end])) {
+        (0, Ok(name)) if !name.is_empty() => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// One syslog line at `priority` (facility and level).
+pub fn syslog(priority: libc::c_int, line: &std::ffi::CStr) {
+    // SAFETY: a constant format string and one NUL-terminated argument.
+    unsafe { libc::syslog(priority, c"%s".as_ptr(), line.as_ptr()) };
+}

@@ -1,5 +1,6 @@
 //! pam_tap.so: a thin adapter from libpam to `tap_core::signin`. Parse the
 //! arguments, gather the items, call core once, map the result once.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod args;

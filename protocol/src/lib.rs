@@ -9,6 +9,7 @@
 //!
 //! Who is asking is never part of a message: `tapd` reads it from the
 //! socket (`SO_PEERCRED`).
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)

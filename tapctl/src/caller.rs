@@ -4,8 +4,7 @@
 use crate::failure::{Exit, Failure, Result};
 
 pub fn own_name() -> Result<String> {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = crate::sys::uid();
     tap_core::accounts::name_by_uid(uid)
         .ok_or_else(|| Failure::new(Exit::Internal, format!("your uid {uid} has no user name")))
 }

@@ -1,4 +1,5 @@
 //! tapctl: issue and manage Temporary Access Passes.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod caller;
@@ -8,5 +9,6 @@ pub mod commands;
 pub mod failure;
 pub mod keys;
 pub mod output;
+mod sys;
 pub mod terminal;
 pub mod view;

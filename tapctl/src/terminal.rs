@@ -44,26 +44,21 @@ fn read_line(input: &mut impl BufRead) -> Option<Zeroizing<Vec<u8>>> {
 
 /// Reads one line from the terminal with echo off, restoring it after.
 fn read_hidden(tty: &std::fs::File, prompt: &str) -> Option<Zeroizing<Vec<u8>>> {
-    use std::os::fd::AsRawFd;
-    let fd = tty.as_raw_fd();
-    // SAFETY: termios is plain data filled by tcgetattr on a valid fd.
-    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open for the duration of this function.
-    let have_termios = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
-    if have_termios {
-        let mut quiet = saved;
+    use std::os::fd::AsFd;
+    let fd = tty.as_fd();
+    let saved = crate::sys::terminal_mode(fd);
+    if let Some(saved) = &saved {
+        let mut quiet = *saved;
         quiet.c_lflag &= !libc::ECHO;
         quiet.c_lflag |= libc::ECHONL;
-        // SAFETY: as above.
-        unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) };
+        crate::sys::set_terminal_mode(fd, &quiet);
     }
     let mut writer = tty;
     let _ = write!(writer, "{prompt}");
     let _ = writer.flush();
     let line = read_line(&mut std::io::BufReader::new(tty));
-    if have_termios {
-        // SAFETY: as above.
-        unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &saved) };
+    if let Some(saved) = &saved {
+        crate::sys::set_terminal_mode(fd, saved);
     }
     line
 }
