@@ -115,7 +115,9 @@ impl Pool {
             Ok(mut queues) => queues.users.push_back(job),
             Err(_) => return internal(),
         }
-        self.ready.notify_all();
+        // One job, one worker: any idle worker can take it (they are all
+        // alike), so waking all of them only makes them race for the lock.
+        self.ready.notify_one();
         let Ok(mut state) = slot.state.lock() else {
             return internal();
         };
