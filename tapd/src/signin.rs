@@ -25,12 +25,7 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
     let policy = ctx.policy.clone();
     let result = match request {
         SignInRequest::Plan { user, mode, origin } => {
-            let requester = Requester {
-                user: &user,
-                origin: &origin,
-                peer: &peer,
-                now: ctx.now,
-            };
+            let requester = Requester::new(&user, &origin, &peer, ctx.now);
             steps::plan(&policy, &SystemDirectory, ctx.store, &requester, mode).map(
                 |(plan, issued)| {
                     if let Some(challenge) = issued {
@@ -66,12 +61,7 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
             let issued: Option<[u8; 32]> = challenge.0.as_slice().try_into().ok();
             match (taken, issued) {
                 (Some(_), Some(issued)) => {
-                    let requester = Requester {
-                        user: &user,
-                        origin: &origin,
-                        peer: &peer,
-                        now: ctx.now,
-                    };
+                    let requester = Requester::new(&user, &origin, &peer, ctx.now);
                     steps::key_answer(
                         &policy,
                         &SystemDirectory,
@@ -91,12 +81,7 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
             }
         }
         SignInRequest::CheckPass { user, pass, origin } => {
-            let requester = Requester {
-                user: &user,
-                origin: &origin,
-                peer: &peer,
-                now: ctx.now,
-            };
+            let requester = Requester::new(&user, &origin, &peer, ctx.now);
             let gated = Gated(ctx.hashes);
             steps::check_pass(
                 &policy,

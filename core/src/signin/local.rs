@@ -63,12 +63,7 @@ impl<S: Store, F: FnOnce() -> Result<S, StoreError>> SignInService for Local<'_,
                 pass: None,
             });
         }
-        let requester = Requester {
-            user,
-            origin,
-            peer: "",
-            now,
-        };
+        let requester = Requester::new(user, origin, "", now);
         let (plan, issued) = steps::plan(policy, directory, self.store()?, &requester, mode)?;
         self.pending = issued.map(|challenge| (user.to_string(), challenge));
         Ok(plan)
@@ -91,12 +86,7 @@ impl<S: Store, F: FnOnce() -> Result<S, StoreError>> SignInService for Local<'_,
             )));
         };
         let (policy, directory, now) = (self.policy, self.directory, self.now);
-        let requester = Requester {
-            user,
-            origin,
-            peer: "",
-            now,
-        };
+        let requester = Requester::new(user, origin, "", now);
         steps::key_answer(
             policy,
             directory,
@@ -109,12 +99,7 @@ impl<S: Store, F: FnOnce() -> Result<S, StoreError>> SignInService for Local<'_,
 
     fn check_pass(&mut self, user: &str, pass: Secret, origin: &Origin) -> Result<Verdict, Error> {
         let (policy, directory, now) = (self.policy, self.directory, self.now);
-        let requester = Requester {
-            user,
-            origin,
-            peer: "",
-            now,
-        };
+        let requester = Requester::new(user, origin, "", now);
         steps::check_pass(
             policy,
             directory,

@@ -7,7 +7,7 @@ use super::{Error, Failure, NothingReason, Outcome, Unavailable};
 use crate::accounts::Directory;
 use crate::audit::{AuditRecord, Event};
 use crate::hashing;
-use crate::keys::protocol::{AssertRequest, Bytes, UserVerification};
+use crate::keys::protocol::UserVerification;
 use crate::keys::verify::{verify_assertion, AssertionAnswer, StoredCredential, VerifyError};
 use crate::pass::PassRecord;
 use crate::passcode;
@@ -26,7 +26,16 @@ pub struct Requester<'a> {
     pub now: Timestamp,
 }
 
-impl Requester<'_> {
+impl<'a> Requester<'a> {
+    pub fn new(user: &'a str, origin: &'a Origin, peer: &'a str, now: Timestamp) -> Self {
+        Requester {
+            user,
+            origin,
+            peer,
+            now,
+        }
+    }
+
     fn record(&self, event: Event, detail: String) -> AuditRecord {
         let mut audit = AuditRecord::new(self.now, event, self.user, self.user).detail(detail);
         audit.service = self.origin.service.clone();
@@ -102,17 +111,10 @@ pub fn plan(
         crate::keys::random_bytes(&mut challenge)
             .map_err(|e| Error::Unavailable(Unavailable::Random(e)))?;
         issued = Some(challenge);
+        // The same assertion request as a key proof: one challenge for
+        // the user's enrolled keys.
         Some(KeyChallenge {
-            request: AssertRequest {
-                rp_id: policy.keys.rp_id().to_string(),
-                client_data_hash: Bytes(challenge.to_vec()),
-                allow: keys
-                    .iter()
-                    .map(|k| Bytes(k.credential_id.clone()))
-                    .collect(),
-                user_verification: policy.keys.user_verification,
-                pin: None,
-            },
+            request: crate::enroll::proof::proof_request(policy, &keys, challenge),
         })
     };
     let pass = store.pass(requester.user)?.map(|pass| PassState {
