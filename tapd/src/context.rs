@@ -38,17 +38,38 @@ pub struct Challenges(Mutex<HashMap<Vec<u8>, PendingChallenge>>);
 impl Challenges {
     /// Most challenges outstanding at once; the oldest expire first anyway.
     pub const MAX: usize = 4096;
+    /// Most outstanding for one user: a user who starts many sign-ins of
+    /// their own (su, sudo: root's processes, so no per-uid cap applies)
+    /// replaces their own oldest challenges and cannot fill the table
+    /// against everyone else.
+    pub const PER_USER: usize = 16;
 
     pub fn insert(&self, challenge: Vec<u8>, pending: PendingChallenge, now: Timestamp) -> bool {
         let Ok(mut map) = self.0.lock() else {
             return false;
         };
         map.retain(|_, p| p.expires >= now);
+        let mut theirs: Vec<(Timestamp, Vec<u8>)> = map
+            .iter()
+            .filter(|(_, p)| p.user == pending.user)
+            .map(|(c, p)| (p.expires, c.clone()))
+            .collect();
+        if theirs.len() >= Self::PER_USER {
+            theirs.sort();
+            for (_, oldest) in theirs.iter().take(theirs.len() + 1 - Self::PER_USER) {
+                map.remove(oldest);
+            }
+        }
         if map.len() >= Self::MAX {
             return false;
         }
         map.insert(challenge, pending);
         true
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Takes a challenge (each is answered once), if it is still valid.
@@ -75,4 +96,36 @@ pub struct Context<'a> {
     pub challenges: &'a Challenges,
     pub hashes: &'a dyn HashGate,
     pub now: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(user: &str, expires: Timestamp) -> PendingChallenge {
+        PendingChallenge {
+            user: user.into(),
+            uid: 0,
+            expires,
+            purpose: ChallengePurpose::SignIn,
+        }
+    }
+
+    #[test]
+    fn one_user_cannot_fill_the_table() {
+        let challenges = Challenges::default();
+        for i in 0..1000u32 {
+            let id = i.to_be_bytes().to_vec();
+            assert!(challenges.insert(id, pending("mallory", 100 + i64::from(i)), 0));
+        }
+        assert_eq!(challenges.len(), Challenges::PER_USER);
+        // The newest of mallory's are the ones kept.
+        assert!(challenges.take(&999u32.to_be_bytes(), 0).is_some());
+        assert!(challenges.take(&0u32.to_be_bytes(), 0).is_none());
+        assert!(challenges.insert(b"alice".to_vec(), pending("alice", 50), 0));
+        assert!(challenges.take(b"alice", 0).is_some());
+        // Expired ones are refused and dropped.
+        assert!(challenges.insert(b"old".to_vec(), pending("bob", 5), 0));
+        assert!(challenges.take(b"old", 6).is_none());
+    }
 }
