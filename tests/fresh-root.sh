@@ -198,7 +198,7 @@ inner() {
     result "no tapd runs any more" $?
     R tapctl status > "$out" 2>&1
     status=$?
-    [ "$status" = 6 ] && grep -q 'is tapd running' "$out"
+    [ "$status" = 6 ] && grep -q 'systemctl start pam-tap.socket' "$out"
     result "with tapd down, tapctl exits 6 and says how to start it (exit $status)" $? "$out"
     printf '%s\n' "$pass2" | R pamtester -v pam_tap-demo newcomer authenticate > "$out" 2>&1
     result "with tapd down, the unused pass signs no one in" "$( [ $? != 0 ]; echo $?)" "$out"
