@@ -60,53 +60,49 @@ fn guarded(hook: impl FnOnce() -> PamResultCode) -> PamResultCode {
 }
 
 fn authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-    {
-        let args = ModuleArgs::parse(args.iter().filter_map(|a| a.to_str().ok()));
-        let log = Logger::new(pamh, args.debug);
-        for unknown in &args.unknown {
+    let args = ModuleArgs::parse(args.iter().filter_map(|a| a.to_str().ok()));
+    let log = Logger::new(pamh, args.debug);
+    for unknown in &args.unknown {
+        log.say(
+            Severity::Error,
+            &format!("unknown module argument {unknown:?} ignored"),
+        );
+    }
+    if !args.nodelay {
+        sys::fail_delay(pamh, FAIL_DELAY_USEC);
+    }
+    let user = match pamh.get_user(None) {
+        Ok(user) if !user.is_empty() => user,
+        Ok(_) => return PamResultCode::PAM_USER_UNKNOWN,
+        Err(PamResultCode::PAM_CONV_ERR) => return PamResultCode::PAM_CONV_ERR,
+        Err(code) => {
             log.say(
                 Severity::Error,
-                &format!("unknown module argument {unknown:?} ignored"),
+                &format!("cannot get the user name: {code:?}"),
+            );
+            return PamResultCode::PAM_SERVICE_ERR;
+        }
+    };
+    let SignIn { result, hand_on } = run(pamh, &args, &user, flags & PAM_SILENT != 0);
+    log.report(&user, &result);
+    // What the person typed at the one prompt and did not sign in with
+    // here: the next module (pam_unix try_first_pass) checks it as their
+    // password instead of asking again.
+    if let Some(token) = hand_on {
+        if !sys::set_authtok(pamh, &token) {
+            log.say(
+                Severity::Error,
+                "could not hand the answer on as PAM_AUTHTOK",
             );
         }
-        if !args.nodelay {
-            sys::fail_delay(pamh, FAIL_DELAY_USEC);
-        }
-        let user = match pamh.get_user(None) {
-            Ok(user) if !user.is_empty() => user,
-            Ok(_) => return PamResultCode::PAM_USER_UNKNOWN,
-            Err(PamResultCode::PAM_CONV_ERR) => return PamResultCode::PAM_CONV_ERR,
-            Err(code) => {
-                log.say(
-                    Severity::Error,
-                    &format!("cannot get the user name: {code:?}"),
-                );
-                return PamResultCode::PAM_SERVICE_ERR;
-            }
-        };
-        let SignIn { result, hand_on } = run(pamh, &args, &user, flags & PAM_SILENT != 0);
-        log.report(&user, &result);
-        // What the person typed at the one prompt and did not sign in with
-        // here: the next module (pam_unix try_first_pass) checks it as their
-        // password instead of asking again.
-        if let Some(token) = hand_on {
-            if !sys::set_authtok(pamh, &token) {
-                log.say(
-                    Severity::Error,
-                    "could not hand the answer on as PAM_AUTHTOK",
-                );
-            }
-        }
-        match result {
-            Ok(Outcome::Nothing(_)) => PamResultCode::PAM_IGNORE,
-            Ok(Outcome::PassSuccess { .. } | Outcome::KeySuccess { .. }) => {
-                PamResultCode::PAM_SUCCESS
-            }
-            Ok(Outcome::Failed(_)) => PamResultCode::PAM_AUTH_ERR,
-            Err(Error::Unavailable(_)) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
-            Err(Error::UnknownUser) => PamResultCode::PAM_USER_UNKNOWN,
-            Err(Error::Conversation) => PamResultCode::PAM_CONV_ERR,
-        }
+    }
+    match result {
+        Ok(Outcome::Nothing(_)) => PamResultCode::PAM_IGNORE,
+        Ok(Outcome::PassSuccess { .. } | Outcome::KeySuccess { .. }) => PamResultCode::PAM_SUCCESS,
+        Ok(Outcome::Failed(_)) => PamResultCode::PAM_AUTH_ERR,
+        Err(Error::Unavailable(_)) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
+        Err(Error::UnknownUser) => PamResultCode::PAM_USER_UNKNOWN,
+        Err(Error::Conversation) => PamResultCode::PAM_CONV_ERR,
     }
 }
 
