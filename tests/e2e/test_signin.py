@@ -55,15 +55,17 @@ def test_pamtester_happy_path_and_wrong_pass(tap):
 
 
 def test_default_policy_path(tap):
-    """No policy= argument and no --policy: /etc/security/pam_tap.toml (the
-    namespace's private copy). The `system` fixture's policy there, if an
-    earlier test set it up, is put back."""
+    """No policy= or socket= argument and no --socket: the tapd on the
+    default socket, reading /etc/security/pam_tap.toml (the namespace's
+    private copy). The `system` fixture's policy there, if an earlier test
+    set it up, is put back."""
     default = "/etc/security/pam_tap.toml"
     try:
         saved = open(default).read()
     except FileNotFoundError:
         saved = None
     harness.copy_text_root_owned(tap.policy.read_text(), default, 0o644)
+    harness.default_daemon()  # as installed: running before anyone asks
     try:
         p = tap.issue("tapuser1", policy=False)
         r = tap.auth("tapuser1", [p["pass"]], policy="")
