@@ -81,6 +81,14 @@ pub fn admit(
     Ok((!admitted).then_some(NothingReason::OutOfScope))
 }
 
+/// A decision with nothing to show the person.
+fn decided(outcome: Outcome) -> Verdict {
+    Verdict {
+        outcome,
+        info: None,
+    }
+}
+
 fn nothing_plan(reason: NothingReason) -> Plan {
     Plan {
         nothing: Some(reason),
@@ -146,10 +154,6 @@ pub fn key_answer(
     challenge: &[u8; 32],
     answer: KeyAnswer,
 ) -> Result<Verdict, Error> {
-    let decided = |outcome| Verdict {
-        outcome,
-        info: None,
-    };
     if let Some(reason) = admit(policy, directory, requester.user)? {
         return Ok(decided(Outcome::Nothing(reason)));
     }
@@ -228,10 +232,6 @@ pub fn check_pass(
     requester: &Requester<'_>,
     typed: &[u8],
 ) -> Result<Verdict, Error> {
-    let decided = |outcome| Verdict {
-        outcome,
-        info: None,
-    };
     if let Some(reason) = admit(policy, directory, requester.user)? {
         return Ok(decided(Outcome::Nothing(reason)));
     }
