@@ -54,10 +54,16 @@ pub enum Event {
     /// An allowed enrollment did not complete (helper, verification).
     KeyEnrollFailed,
     KeyRemoved,
+    SshKeyAdded,
+    /// An SSH key was refused at enrollment (window, policy, attestation).
+    SshKeyRefused,
+    SshKeyRemoved,
+    /// sshd accepted an enrolled SSH key (reported by the PAM session).
+    SshKeySignIn,
 }
 
 impl Event {
-    pub const ALL: [Event; 14] = [
+    pub const ALL: [Event; 18] = [
         Event::PassSignIn,
         Event::PassSignInFailed,
         Event::PassLocked,
@@ -72,6 +78,10 @@ impl Event {
         Event::KeyEnrollRefused,
         Event::KeyEnrollFailed,
         Event::KeyRemoved,
+        Event::SshKeyAdded,
+        Event::SshKeyRefused,
+        Event::SshKeyRemoved,
+        Event::SshKeySignIn,
     ];
 
     /// The stored and logged name.
@@ -91,6 +101,10 @@ impl Event {
             Event::KeyEnrollRefused => "key.enroll_refused",
             Event::KeyEnrollFailed => "key.enroll_failed",
             Event::KeyRemoved => "key.removed",
+            Event::SshKeyAdded => "ssh_key.added",
+            Event::SshKeyRefused => "ssh_key.refused",
+            Event::SshKeyRemoved => "ssh_key.removed",
+            Event::SshKeySignIn => "signin.ssh_key.success",
         }
     }
 }

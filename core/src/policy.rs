@@ -37,6 +37,88 @@ pub struct Policy {
     pub admins: Admins,
     pub keys: KeysPolicy,
     pub daemon: DaemonPolicy,
+    pub ssh: SshPolicy,
+}
+
+/// `[ssh]`: OpenSSH security keys enrolled under a pass and served to sshd
+/// by `tapctl authorized-keys`. sshd verifies them itself.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshPolicy {
+    /// Off: nothing may be enrolled and `authorized-keys` prints nothing.
+    pub enabled: bool,
+    /// OpenSSH key type names that may be enrolled. Plain (non-FIDO) types
+    /// are refused unless listed here.
+    pub key_types: Vec<String>,
+    /// Serve every key with `verify-required` (PIN or biometrics on each use).
+    pub require_verify: bool,
+    /// Enrollment must carry an attestation for a challenge tapd issued.
+    pub require_attestation: bool,
+    pub max_keys: usize,
+    /// The FIDO application (relying party) the keys must be made for.
+    pub application: String,
+    /// The `AuthorizedKeysCommandUser`: besides root, the one user who may
+    /// ask for another user's keys.
+    pub command_user: String,
+}
+
+pub const SSH_KEY_TYPES: [&str; 7] = [
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+];
+pub const DEFAULT_SSH_COMMAND_USER: &str = "pam-tap-ssh";
+
+impl Default for SshPolicy {
+    fn default() -> Self {
+        SshPolicy {
+            enabled: false,
+            key_types: SSH_KEY_TYPES[..2].iter().map(|t| t.to_string()).collect(),
+            require_verify: false,
+            require_attestation: false,
+            max_keys: 5,
+            application: "ssh:".into(),
+            command_user: DEFAULT_SSH_COMMAND_USER.into(),
+        }
+    }
+}
+
+impl SshPolicy {
+    pub fn allows_type(&self, name: &str) -> bool {
+        self.key_types.iter().any(|t| t == name)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.key_types.is_empty() {
+            return Err("[ssh] key_types is empty: list at least one key type".into());
+        }
+        for name in &self.key_types {
+            if !SSH_KEY_TYPES.contains(&name.as_str()) {
+                return Err(format!(
+                    "[ssh] key_types: {name:?} is not a key type pam_tap knows; allowed: {}",
+                    SSH_KEY_TYPES.join(", ")
+                ));
+            }
+        }
+        check_range("[ssh] max_keys", self.max_keys, &MAX_KEYS)?;
+        let app = &self.application;
+        if !app.starts_with("ssh:") || app.len() > 255 || app.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(format!(
+                "[ssh] application = {app:?}: OpenSSH requires it to start with \"ssh:\" (at most 255 characters, no spaces)"
+            ));
+        }
+        let user = &self.command_user;
+        if user.is_empty() || user == "root" || user.len() > 64 || user.chars().any(|c| c.is_control() || c.is_whitespace() || c == ':' || c == '/') {
+            return Err(format!(
+                "[ssh] command_user = {user:?}: a system user name other than root"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[daemon]`: the limits `tapd` applies. Root's connections are never
@@ -194,6 +276,7 @@ impl Default for Policy {
             admins: Admins::default(),
             keys: KeysPolicy::default(),
             daemon: DaemonPolicy::default(),
+            ssh: SshPolicy::default(),
         }
     }
 }
@@ -361,6 +444,7 @@ impl Policy {
             self.daemon.max_connections_per_uid,
             &CONNECTIONS_PER_UID,
         )?;
+        self.ssh.validate()?;
         Ok(())
     }
 

@@ -18,6 +18,7 @@
 use crate::audit::AuditRecord;
 use crate::keys::credential::KeyCredential;
 use crate::pass::PassRecord;
+use crate::ssh::record::SshKeyRecord;
 use crate::timefmt::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +138,36 @@ pub trait Store {
         &mut self,
         key: &KeyCredential,
         new_count: u32,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
+
+    /// The user's SSH keys, oldest first (ties by fingerprint).
+    fn ssh_keys(&self, user: &str) -> Result<Vec<SshKeyRecord>>;
+
+    /// Adds an SSH key unless the user already has `max_keys` SSH keys or
+    /// the key is enrolled already, for anyone (one key, one user); the
+    /// count and the insert are one atomic step. The audit record is
+    /// written only when the key is added. Durable.
+    fn add_ssh_key(
+        &mut self,
+        key: &SshKeyRecord,
+        max_keys: usize,
+        audit: &AuditRecord,
+    ) -> Result<AddKey>;
+
+    /// Removes one of the user's SSH keys. False when they have no such
+    /// key. Durable.
+    fn remove_ssh_key(&mut self, user: &str, fingerprint: &str, audit: &AuditRecord)
+        -> Result<bool>;
+
+    /// Records that sshd accepted the user's key: sets `last_used`. False
+    /// (and no record) when the user has no such key. Atomic: it guards
+    /// nothing, like a multi-use pass's success.
+    fn record_ssh_key_use(
+        &mut self,
+        user: &str,
+        fingerprint: &str,
         now: Timestamp,
         audit: &AuditRecord,
     ) -> Result<bool>;

@@ -5,6 +5,7 @@
 
 mod args;
 mod conversation;
+mod session;
 mod sys;
 
 use args::ModuleArgs;
@@ -42,6 +43,15 @@ impl PamHooks for PamTap {
 
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         PamResultCode::PAM_SUCCESS
+    }
+
+    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        let args = ModuleArgs::parse(args.iter().filter_map(|a| a.to_str().ok()));
+        guarded(|| session::open(pamh, &args))
+    }
+
+    fn sm_close_session(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_IGNORE
     }
 }
 
@@ -166,7 +176,7 @@ impl Authenticator for KeyHelper<'_> {
     }
 }
 
-fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(
+pub(crate) fn item<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>>(
     pamh: &'a PamHandle,
 ) -> String {
     match pamh.get_item::<T>() {

@@ -16,6 +16,23 @@ extern "C" {
         item_type: libc::c_int,
         item: *const libc::c_void,
     ) -> libc::c_int;
+    fn pam_getenv(pamh: *mut PamHandle, name: *const libc::c_char) -> *const libc::c_char;
+}
+
+/// A variable of the PAM environment (set by the application or a
+/// module), copied; None when unset or not UTF-8.
+pub fn getenv(pamh: &mut PamHandle, name: &str) -> Option<String> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: pamh is the live handle libpam passed to this hook; name is a
+    // NUL-terminated string that outlives the call.
+    let value = unsafe { pam_getenv(pamh, name.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: libpam returns a NUL-terminated string it owns, valid until the
+    // environment changes; it is copied here before anything else runs.
+    let text = unsafe { std::ffi::CStr::from_ptr(value) };
+    text.to_str().ok().map(str::to_string)
 }
 
 /// Asks libpam to delay a failed sign-in by at least `usec`.

@@ -70,6 +70,44 @@ pub enum AdminRequest {
         label: Option<String>,
         answer: Registration,
     },
+    /// The SSH keys of `user`, or the caller's own.
+    SshKeys {
+        user: Option<String>,
+    },
+    /// A challenge for `ssh-keygen -O challenge=…`, for the caller to
+    /// attest a new SSH key with.
+    SshChallenge {},
+    /// Add an SSH key: the caller's own inside their enrollment window, or
+    /// an admin's for `user`.
+    AddSshKey {
+        user: Option<String>,
+        /// One public-key line, as in a `.pub` file.
+        key: String,
+        label: Option<String>,
+        /// OpenSSH's `write-attestation` output, for a challenge from
+        /// `SshChallenge`.
+        attestation: Option<Bytes>,
+    },
+    /// Remove the SSH key whose fingerprint is, or starts with, `id`.
+    RemoveSshKey {
+        user: Option<String>,
+        id: String,
+        proof: Option<KeyProof>,
+    },
+    /// The lines sshd's `AuthorizedKeysCommand` prints for `user`.
+    AuthorizedKeys {
+        user: String,
+    },
+    /// sshd accepted a public key for `user` (root only: the PAM session
+    /// passes on sshd's `SSH_AUTH_INFO_0`).
+    SshKeyUsed {
+        user: String,
+        /// sshd's `SSH_AUTH_INFO_0`, as sshd set it.
+        auth_info: String,
+        service: String,
+        rhost: String,
+        tty: String,
+    },
 }
 
 /// The key helper's answer to a `ProveKey` assertion request.
@@ -148,6 +186,55 @@ pub enum AdminReply {
         user: String,
         label: String,
     },
+    SshKeys {
+        user: String,
+        keys: Vec<SshKeyInfo>,
+    },
+    SshChallenge {
+        /// Printable text; `ssh-keygen -O challenge=FILE` reads it from a
+        /// file holding exactly it (a trailing newline is accepted too).
+        challenge: String,
+        /// What the new key must be made for, under the daemon's policy.
+        application: String,
+        key_types: Vec<String>,
+        require_verify: bool,
+        require_attestation: bool,
+        expires: i64,
+    },
+    SshKeyAdded {
+        user: String,
+        key: SshKeyInfo,
+    },
+    SshKeyRemoved {
+        user: String,
+        label: String,
+        fingerprint: String,
+    },
+    /// Authorized-keys lines, options first; none for a user without keys,
+    /// out of the policy's scope, or unknown.
+    AuthorizedKeys {
+        lines: Vec<String>,
+    },
+    SshKeyUsed {
+        /// Whether an enrolled key of the user's was named.
+        recorded: bool,
+    },
+}
+
+/// An enrolled SSH key, as tapctl shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshKeyInfo {
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    pub key_type: String,
+    pub label: String,
+    pub application: String,
+    /// The authenticator model (AAGUID), formatted; empty when unattested.
+    pub model: String,
+    pub attestation: String,
+    pub created: i64,
+    pub last_used: Option<i64>,
 }
 
 /// The key helper the daemon's policy names, for tapctl to run as the

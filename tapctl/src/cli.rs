@@ -59,6 +59,16 @@ pub enum Command {
     },
     /// List security keys (yours, or USER's); `keys remove [USER] ID` removes one.
     Keys(KeysArgs),
+    /// List OpenSSH keys (yours, or USER's); `add`, `remove` and `challenge`
+    /// manage them.
+    SshKeys(SshKeysArgs),
+    /// On your laptop: make an OpenSSH security key and enroll it on HOST
+    /// over one SSH connection (you type your pass once, then touch the key).
+    SshEnroll(SshEnrollArgs),
+    /// For sshd's AuthorizedKeysCommand: print USER's enrolled SSH keys.
+    /// Prints nothing for a user without keys, out of the policy's scope,
+    /// or unknown, and when tapd does not answer within a second.
+    AuthorizedKeys { user: String },
     /// Your own pass, enrollment window and keys.
     Status {
         #[command(flatten)]
@@ -120,6 +130,90 @@ pub enum KeysAction {
         #[arg(value_name = "ID", allow_hyphen_values = true)]
         second: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SshKeysArgs {
+    #[command(subcommand)]
+    pub action: Option<SshKeysAction>,
+    /// Whose keys (administrators; default yourself).
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SshKeysAction {
+    /// Add an OpenSSH public key: yourself inside the enrollment window a
+    /// pass sign-in opened; administrators for anyone (--user).
+    Add {
+        /// The public-key file (`id_ed25519_sk.pub`), or - for stdin.
+        #[arg(value_name = "FILE|-", default_value = "-")]
+        file: String,
+        /// A name for the key (default: the key's comment).
+        #[arg(long)]
+        label: Option<String>,
+        /// OpenSSH's attestation (`ssh-keygen -O write-attestation=FILE`),
+        /// made with a challenge from `tapctl ssh-keys challenge`; - for stdin.
+        #[arg(long, value_name = "FILE|-")]
+        attestation: Option<String>,
+        /// The attestation inline, in base64 (how `ssh-enroll` sends it).
+        #[arg(long, value_name = "BASE64", conflicts_with = "attestation")]
+        attestation_base64: Option<String>,
+        /// Add the key for this user (administrators).
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Remove an SSH key: administrators for anyone; yourself inside an
+    /// enrollment window or after touching one of your security keys.
+    Remove {
+        /// USER then ID, or just ID (yourself). ID is the key's SHA256
+        /// fingerprint or its first 6+ characters (see `tapctl ssh-keys`).
+        #[arg(value_name = "USER_OR_ID", allow_hyphen_values = true)]
+        first: String,
+        #[arg(value_name = "ID", allow_hyphen_values = true)]
+        second: Option<String>,
+    },
+    /// Print a challenge for `ssh-keygen -O challenge=FILE`, to attest a
+    /// new key with (inside your enrollment window).
+    Challenge {
+        #[command(flatten)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SshEnrollArgs {
+    /// The server, as you give it to ssh.
+    #[arg(value_name = "[USER@]HOST")]
+    pub target: String,
+    /// The kind of security key to make.
+    #[arg(long = "type", value_enum, default_value = "ed25519-sk")]
+    pub key_type: SshKeyKind,
+    /// A name for the key on the server (default: "ed25519-sk from THIS-HOST").
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Where to write the new key (default ~/.ssh/id_TYPE_HOST).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Write the key file without a passphrase (the file alone cannot sign:
+    /// the security key must be touched).
+    #[arg(long)]
+    pub no_passphrase: bool,
+    /// An option for ssh, as `ssh -o` takes it (repeatable).
+    #[arg(short = 'o', value_name = "OPTION")]
+    pub ssh_options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SshKeyKind {
+    #[value(name = "ed25519-sk")]
+    Ed25519Sk,
+    #[value(name = "ecdsa-sk")]
+    EcdsaSk,
 }
 
 #[derive(Debug, Args, Clone, Copy)]

@@ -14,13 +14,20 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Client {
     socket: PathBuf,
+    timeout: Duration,
 }
 
 impl Client {
     pub fn new(socket: Option<PathBuf>) -> Client {
         Client {
             socket: socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
+            timeout: TIMEOUT,
         }
+    }
+
+    /// The same client, giving up on tapd after `timeout` in all.
+    pub fn with_timeout(self, timeout: Duration) -> Client {
+        Client { timeout, ..self }
     }
 
     pub fn socket(&self) -> &Path {
@@ -42,7 +49,7 @@ impl Client {
     }
 
     fn call(&self, request: &Request) -> Result<Response> {
-        tap_core::daemon::call(&self.socket, request, TIMEOUT)
+        tap_core::daemon::call(&self.socket, request, self.timeout)
             .map_err(|e| Failure::new(Exit::Store, e.to_string()))
     }
 }

@@ -1,7 +1,7 @@
 //! One function per subcommand: each sends its request to tapd and prints
 //! the reply (`policy check` alone reads a file, here).
 
-use crate::cli::{Command, Format, IssueArgs, KeysAction, PolicyCommand};
+use crate::cli::{Command, Format, IssueArgs, KeysAction, PolicyCommand, SshKeysAction};
 use crate::client::Client;
 use crate::failure::{Exit, Failure, Result};
 use crate::output::{out, outln};
@@ -14,6 +14,10 @@ use tap_protocol::admin::{AdminReply, AdminRequest};
 pub fn run(command: Command, policy_path: Option<PathBuf>, socket: PathBuf) -> Result<()> {
     if let Command::Policy(PolicyCommand::Check { file }) = command {
         return policy_check(file.or(policy_path));
+    }
+    if let Command::SshEnroll(args) = command {
+        // Runs on the laptop: no tapd there.
+        return crate::ssh_enroll::run(args);
     }
     if policy_path.is_some() {
         return Err(Failure::new(
@@ -36,6 +40,36 @@ pub fn run(command: Command, policy_path: Option<PathBuf>, socket: PathBuf) -> R
             },
             None => crate::keys::list(&client, args.user, args.format.json),
         },
+        Command::SshKeys(args) => match args.action {
+            Some(SshKeysAction::Add {
+                file,
+                label,
+                attestation,
+                attestation_base64,
+                user,
+                format,
+            }) => crate::ssh_keys::add(
+                &client,
+                crate::ssh_keys::AddArgs {
+                    file,
+                    label,
+                    attestation,
+                    attestation_base64,
+                    user,
+                    json: format.json,
+                },
+            ),
+            Some(SshKeysAction::Remove { first, second }) => match second {
+                Some(id) => crate::ssh_keys::remove(&client, Some(first), id),
+                None => crate::ssh_keys::remove(&client, None, first),
+            },
+            Some(SshKeysAction::Challenge { format }) => {
+                crate::ssh_keys::challenge(&client, format.json)
+            }
+            None => crate::ssh_keys::list(&client, args.user, args.format.json),
+        },
+        Command::AuthorizedKeys { user } => crate::ssh_keys::authorized_keys(&client, &user),
+        Command::SshEnroll(_) => Ok(()),
         Command::Status { format } => crate::keys::status(&client, format.json),
         Command::Audit {
             user,

@@ -191,7 +191,7 @@ pub fn enroll(client: &Client, for_user: Option<&str>, label: Option<String>) ->
 }
 
 /// Touch a key you already have: the helper answers tapd's challenge.
-fn prove_key(helper: &KeyHelper, request: AssertRequest) -> Result<KeyProof> {
+pub(crate) fn prove_key(helper: &KeyHelper, request: AssertRequest) -> Result<KeyProof> {
     let challenge = request.client_data_hash.0.clone();
     message(tap_core::signin::TOUCH_CUE);
     with_helper(helper, |process| {

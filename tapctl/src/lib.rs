@@ -9,6 +9,8 @@ pub mod commands;
 pub mod failure;
 pub mod keys;
 pub mod output;
+pub mod ssh_enroll;
+pub mod ssh_keys;
 mod sys;
 pub mod terminal;
 pub mod view;

@@ -72,6 +72,26 @@ impl Challenges {
         self.0.lock().map(|m| m.len()).unwrap_or(0)
     }
 
+    /// The unexpired challenges issued to `uid` for `user` and `purpose`
+    /// (at most `PER_USER`), for an answer that does not name its own.
+    pub fn pending(
+        &self,
+        uid: u32,
+        user: &str,
+        purpose: &ChallengePurpose,
+        now: Timestamp,
+    ) -> Vec<Vec<u8>> {
+        let Ok(map) = self.0.lock() else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter(|(_, p)| {
+                p.uid == uid && p.user == user && &p.purpose == purpose && p.expires >= now
+            })
+            .map(|(challenge, _)| challenge.clone())
+            .collect()
+    }
+
     /// Takes a challenge (each is answered once), if it is still valid.
     pub fn take(&self, challenge: &[u8], now: Timestamp) -> Option<PendingChallenge> {
         let mut map = self.0.lock().ok()?;

@@ -52,6 +52,12 @@ fn named(request: &Request) -> (&'static str, Option<&str>) {
             A::Status {} => ("status", None),
             A::EnrollBegin { .. } => ("enroll", None),
             A::EnrollFinish { .. } => ("enroll finish", None),
+            A::SshKeys { user } => ("ssh-keys", user.as_deref()),
+            A::SshChallenge {} => ("ssh-keys challenge", None),
+            A::AddSshKey { user, .. } => ("ssh-keys add", user.as_deref()),
+            A::RemoveSshKey { user, .. } => ("ssh-keys remove", user.as_deref()),
+            A::AuthorizedKeys { user } => ("authorized-keys", Some(user)),
+            A::SshKeyUsed { user, .. } => ("ssh key used", Some(user)),
         },
     }
 }

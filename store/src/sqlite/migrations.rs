@@ -78,6 +78,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 5: tapd records who asked, from the socket (`pid=… uid=…`), beside the
     // service, rhost and tty the client reported.
     "ALTER TABLE audit ADD COLUMN peer TEXT NOT NULL DEFAULT '';",
+    // 6: OpenSSH keys, served to sshd. The fingerprint is the key: one key
+    // belongs to one user. The index serves `authorized-keys USER`, which
+    // sshd runs on every publickey attempt.
+    "CREATE TABLE ssh_keys (
+        fingerprint TEXT PRIMARY KEY NOT NULL,
+        user        TEXT NOT NULL,
+        key_type    TEXT NOT NULL,
+        blob        BLOB NOT NULL,
+        label       TEXT NOT NULL,
+        application TEXT NOT NULL,
+        aaguid      BLOB,
+        attestation TEXT NOT NULL,
+        created     INTEGER NOT NULL,
+        last_used   INTEGER
+    ) STRICT;
+    CREATE INDEX ssh_keys_by_user ON ssh_keys (user, created);",
 ];
 
 impl SqliteStore {

@@ -8,6 +8,7 @@ mod files;
 mod keys;
 mod migrations;
 mod passes;
+mod ssh_keys;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use tap_core::audit::AuditRecord;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::pass::PassRecord;
+use tap_core::ssh::record::SshKeyRecord;
 use tap_core::store::{AddKey, FailureCount, Store, StoreError};
 use tap_core::timefmt::Timestamp;
 
@@ -238,5 +240,37 @@ impl Store for SqliteStore {
         audit: &AuditRecord,
     ) -> Result<bool> {
         keys::record_key_use(self, key, new_count, now, audit)
+    }
+
+    fn ssh_keys(&self, user: &str) -> Result<Vec<SshKeyRecord>> {
+        ssh_keys::ssh_keys(self, user)
+    }
+
+    fn add_ssh_key(
+        &mut self,
+        key: &SshKeyRecord,
+        max_keys: usize,
+        audit: &AuditRecord,
+    ) -> Result<AddKey> {
+        ssh_keys::add_ssh_key(self, key, max_keys, audit)
+    }
+
+    fn remove_ssh_key(
+        &mut self,
+        user: &str,
+        fingerprint: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        ssh_keys::remove_ssh_key(self, user, fingerprint, audit)
+    }
+
+    fn record_ssh_key_use(
+        &mut self,
+        user: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        ssh_keys::record_ssh_key_use(self, user, fingerprint, now, audit)
     }
 }

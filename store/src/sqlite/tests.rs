@@ -508,3 +508,70 @@ fn audit_keeps_the_newest_in_order() -> Result<()> {
     assert_eq!(times, vec![2, 3, 4]);
     Ok(())
 }
+
+fn ssh_key(user: &str, id: u8) -> SshKeyRecord {
+    SshKeyRecord {
+        user: user.into(),
+        fingerprint: format!("SHA256:key{id}"),
+        key_type: "sk-ssh-ed25519@openssh.com".into(),
+        blob: vec![id; 51],
+        label: format!("ssh {id}"),
+        application: "ssh:".into(),
+        aaguid: (id % 2 == 0).then_some([id; 16]),
+        attestation: "none".into(),
+        created: 100 + i64::from(id),
+        last_used: None,
+    }
+}
+
+/// Audit records of `event`, in the store.
+fn audited(store: &SqliteStore, event: &str) -> Result<usize> {
+    Ok(store
+        .audit(None, 1000)?
+        .iter()
+        .filter(|r| r.event == event)
+        .count())
+}
+
+#[test]
+fn ssh_keys_add_list_limit_remove_and_belong_to_one_user() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    let add = |store: &mut SqliteStore, key: &SshKeyRecord| {
+        store.add_ssh_key(key, 2, &audit("ssh_key.added"))
+    };
+    assert_eq!(add(&mut store, &ssh_key("alice", 1))?, AddKey::Added);
+    assert_eq!(add(&mut store, &ssh_key("alice", 1))?, AddKey::Duplicate);
+    assert_eq!(
+        add(&mut store, &ssh_key("bob", 1))?,
+        AddKey::Duplicate,
+        "alice's key for bob"
+    );
+    assert_eq!(add(&mut store, &ssh_key("alice", 2))?, AddKey::Added);
+    assert_eq!(add(&mut store, &ssh_key("alice", 3))?, AddKey::TooMany);
+    assert_eq!(audited(&store, "ssh_key.added")?, 2, "only what was added");
+    assert_eq!(
+        store.ssh_keys("alice")?,
+        vec![ssh_key("alice", 1), ssh_key("alice", 2)]
+    );
+    assert!(store.ssh_keys("bob")?.is_empty());
+    assert!(
+        !store.remove_ssh_key("bob", "SHA256:key1", &audit("ssh_key.removed"))?,
+        "alice's key, asked for as bob's"
+    );
+    assert!(store.remove_ssh_key("alice", "SHA256:key1", &audit("ssh_key.removed"))?);
+    assert!(!store.remove_ssh_key("alice", "SHA256:key1", &audit("ssh_key.removed"))?);
+    assert_eq!(audited(&store, "ssh_key.removed")?, 1);
+    assert_eq!(add(&mut store, &ssh_key("bob", 1))?, AddKey::Added, "free again");
+    Ok(())
+}
+
+#[test]
+fn ssh_key_use_sets_last_used_of_that_users_key_only() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    store.add_ssh_key(&ssh_key("alice", 1), 5, &audit("ssh_key.added"))?;
+    assert!(!store.record_ssh_key_use("bob", "SHA256:key1", 300, &audit("used"))?);
+    assert!(store.record_ssh_key_use("alice", "SHA256:key1", 300, &audit("used"))?);
+    assert_eq!(store.ssh_keys("alice")?[0].last_used, Some(300));
+    assert_eq!(audited(&store, "used")?, 1);
+    Ok(())
+}

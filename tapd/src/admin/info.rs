@@ -6,7 +6,8 @@ use tap_core::keys::Algorithm;
 use tap_core::pass::PassRecord;
 use tap_core::policy::{format_aaguid, Policy};
 use tap_core::timefmt::Timestamp;
-use tap_protocol::admin::{AuditEntry, KeyInfo, PassInfo};
+use tap_core::ssh::record::SshKeyRecord;
+use tap_protocol::admin::{AuditEntry, KeyInfo, PassInfo, SshKeyInfo};
 
 /// A pass, with its usability now for a user the scope does or does not
 /// admit.
@@ -37,6 +38,19 @@ pub fn key_info(key: &KeyCredential) -> KeyInfo {
             .map_or("unknown", |a| a.name())
             .to_string(),
         sign_count: key.sign_count,
+        attestation: key.attestation.clone(),
+        created: key.created,
+        last_used: key.last_used,
+    }
+}
+
+pub fn ssh_key_info(key: &SshKeyRecord) -> SshKeyInfo {
+    SshKeyInfo {
+        fingerprint: key.fingerprint.clone(),
+        key_type: key.key_type.clone(),
+        label: key.label.clone(),
+        application: key.application.clone(),
+        model: key.aaguid.as_ref().map(format_aaguid).unwrap_or_default(),
         attestation: key.attestation.clone(),
         created: key.created,
         last_used: key.last_used,

@@ -2,6 +2,7 @@
 //! first, from the peer's uid alone, then touches the store.
 
 mod audit;
+mod authorized_keys;
 pub mod caller;
 mod enroll;
 mod info;
@@ -10,6 +11,7 @@ mod keys;
 mod passes;
 mod proof;
 mod record;
+mod ssh_keys;
 mod status;
 
 use crate::context::Context;
@@ -66,6 +68,31 @@ fn dispatch(ask: &mut Ask<'_, '_>, request: AdminRequest) -> Result<AdminReply, 
             label,
             answer,
         } => enroll::finish(ask, &challenge.0, label.as_deref(), &answer),
+        AdminRequest::SshKeys { user } => ssh_keys::list(ask, user.as_deref()),
+        AdminRequest::SshChallenge {} => ssh_keys::challenge(ask),
+        AdminRequest::AddSshKey {
+            user,
+            key,
+            label,
+            attestation,
+        } => ssh_keys::add(
+            ask,
+            user.as_deref(),
+            &key,
+            label.as_deref(),
+            attestation.as_ref().map(|a| a.0.as_slice()),
+        ),
+        AdminRequest::RemoveSshKey { user, id, proof } => {
+            ssh_keys::remove(ask, user.as_deref(), &id, proof.as_ref())
+        }
+        AdminRequest::AuthorizedKeys { user } => authorized_keys::lines(ask, &user),
+        AdminRequest::SshKeyUsed {
+            user,
+            auth_info,
+            service,
+            rhost,
+            tty,
+        } => authorized_keys::used(ask, &user, &auth_info, [&service, &rhost, &tty]),
     }
 }
 

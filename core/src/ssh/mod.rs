@@ -1,0 +1,3 @@
+//! OpenSSH keys: the stored record.
+
+pub mod record;
