@@ -62,6 +62,10 @@ getent group pam-tap >/dev/null || groupadd --system pam-tap
 getent passwd pam-tap >/dev/null ||
     useradd --system --gid pam-tap --home-dir /var/lib/pam_tap --no-create-home \
         --shell /usr/sbin/nologin --comment "pam_tap daemon (tapd)" pam-tap
+# sshd's AuthorizedKeysCommandUser for `tapctl authorized-keys` (pam_tap(8)).
+getent passwd pam-tap-ssh >/dev/null ||
+    useradd --system --user-group --home-dir /nonexistent --no-create-home \
+        --shell /usr/sbin/nologin --comment "pam_tap AuthorizedKeysCommand user" pam-tap-ssh
 # tapctl is a plain client of tapd (an earlier install made it set-group-id).
 install -o root -g root -m 0755 target/release/tapctl /usr/local/bin/tapctl
 install -o root -g root -m 0755 target/release/tapd /usr/local/sbin/tapd

@@ -151,7 +151,7 @@ done
 rm -rf "$work"
 src=$work/pam-tap-$upstream
 stage=$src/stage
-mkdir -p "$stage"/{man,completions,pam-configs,tmpfiles.d,sysusers.d,systemd,rpm-doc} "$dist"
+mkdir -p "$stage"/{man,completions,pam-configs,tmpfiles.d,sysusers.d,systemd,rpm-doc,sshd_config.d} "$dist"
 cp -r "$here/debian" "$src/debian"
 rm -f "$src/debian/copyright.in"
 
@@ -189,6 +189,7 @@ install -m 0644 "$here/common/pam_tap.toml" "$stage/pam_tap.toml"
 install -m 0644 "$here/common/pam-config" "$stage/pam-configs/pam_tap"
 install -m 0644 "$here/common/tmpfiles.conf" "$stage/tmpfiles.d/pam_tap.conf"
 install -m 0644 "$here/common/sysusers.conf" "$stage/sysusers.d/pam_tap.conf"
+install -m 0644 "$here/common/sshd-pam_tap.conf" "$stage/sshd_config.d/pam_tap.conf"
 # The units: for the .rpm from stage/, for dh_installsystemd as debian/pam-tap.*.
 for unit in pam-tap.socket pam-tap.service; do
     install -m 0644 "$here/common/$unit" "$stage/systemd/$unit"

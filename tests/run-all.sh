@@ -96,7 +96,7 @@ fi
 # and the binaries under test would not be the ones the packages ship.
 step "cargo build --release (shipped crates)" cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper ||
     failed=$((failed + 1))
-step "cargo build --release (bench, soft key)" cargo build --release -p tap-bench -p tap-softkey ||
+step "cargo build --release (bench, soft key)" cargo build --release -p tap-bench -p tap-softkey -p tap-sk-provider ||
     failed=$((failed + 1))
 
 # The e2e tier: pytest inside a private mount namespace (conftest.py also

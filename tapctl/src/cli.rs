@@ -206,6 +206,9 @@ pub struct SshEnrollArgs {
     /// An option for ssh, as `ssh -o` takes it (repeatable).
     #[arg(short = 'o', value_name = "OPTION")]
     pub ssh_options: Vec<String>,
+    /// tapctl on the server, when it is not on the PATH of a session there.
+    #[arg(long, value_name = "PATH", default_value = "tapctl")]
+    pub remote_tapctl: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -75,6 +75,7 @@ struct Session {
     dir: PathBuf,
     target: String,
     options: Vec<String>,
+    remote_tapctl: String,
     master: bool,
 }
 
@@ -92,6 +93,7 @@ impl Session {
             dir,
             target: args.target.clone(),
             options: args.ssh_options.clone(),
+            remote_tapctl: args.remote_tapctl.clone(),
             master: false,
         })
     }
@@ -135,7 +137,7 @@ impl Session {
 
     /// Runs `tapctl ARGS…` on the server through the open connection.
     fn tapctl(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
-        let remote = std::iter::once("tapctl".to_string())
+        let remote = std::iter::once(shell_quote(&self.remote_tapctl))
             .chain(args.iter().map(|a| shell_quote(a)))
             .collect::<Vec<_>>()
             .join(" ");

@@ -36,6 +36,7 @@ GROUPS = {
     "tapincluded": (61101, ["tapin"]),
     "tap-admins": (61102, []),
     "pam-tap": (61103, []),
+    "pam-tap-ssh": (61104, []),
 }
 USERS = {
     # name: (uid, primary gid)
@@ -45,6 +46,7 @@ USERS = {
     "tapprim": (61022, 61100),  # excluded through its primary group
     "tapin": (61023, PRIMARY_GID),  # member of tapincluded
     "pam-tap": (61103, 61103),  # tapd's system user, as the packages make it
+    "pam-tap-ssh": (61104, 61104),  # sshd's AuthorizedKeysCommandUser, likewise
 }
 DAEMON_USER = "pam-tap"
 TAPD = None  # set by conftest: the root-owned tapd binary
@@ -542,7 +544,8 @@ def copy_root_owned(src, dst, mode):
 # /etc/pam.d/sshd and /etc/passwd), and a real OpenSSH client
 
 class Sshd:
-    def __init__(self, workdir, pam_lines, method="keyboard-interactive"):
+    def __init__(self, workdir, pam_lines, method="keyboard-interactive", config=None):
+        """`config`: sshd_config keywords to set or override (None drops one)."""
         self.dir = workdir
         self.dir.mkdir(parents=True, mode=0o755)
         write_service("sshd", pam_lines)
@@ -551,28 +554,19 @@ class Sshd:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
                        check=True, stdin=subprocess.DEVNULL)
         self.config = self.dir / "sshd_config"
-        self.config.write_text(f"""\
-Port {self.port}
-ListenAddress 127.0.0.1
-HostKey {key}
-PidFile {self.dir}/sshd.pid
-UsePAM yes
-KbdInteractiveAuthentication {"yes" if method == "keyboard-interactive" else "no"}
-PasswordAuthentication {"yes" if method == "password" else "no"}
-PubkeyAuthentication no
-AuthenticationMethods {method}
-PermitRootLogin no
-AuthorizedKeysFile none
-StrictModes no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-X11Forwarding no
-AllowTcpForwarding no
-MaxAuthTries 3
-LoginGraceTime 30
-LogLevel VERBOSE
-""")
+        settings = {
+            "Port": self.port, "ListenAddress": "127.0.0.1", "HostKey": key,
+            "PidFile": f"{self.dir}/sshd.pid", "UsePAM": "yes",
+            "KbdInteractiveAuthentication": "yes" if method == "keyboard-interactive" else "no",
+            "PasswordAuthentication": "yes" if method == "password" else "no",
+            "PubkeyAuthentication": "no", "AuthenticationMethods": method,
+            "PermitRootLogin": "no", "AuthorizedKeysFile": "none", "StrictModes": "no",
+            "UseDNS": "no", "PrintMotd": "no", "PrintLastLog": "no", "X11Forwarding": "no",
+            "AllowTcpForwarding": "no", "MaxAuthTries": 3, "LoginGraceTime": 30,
+            "LogLevel": "VERBOSE",
+        }
+        settings.update(config or {})
+        self.config.write_text("".join(f"{k} {v}\n" for k, v in settings.items() if v is not None))
         self.askpass = self.dir / "askpass"
         self.askpass.write_text(
             '#!/bin/sh\nprintf "%s\\n" "$1" >> "$E2E_ASKPASS_LOG"\nprintf "%s\\n" "$E2E_ANSWER"\n')
