@@ -18,6 +18,7 @@ pub mod pass;
 pub mod passcode;
 pub mod policy;
 pub mod signin;
+pub mod ssh;
 pub mod store;
 pub mod sys;
 pub mod timefmt;
