@@ -331,7 +331,10 @@ pub fn verify(
         Err(VerifyError::AttestationSignatureInvalid) if u2f_possible => {
             let u2f = registration("fido-u2f", &statement(None, attestation));
             // Report the packed failure if neither message verifies.
-            ("fido-u2f", u2f.map_err(|_| VerifyError::AttestationSignatureInvalid)?)
+            (
+                "fido-u2f",
+                u2f.map_err(|_| VerifyError::AttestationSignatureInvalid)?,
+            )
         }
         other => ("packed", other?),
     };
@@ -351,7 +354,8 @@ pub fn verify(
 /// `packed` when `alg` is given, else `fido-u2f`. Keys in canonical CBOR
 /// order ("alg", "sig", "x5c").
 fn statement(alg: Option<Algorithm>, attestation: &SshAttestation) -> Vec<u8> {
-    let mut out = Vec::with_capacity(attestation.signature.len() + attestation.certificate.len() + 32);
+    let mut out =
+        Vec::with_capacity(attestation.signature.len() + attestation.certificate.len() + 32);
     let with_certificate = !attestation.certificate.is_empty();
     let entries = usize::from(alg.is_some()) + 1 + usize::from(with_certificate);
     cbor_head(&mut out, 5, entries);
@@ -400,9 +404,9 @@ fn cbor_head(out: &mut Vec<u8>, major: u8, n: usize) {
 fn is_same_key(credential: &CredentialKey, key_type: SshKeyType, ssh_key: &[u8]) -> bool {
     match (credential, key_type) {
         (CredentialKey::EdDsa(key), SshKeyType::SkEd25519) => key.as_bytes() == ssh_key,
-        (CredentialKey::Es256(_), SshKeyType::SkEcdsaP256) => {
-            credential.sec1_uncompressed().is_some_and(|point| point == ssh_key)
-        }
+        (CredentialKey::Es256(_), SshKeyType::SkEcdsaP256) => credential
+            .sec1_uncompressed()
+            .is_some_and(|point| point == ssh_key),
         _ => false,
     }
 }

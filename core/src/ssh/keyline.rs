@@ -128,7 +128,10 @@ pub enum KeyLineError {
     /// The decoded blob is longer than [`MAX_BLOB_LEN`].
     BlobTooLong,
     /// The blob names another type than the line.
-    TypeMismatch { line: SshKeyType, blob: String },
+    TypeMismatch {
+        line: SshKeyType,
+        blob: String,
+    },
     /// A field runs past the end of the blob.
     Truncated,
     /// Bytes after the key's last field.
@@ -142,8 +145,12 @@ pub enum KeyLineError {
     /// RSA: an mpint that is negative or not minimally encoded, or an
     /// exponent that is even or below 3.
     MalformedRsa,
-    RsaTooSmall { bits: usize },
-    RsaTooLarge { bits: usize },
+    RsaTooSmall {
+        bits: usize,
+    },
+    RsaTooLarge {
+        bits: usize,
+    },
     /// The sk application is empty.
     ApplicationEmpty,
     /// The sk application is longer than [`MAX_APPLICATION_LEN`].
@@ -180,10 +187,16 @@ impl std::fmt::Display for KeyLineError {
             Self::InvalidPoint => f.write_str("public key is not a valid point on its curve"),
             Self::MalformedRsa => f.write_str("RSA key is malformed"),
             Self::RsaTooSmall { bits } => {
-                write!(f, "RSA key has {bits} bits; at least {MIN_RSA_BITS} are required")
+                write!(
+                    f,
+                    "RSA key has {bits} bits; at least {MIN_RSA_BITS} are required"
+                )
             }
             Self::RsaTooLarge { bits } => {
-                write!(f, "RSA key has {bits} bits; at most {MAX_RSA_BITS} are supported")
+                write!(
+                    f,
+                    "RSA key has {bits} bits; at most {MAX_RSA_BITS} are supported"
+                )
             }
             Self::ApplicationEmpty => f.write_str("security key application is empty"),
             Self::ApplicationTooLong => write!(
@@ -287,7 +300,10 @@ impl SshPublicKey {
     /// Exactly what `ssh-keygen -lf` prints: SHA-256 of the blob, in
     /// base64 without padding.
     pub fn fingerprint(&self) -> String {
-        format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(&self.blob)))
+        format!(
+            "SHA256:{}",
+            STANDARD_NO_PAD.encode(Sha256::digest(&self.blob))
+        )
     }
 
     /// `TYPE BASE64`: never the comment, never options.
@@ -302,7 +318,9 @@ impl SshPublicKey {
         if !self.key_type.is_security_key() {
             return None;
         }
-        Fields::read(&self.blob).ok().map(|fields| fields.public_key)
+        Fields::read(&self.blob)
+            .ok()
+            .map(|fields| fields.public_key)
     }
 }
 
@@ -436,7 +454,10 @@ fn check_comment(comment: &str) -> Result<&str, KeyLineError> {
     if comment.len() > MAX_COMMENT_LEN {
         return Err(KeyLineError::CommentTooLong);
     }
-    if comment.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+    if comment
+        .chars()
+        .any(|c| c.is_control() || is_bidi_control(c))
+    {
         return Err(KeyLineError::CommentInvalid);
     }
     Ok(comment)
