@@ -261,7 +261,7 @@ fn parse_leaf(chain: &[Vec<u8>]) -> Result<Certificate, VerifyError> {
 }
 
 /// The leaf certificate's public key, if it is P-256 or Ed25519.
-fn certificate_key(certificate: &Certificate) -> Result<CredentialKey, VerifyError> {
+pub(crate) fn certificate_key(certificate: &Certificate) -> Result<CredentialKey, VerifyError> {
     let spki = &certificate.tbs_certificate.subject_public_key_info;
     let key_bytes = spki
         .subject_public_key

@@ -209,15 +209,9 @@ pub fn auth_data(spec: &AuthDataSpec<'_>) -> Vec<u8> {
 /// checks it, by design (attestation certificates are recorded, not
 /// trusted).
 pub fn certificate(key: &TestKey, aaguid_extension: Option<[u8; 16]>) -> Vec<u8> {
-    use std::str::FromStr;
-    use x509_cert::der::asn1::{BitString, OctetString, UtcTime};
-    use x509_cert::der::{Any, Encode};
-    use x509_cert::ext::Extension;
-    use x509_cert::name::Name;
-    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::der::asn1::BitString;
+    use x509_cert::der::Any;
     use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
-    use x509_cert::time::{Time, Validity};
-    use x509_cert::{Certificate, TbsCertificate, Version};
 
     use super::attestation::oid;
 
@@ -237,6 +231,27 @@ pub fn certificate(key: &TestKey, aaguid_extension: Option<[u8; 16]>) -> Vec<u8>
             subject_public_key: BitString::from_bytes(&key.ed_public()).unwrap(),
         },
     };
+    certificate_with_key_info(subject_public_key_info, aaguid_extension)
+}
+
+/// [`certificate`] for any public key: `key_info` is the certificate's
+/// SubjectPublicKeyInfo, as it is (tests of keys we do not support).
+pub fn certificate_with_key_info(
+    subject_public_key_info: x509_cert::spki::SubjectPublicKeyInfoOwned,
+    aaguid_extension: Option<[u8; 16]>,
+) -> Vec<u8> {
+    use std::str::FromStr;
+    use x509_cert::der::asn1::{BitString, OctetString, UtcTime};
+    use x509_cert::der::Encode;
+    use x509_cert::ext::Extension;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::AlgorithmIdentifierOwned;
+    use x509_cert::time::{Time, Validity};
+    use x509_cert::{Certificate, TbsCertificate, Version};
+
+    use super::attestation::oid;
+
     let extensions = aaguid_extension.map(|aaguid| {
         let inner = OctetString::new(aaguid.to_vec()).unwrap().to_der().unwrap();
         vec![Extension {
