@@ -106,13 +106,22 @@ impl SshPolicy {
         }
         check_range("[ssh] max_keys", self.max_keys, &MAX_KEYS)?;
         let app = &self.application;
-        if !app.starts_with("ssh:") || app.len() > 255 || app.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if !app.starts_with("ssh:")
+            || app.len() > 255
+            || app.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(format!(
                 "[ssh] application = {app:?}: OpenSSH requires it to start with \"ssh:\" (at most 255 characters, no spaces)"
             ));
         }
         let user = &self.command_user;
-        if user.is_empty() || user == "root" || user.len() > 64 || user.chars().any(|c| c.is_control() || c.is_whitespace() || c == ':' || c == '/') {
+        if user.is_empty()
+            || user == "root"
+            || user.len() > 64
+            || user
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == ':' || c == '/')
+        {
             return Err(format!(
                 "[ssh] command_user = {user:?}: a system user name other than root"
             ));

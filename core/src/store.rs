@@ -158,8 +158,12 @@ pub trait Store {
 
     /// Removes one of the user's SSH keys. False when they have no such
     /// key. Durable.
-    fn remove_ssh_key(&mut self, user: &str, fingerprint: &str, audit: &AuditRecord)
-        -> Result<bool>;
+    fn remove_ssh_key(
+        &mut self,
+        user: &str,
+        fingerprint: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
 
     /// Records that sshd accepted the user's key: sets `last_used`. False
     /// (and no record) when the user has no such key. Atomic: it guards

@@ -50,7 +50,11 @@ impl PamHooks for PamTap {
         guarded(|| session::open(pamh, &args))
     }
 
-    fn sm_close_session(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+    fn sm_close_session(
+        _pamh: &mut PamHandle,
+        _args: Vec<&CStr>,
+        _flags: PamFlag,
+    ) -> PamResultCode {
         PamResultCode::PAM_IGNORE
     }
 }

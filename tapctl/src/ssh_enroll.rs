@@ -88,7 +88,12 @@ impl Session {
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(|e| failure(Exit::Internal, format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                failure(
+                    Exit::Internal,
+                    format!("cannot create {}: {e}", dir.display()),
+                )
+            })?;
         Ok(Session {
             dir,
             target: args.target.clone(),
@@ -198,7 +203,13 @@ fn default_key_file(kind: SshKeyKind, host: &str) -> Result<PathBuf> {
         .ok_or_else(|| failure(Exit::Usage, "HOME is not set: give --key-file PATH"))?;
     let safe: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     Ok(Path::new(&home)
         .join(".ssh")
@@ -231,7 +242,12 @@ pub fn run(args: SshEnrollArgs) -> Result<()> {
             .recursive(true)
             .mode(0o700)
             .create(parent)
-            .map_err(|e| failure(Exit::Usage, format!("cannot create {}: {e}", parent.display())))?;
+            .map_err(|e| {
+                failure(
+                    Exit::Usage,
+                    format!("cannot create {}: {e}", parent.display()),
+                )
+            })?;
     }
 
     let mut session = Session::new(&args)?;
@@ -255,7 +271,13 @@ pub fn run(args: SshEnrollArgs) -> Result<()> {
         .label
         .clone()
         .unwrap_or_else(|| format!("{} from {}", args.key_type.keygen_type(), local_host()));
-    make_key(&args, &key_file, &challenge, &challenge_file, &attestation_file)?;
+    make_key(
+        &args,
+        &key_file,
+        &challenge,
+        &challenge_file,
+        &attestation_file,
+    )?;
     let uploaded = upload(&session, &label, &public_file, &attestation_file);
     let added = match uploaded {
         Ok(added) => added,
@@ -309,7 +331,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| failure(Exit::Internal, format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| {
+            failure(
+                Exit::Internal,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })
 }
 
 fn make_key(
@@ -357,8 +384,12 @@ fn upload(
     attestation_file: &Path,
 ) -> Result<Added> {
     let read = |path: &Path| {
-        fs::read(path)
-            .map_err(|e| failure(Exit::Internal, format!("cannot read {}: {e}", path.display())))
+        fs::read(path).map_err(|e| {
+            failure(
+                Exit::Internal,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })
     };
     let public_key = read(public_file)?;
     let attestation = STANDARD.encode(read(attestation_file)?);

@@ -107,9 +107,11 @@ pub fn add(client: &Client, args: AddArgs) -> Result<()> {
     })?;
     let attestation = match (&args.attestation, &args.attestation_base64) {
         (Some(file), _) => Some(read_input(file, "the attestation")?),
-        (None, Some(text)) => Some(STANDARD.decode(text.trim()).map_err(|e| {
-            Failure::new(Exit::Usage, format!("--attestation-base64: {e}"))
-        })?),
+        (None, Some(text)) => Some(
+            STANDARD
+                .decode(text.trim())
+                .map_err(|e| Failure::new(Exit::Usage, format!("--attestation-base64: {e}")))?,
+        ),
         (None, None) => None,
     };
     let reply = client.admin(AdminRequest::AddSshKey {
@@ -140,8 +142,12 @@ fn shown(file: &str) -> &str {
 
 /// A file's bytes, or stdin's for `-`, bounded.
 fn read_input(file: &str, what: &str) -> Result<Vec<u8>> {
-    let unreadable =
-        |e: std::io::Error| Failure::new(Exit::Usage, format!("cannot read {what} from {}: {e}", shown(file)));
+    let unreadable = |e: std::io::Error| {
+        Failure::new(
+            Exit::Usage,
+            format!("cannot read {what} from {}: {e}", shown(file)),
+        )
+    };
     let mut bytes = Vec::new();
     if file == "-" {
         std::io::stdin()
@@ -233,7 +239,8 @@ pub fn challenge(client: &Client, json: bool) -> Result<()> {
 /// sshd reads stdout: the lines, or nothing at all. Any failure leaves
 /// stdout empty and says why on stderr (sshd logs it at debug level).
 pub fn authorized_keys(client: &Client, user: &str) -> Result<()> {
-    let client = Client::new(Some(client.socket().to_path_buf())).with_timeout(AUTHORIZED_KEYS_TIMEOUT);
+    let client =
+        Client::new(Some(client.socket().to_path_buf())).with_timeout(AUTHORIZED_KEYS_TIMEOUT);
     let reply = client.admin(AdminRequest::AuthorizedKeys { user: user.into() })?;
     let AdminReply::AuthorizedKeys { lines } = reply else {
         return Err(out_of_turn(reply));

@@ -561,7 +561,11 @@ fn ssh_keys_add_list_limit_remove_and_belong_to_one_user() -> Result<()> {
     assert!(store.remove_ssh_key("alice", "SHA256:key1", &audit("ssh_key.removed"))?);
     assert!(!store.remove_ssh_key("alice", "SHA256:key1", &audit("ssh_key.removed"))?);
     assert_eq!(audited(&store, "ssh_key.removed")?, 1);
-    assert_eq!(add(&mut store, &ssh_key("bob", 1))?, AddKey::Added, "free again");
+    assert_eq!(
+        add(&mut store, &ssh_key("bob", 1))?,
+        AddKey::Added,
+        "free again"
+    );
     Ok(())
 }
 

@@ -5,8 +5,8 @@ use tap_core::keys::credential::KeyCredential;
 use tap_core::keys::Algorithm;
 use tap_core::pass::PassRecord;
 use tap_core::policy::{format_aaguid, Policy};
-use tap_core::timefmt::Timestamp;
 use tap_core::ssh::record::SshKeyRecord;
+use tap_core::timefmt::Timestamp;
 use tap_protocol::admin::{AuditEntry, KeyInfo, PassInfo, SshKeyInfo};
 
 /// A pass, with its usability now for a user the scope does or does not
