@@ -31,6 +31,8 @@ struct Enrollment {
     /// The challenge the authenticator was given.
     challenge: Vec<u8>,
     aaguid_extension: Option<[u8; 16]>,
+    /// authData extensions (a CBOR map), with the ED flag.
+    extensions: Option<Vec<u8>>,
 }
 
 impl Enrollment {
@@ -48,6 +50,7 @@ impl Enrollment {
             flags: Flags::USER_PRESENT | Flags::ATTESTED_CREDENTIAL,
             challenge: CHALLENGE.to_vec(),
             aaguid_extension: Some(AAGUID),
+            extensions: None,
         };
         enrollment.make_certificate();
         enrollment
@@ -69,6 +72,10 @@ impl Enrollment {
         let cose = self.credential.cose();
         let mut spec = AuthDataSpec::registration(&self.application, CREDENTIAL_ID, &cose);
         spec.flags = self.flags;
+        spec.extensions = self.extensions.as_deref();
+        if spec.extensions.is_some() {
+            spec.flags |= Flags::EXTENSIONS;
+        }
         auth_data(&spec)
     }
 
@@ -228,6 +235,20 @@ fn user_verification_is_reported_and_required_when_asked() {
         enrollment.flags |= Flags::USER_VERIFIED;
         let parsed = enrollment.parsed();
         let result = verify(&parsed, &check(&key, true)).unwrap();
+        assert!(result.user_verified);
+    }
+}
+
+#[test]
+fn verify_required_keys_report_cred_protect() {
+    // `ssh-keygen -O verify-required` makes sk-usbhid.c ask for credProtect
+    // 3, which the authenticator echoes in authData's extensions.
+    let cred_protect = [&[0xa1, 0x6b][..], b"credProtect", &[0x03]].concat();
+    for mut enrollment in every_enrollment() {
+        enrollment.flags |= Flags::USER_VERIFIED;
+        enrollment.extensions = Some(cred_protect.clone());
+        let key = enrollment.ssh_key();
+        let result = verify(&enrollment.parsed(), &check(&key, true)).unwrap();
         assert!(result.user_verified);
     }
 }
