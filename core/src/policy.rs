@@ -3,6 +3,7 @@
 use crate::duration::{Duration, DAY, SECOND};
 use crate::hashing::HashCost;
 use crate::keys::protocol::UserVerification;
+use crate::ssh::SshKeyType;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -62,22 +63,16 @@ pub struct SshPolicy {
     pub command_user: String,
 }
 
-pub const SSH_KEY_TYPES: [&str; 7] = [
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "ssh-rsa",
-];
 pub const DEFAULT_SSH_COMMAND_USER: &str = "pam-tap-ssh";
 
 impl Default for SshPolicy {
     fn default() -> Self {
         SshPolicy {
             enabled: false,
-            key_types: SSH_KEY_TYPES[..2].iter().map(|t| t.to_string()).collect(),
+            key_types: SshKeyType::DEFAULT_ALLOWED
+                .iter()
+                .map(|t| t.name().to_string())
+                .collect(),
             require_verify: false,
             require_attestation: false,
             max_keys: 5,
@@ -97,10 +92,11 @@ impl SshPolicy {
             return Err("[ssh] key_types is empty: list at least one key type".into());
         }
         for name in &self.key_types {
-            if !SSH_KEY_TYPES.contains(&name.as_str()) {
+            if SshKeyType::from_name(name).is_none() {
+                let known: Vec<&str> = SshKeyType::ALL.iter().map(|t| t.name()).collect();
                 return Err(format!(
                     "[ssh] key_types: {name:?} is not a key type pam_tap knows; allowed: {}",
-                    SSH_KEY_TYPES.join(", ")
+                    known.join(", ")
                 ));
             }
         }
@@ -718,5 +714,46 @@ mod tests {
             ..Scope::default()
         };
         assert_eq!(only_users.admits("eve", || Err(())), Ok(false));
+    }
+
+    #[test]
+    fn ssh_defaults_and_refusals() {
+        let policy = parse("").unwrap_or_default();
+        assert!(
+            !policy.ssh.enabled,
+            "SSH keys are off until the admin turns them on"
+        );
+        assert_eq!(
+            policy.ssh.key_types,
+            [
+                "sk-ssh-ed25519@openssh.com",
+                "sk-ecdsa-sha2-nistp256@openssh.com"
+            ]
+        );
+        assert!(policy.ssh.allows_type("sk-ssh-ed25519@openssh.com"));
+        assert!(!policy.ssh.allows_type("ssh-ed25519"));
+        assert_eq!(
+            (policy.ssh.application.as_str(), policy.ssh.max_keys),
+            ("ssh:", 5)
+        );
+        assert_eq!(policy.ssh.command_user, "pam-tap-ssh");
+        let ok = parse(
+            "[ssh]\nenabled = true\nkey_types = [\"ssh-ed25519\"]\napplication = \"ssh:fleet\"\n",
+        )
+        .unwrap_or_default();
+        assert!(ok.ssh.enabled && ok.ssh.allows_type("ssh-ed25519"));
+        for (text, words) in [
+            ("key_types = [\"ssh-dss\"]", "not a key type pam_tap knows"),
+            ("key_types = []", "list at least one"),
+            ("application = \"fido:\"", "start with \"ssh:\""),
+            ("application = \"ssh: x\"", "no spaces"),
+            ("max_keys = 0", "[ssh] max_keys = 0 is out of range"),
+            ("command_user = \"root\"", "other than root"),
+            ("command_user = \"\"", "other than root"),
+            ("verify = true", "unknown field"),
+        ] {
+            let error = parse(&format!("[ssh]\n{text}\n")).err().unwrap_or_default();
+            assert!(error.contains(words), "{text}: {error}");
+        }
     }
 }

@@ -6,6 +6,8 @@
 pub mod attestation;
 pub mod keyline;
 pub mod record;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 mod wire;
 
 pub use attestation::{

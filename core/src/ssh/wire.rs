@@ -34,7 +34,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testkit"))]
 /// Appends `bytes` as a `string`. Callers keep their inputs far below
 /// 4 GiB (every blob here is bounded to a few KiB).
 pub(crate) fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {

@@ -38,6 +38,7 @@ const TABLE: &[(u32, &str, &str)] = &[
     (BOB, "bob", "staff"),
     (ADA, "ada", "tap-admins"),
     (SAM, "sam", "sudo"),
+    (1004, "pam-tap-ssh", "pam-tap-ssh"),
 ];
 
 impl Users for FixedUsers {
@@ -666,3 +667,5 @@ fn status_is_the_callers_own() {
         ErrorKind::NotPermitted
     );
 }
+
+mod ssh;

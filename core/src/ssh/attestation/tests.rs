@@ -3,6 +3,9 @@ use crate::keys::authdata::Flags;
 use crate::keys::testkit::{
     auth_data, cbor_bytes, certificate, certificate_with_key_info, AuthDataSpec, TestKey, AAGUID,
 };
+use crate::ssh::testkit::{
+    attestation_file as file, attestation_file_with as file_with, sk_public_key as ssh_key_for,
+};
 use crate::ssh::wire::put_string;
 
 const APPLICATION: &str = "ssh:";
@@ -115,46 +118,6 @@ impl Enrollment {
     fn parsed(&self) -> SshAttestation {
         SshAttestation::parse(&self.blob()).unwrap()
     }
-}
-
-fn ssh_key_for(credential: &TestKey, application: &str) -> SshPublicKey {
-    let mut blob = Vec::new();
-    match credential.algorithm() {
-        Algorithm::EdDsa => {
-            put_string(&mut blob, SshKeyType::SkEd25519.name().as_bytes());
-            put_string(&mut blob, &credential.ed_public());
-        }
-        Algorithm::Es256 => {
-            put_string(&mut blob, SshKeyType::SkEcdsaP256.name().as_bytes());
-            put_string(&mut blob, b"nistp256");
-            put_string(&mut blob, &credential.sec1());
-        }
-    }
-    put_string(&mut blob, application.as_bytes());
-    SshPublicKey::from_blob(&blob).unwrap()
-}
-
-/// An ssh-sk-attest-v01 file from its three fields.
-fn file(certificate: &[u8], signature: &[u8], wrapped_auth_data: &[u8]) -> Vec<u8> {
-    file_with(MAGIC_V01, certificate, signature, wrapped_auth_data, 0, b"")
-}
-
-fn file_with(
-    magic: &str,
-    certificate: &[u8],
-    signature: &[u8],
-    wrapped_auth_data: &[u8],
-    reserved_flags: u32,
-    reserved: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::new();
-    put_string(&mut out, magic.as_bytes());
-    put_string(&mut out, certificate);
-    put_string(&mut out, signature);
-    put_string(&mut out, wrapped_auth_data);
-    out.extend_from_slice(&reserved_flags.to_be_bytes());
-    put_string(&mut out, reserved);
-    out
 }
 
 fn check(key: &SshPublicKey, uv: bool) -> SshAttestationCheck<'_> {
