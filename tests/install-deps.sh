@@ -20,6 +20,7 @@ PACKAGES=(
     # libpam itself and the stock modules the test stacks use (pam_permit, pam_deny, pam_unix)
     libpam0g libpam-modules libpam-runtime
     # tier 2: real libpam via pamtester; tier 3: a real sshd and ssh client
+    # (openssh-client also brings ssh-keygen and ssh-sk-helper for tests/sk-provider)
     pamtester openssh-server openssh-client
     # the e2e runner (Debian's python3 and pytest, not pip)
     python3 python3-pytest
