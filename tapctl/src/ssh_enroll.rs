@@ -81,10 +81,12 @@ struct Session {
 
 impl Session {
     fn new(args: &SshEnrollArgs) -> Result<Session> {
-        let mut random = [0u8; 8];
+        // Short names: ssh adds 17 characters to the control socket's
+        // path, and a socket's whole path must fit in 108 bytes.
+        let mut random = [0u8; 4];
         tap_core::keys::random_bytes(&mut random).map_err(|e| failure(Exit::Internal, e))?;
         let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = std::env::temp_dir().join(format!("tapctl-ssh-enroll-{name}"));
+        let dir = std::env::temp_dir().join(format!("tapctl-{name}"));
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
@@ -104,7 +106,7 @@ impl Session {
     }
 
     fn control(&self) -> PathBuf {
-        self.dir.join("control")
+        self.dir.join("c")
     }
 
     /// ssh with the control socket and the user's `-o` options.

@@ -99,14 +99,19 @@ class Person:
     """A user with a software security key, running OpenSSH's tools as
     themselves with no terminal (prompts go to SSH_ASKPASS)."""
 
+    count = 0
+
     def __init__(self, world, user, name="key"):
         self.world, self.user = world, user
         uid, gid = harness.USERS[user]
         self.uid, self.gid = uid, gid
         self.dir = world.dir / f"{user}-{name}"
         self.dir.mkdir(mode=0o700)
-        (self.dir / "tmp").mkdir(mode=0o700)
-        for path in (self.dir, self.dir / "tmp"):
+        # short: ssh's control socket lives there (108 bytes for a path)
+        Person.count += 1
+        self.tmp = WORLD.base / f"p{Person.count}"
+        self.tmp.mkdir(mode=0o700)
+        for path in (self.dir, self.tmp):
             os.chown(path, uid, gid)
         self.state = self.dir / "sk.json"
         self.askpass = self.dir / "askpass"
@@ -120,7 +125,7 @@ class Person:
     def env(self, answer="", **extra):
         env = {
             "PATH": "/usr/bin:/bin", "HOME": str(self.dir), "USER": self.user,
-            "TMPDIR": str(self.dir / "tmp"),
+            "TMPDIR": str(self.tmp),
             "SSH_SK_PROVIDER": str(self.world.provider), "PAM_TAP_SK_STATE": str(self.state),
             "SSH_ASKPASS": str(self.askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0",
             "E2E_ANSWER": answer, "E2E_ASKPASS_LOG": str(self.prompts),
@@ -139,7 +144,9 @@ class Person:
 
     def ssh_options(self):
         port = self.world.sshd.port
-        return ["-o", f"Port={port}", "-o", "StrictHostKeyChecking=no",
+        # ssh itself takes the provider from its option (ssh-keygen, from
+        # SSH_SK_PROVIDER): it signs with the key when it signs in.
+        return ["-o", f"SecurityKeyProvider={self.world.provider}", "-o", f"Port={port}", "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"]
 
@@ -192,8 +199,8 @@ def sign_in_with_pass(world, user):
 
 def authorized_keys(user, as_user="pam-tap-ssh", timeout=10):
     started = time.monotonic()
-    proc = subprocess.run(harness.as_user_prefix(as_user) + [str(WORLD.tapctl),
-                          "authorized-keys", user], capture_output=True, text=True,
+    prefix = [] if as_user == "root" else harness.as_user_prefix(as_user)
+    proc = subprocess.run(prefix + [str(WORLD.tapctl), "authorized-keys", user], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
     return proc, time.monotonic() - started
 
@@ -219,8 +226,9 @@ def test_enroll_from_the_laptop_then_ssh_by_touch(ssh_world, key_type, syslog):
     mark = syslog.mark()
     proc = laptop.ssh_by_key(SERVER_USER, key_file)
     assert proc.returncode == 0 and proc.stdout.split() == ["ok", SERVER_USER], (
-        proc, w.sshd.log.read_text()[-3000:])
-    assert len(laptop.prompts_seen()) == 1, "the key alone: no pass asked"
+        proc.stderr, w.sshd.log.read_text()[-3000:])
+    assert not [p for p in laptop.prompts_seen()[1:] if "Pass" in p], "the key alone: no pass"
+    assert any("Confirm user presence" in p for p in laptop.prompts_seen()), "a touch"
     assert f"Accepted publickey for {SERVER_USER}" in w.sshd.log.read_text()
     # the PAM session told tapd which key sshd accepted
     (key,) = [k for k in w.ssh_keys() if k["fingerprint"] == key["fingerprint"]]
@@ -386,24 +394,32 @@ def test_attestations_that_do_not_hold_are_refused(ssh_world):
     assert proc.returncode == 3, "the challenge was consumed"
 
 
-def test_require_verify_is_served_and_sshd_refuses_a_key_without_uv(ssh_world):
+def test_require_verify_is_served_and_sshd_refuses_a_signature_without_uv(ssh_world):
     w = ssh_world
     w.set_policy()
     issued = w.tap.issue("tapuser1")
     laptop = Person(w, LAPTOP_USER, "laptop-uv")
-    proc, key_file = laptop.enroll("tapuser1", issued["pass"])
+    proc, old_key = laptop.enroll("tapuser1", issued["pass"])
     assert proc.returncode == 0, proc
     w.set_policy(require_verify=True)
+    # ssh-enroll makes a verify-required key when the server's policy says so
+    issued = w.tap.issue("tapuser1")
+    proc, key_file = laptop.enroll("tapuser1", issued["pass"], label="uv")
+    assert proc.returncode == 0, proc
     proc, _ = authorized_keys("tapuser1")
-    assert proc.stdout.startswith("verify-required sk-ssh-ed25519@openssh.com "), proc.stdout
-    # a device that cannot verify its user: sshd refuses the signature
-    proc = laptop.ssh_by_key("tapuser1", key_file, PAM_TAP_SK_NO_UV="1")
-    assert proc.returncode == 255 and "ok" not in proc.stdout, proc
-    assert "verify-required" in w.sshd.log.read_text() or "user verification" in \
-        w.sshd.log.read_text().lower()
-    # the same key verifying its user is let in
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and all(
+        line.startswith("verify-required sk-ssh-ed25519@openssh.com ") for line in lines), lines
+    # the device verifies its user (built-in UV): in
     proc = laptop.ssh_by_key("tapuser1", key_file)
     assert proc.returncode == 0, (proc, w.sshd.log.read_text()[-2000:])
+    # a device that cannot: the key cannot sign, and a key made before the
+    # policy asked for UV signs without it: sshd refuses both
+    proc = laptop.ssh_by_key("tapuser1", key_file, PAM_TAP_SK_NO_UV="1")
+    assert proc.returncode == 255 and "ok" not in proc.stdout, proc
+    proc = laptop.ssh_by_key("tapuser1", old_key)
+    assert proc.returncode == 255 and "ok" not in proc.stdout, proc
+    assert "user verification requirement not met" in w.sshd.log.read_text()
     w.set_policy()
 
 
