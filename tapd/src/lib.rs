@@ -23,4 +23,5 @@ pub mod server;
 pub mod signin;
 mod store_slot;
 pub mod sys;
+pub mod uid_cache;
 pub mod worker;

@@ -1,6 +1,7 @@
 //! Who may open another connection: per-uid caps on open connections and on
 //! the request rate (a token bucket), and a cap on all non-root
-//! connections. None of them applies to uid 0: root always gets through.
+//! connections. None of them applies to an exempt peer (root, and sshd's
+//! AuthorizedKeysCommandUser: see `server`), which always gets through.
 //! Also counts every connection in flight, for idle exit and shutdown.
 
 use std::collections::HashMap;
@@ -66,6 +67,8 @@ pub struct Limits {
 pub struct Admission {
     limits: Arc<Limits>,
     uid: u32,
+    /// Counted against the per-uid and all-users caps (not exempt).
+    counted: bool,
 }
 
 impl Limits {
@@ -81,13 +84,14 @@ impl Limits {
     pub fn admit(
         self: &Arc<Self>,
         uid: u32,
+        exempt: bool,
         per_uid_cap: usize,
         now: Instant,
     ) -> Result<Admission, Refused> {
         let Ok(mut state) = self.state.lock() else {
             return Err(Refused::Total);
         };
-        if uid != 0 {
+        if !exempt {
             let open = state.open.get(&uid).copied().unwrap_or(0);
             if open >= per_uid_cap {
                 return Err(Refused::Connections { cap: per_uid_cap });
@@ -120,6 +124,7 @@ impl Limits {
         Ok(Admission {
             limits: self.clone(),
             uid,
+            counted: !exempt,
         })
     }
 
@@ -140,7 +145,7 @@ fn refill(tokens: f64, at: Instant, now: Instant) -> f64 {
 impl Drop for Admission {
     fn drop(&mut self) {
         if let Ok(mut state) = self.limits.state.lock() {
-            if self.uid != 0 {
+            if self.counted {
                 if let Some(open) = state.open.get_mut(&self.uid) {
                     *open = open.saturating_sub(1);
                     if *open == 0 {
@@ -193,17 +198,19 @@ mod tests {
         let limits = Limits::new();
         let now = Instant::now();
         let held: Vec<_> = (0..3)
-            .map(|_| limits.admit(1000, 3, now).unwrap())
+            .map(|_| limits.admit(1000, false, 3, now).unwrap())
             .collect();
         assert_eq!(
-            limits.admit(1000, 3, now).err(),
+            limits.admit(1000, false, 3, now).err(),
             Some(Refused::Connections { cap: 3 })
         );
         assert!(
-            limits.admit(1001, 3, now).is_ok(),
+            limits.admit(1001, false, 3, now).is_ok(),
             "another user is not held up"
         );
-        let roots: Vec<_> = (0..500).map(|_| limits.admit(0, 3, now).unwrap()).collect();
+        let roots: Vec<_> = (0..500)
+            .map(|_| limits.admit(0, true, 3, now).unwrap())
+            .collect();
         assert_eq!(limits.in_flight().0, 503);
         drop(held);
         drop(roots);
@@ -214,15 +221,15 @@ mod tests {
         let limits = Limits::new();
         let mut admitted = 0;
         for _ in 0..100 {
-            if limits.admit(1000, 8, now).is_ok() {
+            if limits.admit(1000, false, 8, now).is_ok() {
                 admitted += 1;
             }
         }
         assert_eq!(admitted, BURST as usize);
-        assert_eq!(limits.admit(1000, 8, now).err(), Some(Refused::Rate));
+        assert_eq!(limits.admit(1000, false, 8, now).err(), Some(Refused::Rate));
         let later = now + Duration::from_millis(100);
-        assert!(limits.admit(1000, 8, later).is_ok(), "2 tokens back");
-        assert!(limits.admit(0, 8, now).is_ok(), "root has no bucket");
+        assert!(limits.admit(1000, false, 8, later).is_ok(), "2 tokens back");
+        assert!(limits.admit(0, true, 8, now).is_ok(), "root has no bucket");
     }
 
     #[test]
@@ -230,10 +237,17 @@ mod tests {
         let limits = Limits::new();
         let now = Instant::now();
         let held: Vec<_> = (0..MAX_USER_CONNECTIONS as u32)
-            .map(|uid| limits.admit(1000 + uid, 8, now).unwrap())
+            .map(|uid| limits.admit(1000 + uid, false, 8, now).unwrap())
             .collect();
-        assert_eq!(limits.admit(99_999, 8, now).err(), Some(Refused::Total));
-        assert!(limits.admit(0, 8, now).is_ok());
+        assert_eq!(
+            limits.admit(99_999, false, 8, now).err(),
+            Some(Refused::Total)
+        );
+        assert!(limits.admit(0, true, 8, now).is_ok());
+        assert!(
+            limits.admit(4242, true, 8, now).is_ok(),
+            "an exempt uid, too"
+        );
         drop(held);
     }
 }

@@ -61,6 +61,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
     );
     let server = Server {
+        sshd_command_user: tapd::uid_cache::UidCache::default(),
         listener,
         signals,
         pool,

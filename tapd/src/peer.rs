@@ -5,6 +5,10 @@ pub struct Peer {
     pub pid: i32,
     pub uid: u32,
     pub gid: u32,
+    /// Root, or sshd's AuthorizedKeysCommandUser (`[ssh] command_user`):
+    /// never capped and served from root's queue, so neither a flood of
+    /// users nor of SSH connection attempts holds up a login.
+    pub privileged: bool,
 }
 
 impl Peer {

@@ -7,6 +7,7 @@ use crate::connection;
 use crate::limits::{Limits, RefusalLog};
 use crate::peer::Peer;
 use crate::policy_cache::PolicyCache;
+use crate::uid_cache::UidCache;
 use crate::worker::Pool;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -26,6 +27,8 @@ pub struct Server {
     pub pool: Arc<Pool>,
     pub policy: Arc<PolicyCache>,
     pub idle_exit: Option<Duration>,
+    /// Whose connections count as root's besides root's: `[ssh] command_user`.
+    pub sshd_command_user: UidCache,
 }
 
 /// Why the server stopped.
@@ -94,15 +97,25 @@ impl Server {
         let Ok((pid, uid, gid)) = crate::sys::peer_cred(stream.as_fd()) else {
             return;
         };
-        let peer = Peer { pid, uid, gid };
-        let cap = match self.policy.current() {
-            Ok(policy) => policy.daemon.max_connections_per_uid,
+        let policy = self.policy.current().ok();
+        let cap = match &policy {
+            Some(policy) => policy.daemon.max_connections_per_uid,
             // The worker refuses the request with the reason; the cap is
             // the default meanwhile.
-            Err(_) => tap_core::policy::DaemonPolicy::default().max_connections_per_uid,
+            None => tap_core::policy::DaemonPolicy::default().max_connections_per_uid,
+        };
+        let privileged = uid == 0
+            || policy.is_some_and(|p| {
+                p.ssh.enabled && self.sshd_command_user.uid_of(&p.ssh.command_user) == Some(uid)
+            });
+        let peer = Peer {
+            pid,
+            uid,
+            gid,
+            privileged,
         };
         let now = Instant::now();
-        let admission = match limits.admit(uid, cap, now) {
+        let admission = match limits.admit(uid, privileged, cap, now) {
             Ok(admission) => admission,
             Err(why) => {
                 refusals.refused(uid, &why, now);

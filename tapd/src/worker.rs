@@ -111,7 +111,7 @@ impl Pool {
             slot: slot.clone(),
         };
         match self.queues.lock() {
-            Ok(mut queues) if peer.is_root() => queues.root.push_back(job),
+            Ok(mut queues) if peer.privileged => queues.root.push_back(job),
             Ok(mut queues) => queues.users.push_back(job),
             Err(_) => return internal(),
         }

@@ -489,3 +489,24 @@ def test_daemon_down_or_stopped_gives_nothing_within_a_second_and_sshd_goes_on(s
         assert "keyboard-interactive/pam for tapuser2" in log, log[-3000:]
     finally:
         harness.default_daemon()
+
+
+def test_sshd_command_user_is_not_capped_like_a_user(ssh_world):
+    """sshd runs authorized-keys on every public-key attempt, and anyone on
+    the network can make those: the command user is exempt from the
+    per-user caps (8 connections, 20 requests/s) that a local user meets."""
+    import concurrent.futures
+    w = ssh_world
+    w.set_policy()
+    sign_in_with_pass(w, "tapuser2")
+
+    def flood(asker):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=60) as pool:
+            runs = list(pool.map(lambda _: authorized_keys("tapuser2", as_user=asker)[0],
+                                 range(120)))
+        return [r.returncode for r in runs]
+
+    codes = flood("pam-tap-ssh")
+    assert codes == [0] * 120, sorted(set(codes))
+    codes = flood("tapuser2")
+    assert 6 in codes, "a plain user meets the per-user caps"

@@ -115,6 +115,7 @@ impl World {
             pid: 77,
             uid,
             gid: uid,
+            privileged: uid == 0,
         };
         let mut ctx = Context {
             peer: &peer,
