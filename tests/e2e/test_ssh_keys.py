@@ -15,6 +15,7 @@ The default tapd (the default policy and socket) serves both, as installed.
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -70,6 +71,10 @@ class SshWorld:
             "AuthorizedKeysCommand": f"{WORLD.tapctl} authorized-keys %u",
             "AuthorizedKeysCommandUser": "pam-tap-ssh",
             "MaxAuthTries": 6,
+            # sessions find tapctl on their PATH, as where it is installed;
+            # scp speaks SFTP
+            "SetEnv": f"PATH={Path(WORLD.tapctl).parent}:/usr/bin:/bin",
+            "Subsystem": "sftp /usr/lib/openssh/sftp-server",
         }).start()
 
     def set_policy(self, **ssh):
@@ -101,24 +106,30 @@ class Person:
 
     count = 0
 
-    def __init__(self, world, user, name="key"):
+    def __init__(self, world, user, name="key", real_home=False):
         self.world, self.user = world, user
         uid, gid = harness.USERS[user]
         self.uid, self.gid = uid, gid
-        self.dir = world.dir / f"{user}-{name}"
-        self.dir.mkdir(mode=0o700)
-        # short: ssh's control socket lives there (108 bytes for a path)
+        # a short home: ssh's control sockets live under it (~/.ssh, and
+        # TMPDIR for ssh-enroll), and a socket's path holds 108 bytes
         Person.count += 1
-        self.tmp = WORLD.base / f"p{Person.count}"
-        self.tmp.mkdir(mode=0o700)
-        for path in (self.dir, self.tmp):
+        self.name = name
+        # (ssh reads ~/.ssh/config from the passwd entry's home, not $HOME)
+        self.dir = Path(pwd.getpwnam(user).pw_dir) if real_home else WORLD.base / f"h{Person.count}"
+        self.tmp = self.dir / f"t{Person.count}"
+        if real_home:
+            shutil.rmtree(self.dir / ".ssh", ignore_errors=True)
+        for path in (self.dir, self.dir / ".ssh", self.tmp):
+            path.mkdir(mode=0o700, exist_ok=True)
             os.chown(path, uid, gid)
-        self.state = self.dir / "sk.json"
-        self.askpass = self.dir / "askpass"
+        self.state = self.tmp / "sk.json"
+        self.askpass = world.dir / f"askpass-{Person.count}"
+        # the pass for the server's prompt; an empty passphrase for ssh-keygen
         self.askpass.write_text(
-            '#!/bin/sh\nprintf "%s\\n" "$1" >> "$E2E_ASKPASS_LOG"\nprintf "%s\\n" "$E2E_ANSWER"\n')
+            '#!/bin/sh\nprintf "%s\\n" "$1" >> "$E2E_ASKPASS_LOG"\n'
+            'case "$1" in *"Access Pass"*) printf "%s\\n" "$E2E_ANSWER";; *) echo;; esac\n')
         os.chmod(self.askpass, 0o755)
-        self.prompts = self.dir / "prompts"
+        self.prompts = self.tmp / "prompts"
         self.prompts.touch()
         os.chown(self.prompts, uid, gid)
 
@@ -136,6 +147,7 @@ class Person:
     def run(self, cmd, answer="", timeout=120, stdin=None, **extra):
         full = harness.as_user_prefix(self.user) + [str(c) for c in cmd]
         return subprocess.run(full, env=self.env(answer, **extra), capture_output=True,
+                              cwd=self.dir,
                               text=True, timeout=timeout, start_new_session=True,
                               input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
 
@@ -510,3 +522,76 @@ def test_sshd_command_user_is_not_capped_like_a_user(ssh_world):
     assert codes == [0] * 120, sorted(set(codes))
     codes = flood("tapuser2")
     assert 6 in codes, "a plain user meets the per-user caps"
+
+
+def readme_commands(first):
+    """The `alice@laptop$` commands of the README block that has `first`."""
+    text = (harness.REPO / "README.md").read_text()
+    blocks = text.split("```console\n")
+    (block,) = [b.split("```")[0] for b in blocks if first in b.split("```")[0]]
+    return [line.split("$ ", 1)[1] for line in block.splitlines()
+            if line.startswith("alice@laptop$ ")]
+
+
+def as_written(person, command, server_user):
+    """A README command as the person types it, alice being them."""
+    return person.run(["sh", "-c", command.replace("alice@server", f"{server_user}@server")],
+                      answer=person.pass_)
+
+
+def laptop_config(person):
+    """~/.ssh/config naming the test sshd `server`, as a laptop would."""
+    config = person.dir / ".ssh" / "config"
+    config.write_text(
+        "Host server\n    HostName 127.0.0.1\n"
+        f"    Port {person.world.sshd.port}\n"
+        "    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n"
+        "    GlobalKnownHostsFile /dev/null\n    LogLevel ERROR\n"
+        f"    SecurityKeyProvider {person.world.provider}\n")
+    os.chown(config, person.uid, person.gid)
+    return config
+
+
+def test_the_readme_one_command_enrollment_as_written(ssh_world):
+    w = ssh_world
+    w.set_policy()
+    user = "tapuser6"
+    laptop = Person(w, LAPTOP_USER, "readme-enroll", real_home=True)
+    config = laptop_config(laptop)
+    laptop.pass_ = w.tap.issue(user, one_time=True)["pass"]
+    (command,) = readme_commands("tapctl ssh-enroll alice@server")
+    assert command == "tapctl ssh-enroll alice@server"
+    proc = as_written(laptop, f"PATH={Path(WORLD.tapctl).parent}:$PATH; {command}", user)
+    assert proc.returncode == 0, (proc, w.sshd.log.read_text()[-2000:])
+    asked = [p for p in laptop.prompts_seen() if "Access Pass" in p]
+    assert len(asked) == 1 and asked[0].startswith(f"({user}@"), laptop.prompts_seen()
+    # the block it prints, added to ~/.ssh/config, and `ssh server` by touch
+    block = proc.stdout.split("~/.ssh/config, then `ssh HOST` signs in by a touch:\n\n")[1]
+    assert block.startswith("Host server\n") and f"    User {user}\n" in block, block
+    with open(config, "a") as f:
+        f.write(block)
+    proc = laptop.run(["ssh", "server", "id -un"])
+    assert proc.returncode == 0 and proc.stdout.split() == [user], proc
+
+
+def test_the_readme_manual_enrollment_as_written(ssh_world):
+    w = ssh_world
+    w.set_policy(require_attestation=True)
+    user = "tapuser7"
+    laptop = Person(w, LAPTOP_USER, "readme-manual", real_home=True)
+    laptop_config(laptop)
+    laptop.pass_ = w.tap.issue(user, one_time=True)["pass"]
+    commands = readme_commands("ssh -o ControlMaster=yes")
+    assert len(commands) == 6, commands
+    before = {k["fingerprint"] for k in w.ssh_keys(user)}
+    for command in commands:
+        proc = as_written(laptop, command, user)
+        assert proc.returncode == 0, (command, proc, w.sshd.log.read_text()[-2000:])
+    # one sign-in for all of it, with a one-time pass
+    assert len([p for p in laptop.prompts_seen() if "Access Pass" in p]) == 1
+    (key,) = [k for k in w.ssh_keys(user) if k["fingerprint"] not in before]
+    assert key["model"] == PROVIDER_AAGUID, key
+    proc = laptop.run(["ssh", "-i", laptop.dir / ".ssh" / "id_ed25519_sk_server",
+                       "-o", "IdentitiesOnly=yes", "-l", user, "server", "id -un"])
+    assert proc.returncode == 0 and proc.stdout.split() == [user], proc
+    w.set_policy()
