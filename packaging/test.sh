@@ -108,6 +108,9 @@ has_line "requires libudev (key helper)" '^libudev\.so\.1' rpmq --requires
 has_line "/etc/security/pam_tap.toml 0644 root:root" '^-rw-r--r-- root root /etc/security/pam_tap\.toml$' lsv
 has_line "/var/lib/pam_tap 0700 pam-tap:pam-tap" '^drwx------ pam-tap pam-tap /var/lib/pam_tap$' lsv
 has_line "policy is %config(noreplace)" '^/etc/security/pam_tap\.toml cn$' rpmq --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]'
+has_line "/etc/ssh/sshd_config.d/pam_tap.conf 0644 root:root" '^-rw-r--r-- root root /etc/ssh/sshd_config\.d/pam_tap\.conf$' lsv
+has_line "the sshd drop-in is %config(noreplace)" '^/etc/ssh/sshd_config\.d/pam_tap\.conf cn$' rpmq --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]'
+has_line "%pre creates sshd's AuthorizedKeysCommandUser (useradd -r ... pam-tap-ssh)" 'useradd -r -U .* pam-tap-ssh$' rpmq --scripts
 for f in /usr/lib/tmpfiles.d/pam_tap.conf /usr/lib/sysusers.d/pam_tap.conf \
          /usr/lib/systemd/system/pam-tap.socket /usr/lib/systemd/system/pam-tap.service \
          /usr/share/man/man8/pam_tap.8.gz /usr/share/man/man1/tapctl.1.gz /usr/share/man/man5/pam_tap.toml.5.gz \

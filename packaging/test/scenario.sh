@@ -166,9 +166,30 @@ pass=$(issue alice) || pass=
 check "pamtester sshd: alice with a new pass" pam_ok sshd alice "$pass"
 check "pamtester sshd: bob with his password" pam_ok sshd bob Bob-pw-42
 check "the new store is pam-tap's alone" private_store
+
+echo "# SSH keys: the sshd drop-in, shipped disabled, enabled as pam_tap(8) and the README say"
+dropin=/etc/ssh/sshd_config.d/pam_tap.conf
+check "the drop-in is a conffile, root:root 0644" bash -c "chroot '$root' dpkg-query -W -f '\${Conffiles}' pam-tap | grep -q '$dropin ' && [ \"\$(stat -c '%U:%G %a' '$root$dropin')\" = 'root:root 644' ]"
+check "user pam-tap-ssh is a system user" bash -c "uid=\$(chroot '$root' id -u pam-tap-ssh) && [ \"\$uid\" -lt 1000 ]"
+check "pam-auth-update put 'session optional pam_tap.so' in common-session" R grep -Eq '^session[[:space:]]+optional[[:space:]]+pam_tap\.so' /etc/pam.d/common-session
+R mkdir -p /run/sshd
+check "as shipped, sshd runs no AuthorizedKeysCommand" bash -c "! chroot '$root' /usr/sbin/sshd -T -C user=alice,host=h,addr=127.0.0.1 | grep -qi '^authorizedkeyscommand /'"
+enable_cmd=$(sed -n 's/^#   \(sed -i .*pam_tap.conf\)$/\1/p' "$here/../common/sshd-pam_tap.conf")
+check "the drop-in names its enable command: $enable_cmd" test "$enable_cmd" = "sed -i 's/^#enable: //' /etc/ssh/sshd_config.d/pam_tap.conf"
+check "enable: $enable_cmd" R sh -ec "$enable_cmd"
+check "sshd -T: AuthorizedKeysCommand /usr/bin/tapctl authorized-keys %u" bash -c "chroot '$root' /usr/sbin/sshd -T -C user=alice,host=h,addr=127.0.0.1 | grep -qx 'authorizedkeyscommand /usr/bin/tapctl authorized-keys %u'"
+check "sshd -T: AuthorizedKeysCommandUser pam-tap-ssh" bash -c "chroot '$root' /usr/sbin/sshd -T -C user=alice,host=h,addr=127.0.0.1 | grep -qx 'authorizedkeyscommanduser pam-tap-ssh'"
+check "as pam-tap-ssh, authorized-keys alice prints nothing while [ssh] is off" bash -c "out=\$(chroot '$root' runuser -u pam-tap-ssh -- /usr/bin/tapctl authorized-keys alice) && [ -z \"\$out\" ]"
+R sed -i '/^\[ssh\]/,$ s/^enabled = false/enabled = true/; /^\[ssh\]/,$ s/^key_types = \[/key_types = ["ssh-ed25519", /' /etc/security/pam_tap.toml
+check "policy with [ssh] on is valid" R tapctl policy check
+R ssh-keygen -q -t ed25519 -N '' -C laptop -f /root/alice_key
+check "root adds a key for alice (tapctl ssh-keys add --user alice)" R tapctl ssh-keys add --user alice --label laptop /root/alice_key.pub
+check "as pam-tap-ssh, authorized-keys alice prints her key" bash -c "[ \"\$(chroot '$root' runuser -u pam-tap-ssh -- /usr/bin/tapctl authorized-keys alice)\" = \"\$(cut -d' ' -f1,2 '$root/root/alice_key.pub') pam_tap\" ]"
+refute "as bob, authorized-keys alice is refused" R runuser -u bob -- /usr/bin/tapctl authorized-keys alice
 check "tapd stops" stop_tapd
 check "apt purges the package again" apt_get purge pam-tap
 check "no pam_tap line left in /etc/pam.d" no_tap_in_pam
+check "purge removes the sshd drop-in" absent /etc/ssh/sshd_config.d/pam_tap.conf
 check "pamtester sshd: bob still signs in" pam_ok sshd bob Bob-pw-42
 
 rm -f "$out" "$out.apt"

@@ -46,8 +46,19 @@ impl PamHooks for PamTap {
     }
 
     fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        let args = ModuleArgs::parse(args.iter().filter_map(|a| a.to_str().ok()));
-        guarded(|| session::open(pamh, &args))
+        // It records, it never decides: even a panic leaves the session be.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let args = ModuleArgs::parse(args.iter().filter_map(|a| a.to_str().ok()));
+            session::open(pamh, &args)
+        }))
+        .unwrap_or_else(|_| {
+            syslog(
+                Severity::Error,
+                "pam_tap(session)",
+                "internal error (panic); the SSH key's use is not recorded",
+            );
+            PamResultCode::PAM_IGNORE
+        })
     }
 
     fn sm_close_session(
