@@ -176,6 +176,10 @@ R mkdir -p /run/sshd
 check "as shipped, sshd runs no AuthorizedKeysCommand" bash -c "! chroot '$root' /usr/sbin/sshd -T -C user=alice,host=h,addr=127.0.0.1 | grep -qi '^authorizedkeyscommand /'"
 enable_cmd=$(sed -n 's/^#   \(sed -i .*pam_tap.conf\)$/\1/p' "$here/../common/sshd-pam_tap.conf")
 check "the drop-in names its enable command: $enable_cmd" test "$enable_cmd" = "sed -i 's/^#enable: //' /etc/ssh/sshd_config.d/pam_tap.conf"
+for doc in README.md packaging/README.md; do
+    check "$doc shows that command" grep -qF "$enable_cmd" "$here/../../$doc"
+done
+check "pam_tap(8) shows that command" grep -qF "$(sed 's/-/\\-/g' <<<"$enable_cmd")" "$here/../common/man/pam_tap.8"
 check "enable: $enable_cmd" R sh -ec "$enable_cmd"
 check "sshd -T: AuthorizedKeysCommand /usr/bin/tapctl authorized-keys %u" bash -c "chroot '$root' /usr/sbin/sshd -T -C user=alice,host=h,addr=127.0.0.1 | grep -qx 'authorizedkeyscommand /usr/bin/tapctl authorized-keys %u'"
 check "sshd -T: AuthorizedKeysCommandUser pam-tap-ssh" bash -c "chroot '$root' /usr/sbin/sshd -T -C user=alice,host=h,addr=127.0.0.1 | grep -qx 'authorizedkeyscommanduser pam-tap-ssh'"
