@@ -7,6 +7,7 @@ pub mod attestation;
 pub mod keyline;
 pub mod record;
 #[cfg(any(test, feature = "testkit"))]
+#[allow(clippy::panic)]
 pub mod testkit;
 mod wire;
 
