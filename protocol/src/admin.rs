@@ -166,6 +166,7 @@ pub enum AdminReply {
         pass: Option<PassInfo>,
         enroll_window_until: Option<i64>,
         keys: Vec<KeyInfo>,
+        ssh_keys: Vec<SshKeyInfo>,
     },
     /// Touch a key you already have: run the helper with `request` and send
     /// the first request again with its answer as `proof`.

@@ -84,6 +84,7 @@ struct Status {
     pass: Option<PassView>,
     enroll_window_until: Option<String>,
     keys: Vec<KeyView>,
+    ssh_keys: Vec<crate::ssh_keys::SshKeyView>,
 }
 
 pub fn status(client: &Client, json: bool) -> Result<()> {
@@ -93,6 +94,7 @@ pub fn status(client: &Client, json: bool) -> Result<()> {
         pass,
         enroll_window_until,
         keys,
+        ssh_keys,
     } = reply
     else {
         return Err(out_of_turn(reply));
@@ -103,6 +105,10 @@ pub fn status(client: &Client, json: bool) -> Result<()> {
             pass: pass.as_ref().map(PassView::new),
             enroll_window_until: enroll_window_until.map(to_rfc3339),
             keys: keys.iter().map(KeyView::new).collect(),
+            ssh_keys: ssh_keys
+                .iter()
+                .map(crate::ssh_keys::SshKeyView::new)
+                .collect(),
         });
     }
     match &pass {
@@ -116,11 +122,16 @@ pub fn status(client: &Client, json: bool) -> Result<()> {
         ))?;
     }
     if keys.is_empty() {
-        outln("No security keys.")
+        outln("No security keys.")?;
     } else {
         outln("Security keys:")?;
-        out(&key_table(&keys))
+        out(&key_table(&keys))?;
     }
+    if !ssh_keys.is_empty() {
+        outln("SSH keys:")?;
+        out(&crate::ssh_keys::ssh_key_table(&ssh_keys))?;
+    }
+    Ok(())
 }
 
 /// Removes a key: `user` None is yourself.

@@ -36,7 +36,7 @@ pub struct SshKeyView {
 }
 
 impl SshKeyView {
-    fn new(key: &SshKeyInfo) -> Self {
+    pub fn new(key: &SshKeyInfo) -> Self {
         SshKeyView {
             fingerprint: key.fingerprint.clone(),
             key_type: key.key_type.clone(),
@@ -61,6 +61,10 @@ pub fn list(client: &Client, user: Option<String>, json: bool) -> Result<()> {
     if keys.is_empty() {
         return outln(&format!("{user} has no SSH keys."));
     }
+    out(&ssh_key_table(&keys))
+}
+
+pub fn ssh_key_table(keys: &[SshKeyInfo]) -> String {
     let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|k| {
@@ -73,10 +77,10 @@ pub fn list(client: &Client, user: Option<String>, json: bool) -> Result<()> {
             ]
         })
         .collect();
-    out(&table(
+    table(
         &["FINGERPRINT", "LABEL", "TYPE", "CREATED", "LAST USED"],
         &rows,
-    ))
+    )
 }
 
 pub struct AddArgs {

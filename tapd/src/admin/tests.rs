@@ -652,12 +652,13 @@ fn status_is_the_callers_own() {
         pass,
         enroll_window_until,
         keys,
+        ssh_keys,
     } = reply
     else {
         panic!()
     };
     assert_eq!(user, "alice");
-    assert!(pass.is_some() && keys.is_empty());
+    assert!(pass.is_some() && keys.is_empty() && ssh_keys.is_empty());
     assert_eq!(enroll_window_until, Some(NOW + 600));
     let AdminReply::Status { user, pass, .. } = w.ok(BOB, AdminRequest::Status {}) else {
         panic!()

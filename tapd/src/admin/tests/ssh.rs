@@ -360,6 +360,11 @@ fn the_session_reports_the_key_sshd_accepted() {
     }
     let key = &enrolled(&mut w, ROOT, "alice")[0];
     assert_eq!(key.last_used, Some(NOW));
+    // and her own status shows it
+    let AdminReply::Status { ssh_keys, .. } = w.ok(ALICE, AdminRequest::Status {}) else {
+        panic!()
+    };
+    assert_eq!(ssh_keys.as_slice(), std::slice::from_ref(key));
     let records: Vec<_> = w
         .audit()
         .into_iter()
