@@ -141,16 +141,7 @@ pub fn remove(client: &Client, user: Option<String>, id: String) -> Result<()> {
         id: id.clone(),
         proof,
     };
-    let mut reply = client.admin(request(None))?;
-    if let AdminReply::ProveKey {
-        request: ask,
-        helper,
-    } = reply
-    {
-        let proof = prove_key(&helper, ask)?;
-        reply = client.admin(request(Some(proof)))?;
-    }
-    match reply {
+    match with_proof(client, request)? {
         AdminReply::KeyRemoved { user, label } => {
             outln(&format!("Removed {user}'s security key {label:?}."))
         }
@@ -201,8 +192,26 @@ pub fn enroll(client: &Client, for_user: Option<&str>, label: Option<String>) ->
     }
 }
 
+/// Sends `request`; when tapd asks to touch a key first, does so and sends
+/// it again with the proof.
+pub(crate) fn with_proof(
+    client: &Client,
+    request: impl Fn(Option<KeyProof>) -> AdminRequest,
+) -> Result<AdminReply> {
+    let reply = client.admin(request(None))?;
+    let AdminReply::ProveKey {
+        request: ask,
+        helper,
+    } = reply
+    else {
+        return Ok(reply);
+    };
+    let proof = prove_key(&helper, ask)?;
+    client.admin(request(Some(proof)))
+}
+
 /// Touch a key you already have: the helper answers tapd's challenge.
-pub(crate) fn prove_key(helper: &KeyHelper, request: AssertRequest) -> Result<KeyProof> {
+fn prove_key(helper: &KeyHelper, request: AssertRequest) -> Result<KeyProof> {
     let challenge = request.client_data_hash.0.clone();
     message(tap_core::signin::TOUCH_CUE);
     with_helper(helper, |process| {

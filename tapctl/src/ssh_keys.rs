@@ -4,7 +4,7 @@
 use crate::client::Client;
 use crate::commands::out_of_turn;
 use crate::failure::{Exit, Failure, Result};
-use crate::keys::prove_key;
+use crate::keys::with_proof;
 use crate::output::{out, outln};
 use crate::view::{print_json, table};
 use base64::engine::general_purpose::STANDARD;
@@ -182,16 +182,7 @@ pub fn remove(client: &Client, user: Option<String>, id: String) -> Result<()> {
         id: id.clone(),
         proof,
     };
-    let mut reply = client.admin(request(None))?;
-    if let AdminReply::ProveKey {
-        request: ask,
-        helper,
-    } = reply
-    {
-        let proof = prove_key(&helper, ask)?;
-        reply = client.admin(request(Some(proof)))?;
-    }
-    match reply {
+    match with_proof(client, request)? {
         AdminReply::SshKeyRemoved {
             user,
             label,

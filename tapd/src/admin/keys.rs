@@ -40,35 +40,15 @@ pub fn remove(
         .require_self_or_admin(&policy, &user, "remove another user's key")?;
     existing_user(ask.users, &user)?;
     let keys = ask.ctx.store.keys(&user).map_err(store_failed)?;
-    let matching: Vec<&KeyCredential> = keys.iter().filter(|k| k.answers_to(id)).collect();
-    let key = match matching.as_slice() {
-        [key] => (*key).clone(),
-        [] => {
-            return Err(Refusal::new(
-                ErrorKind::NotFound,
-                format!("{user} has no key whose id starts with {id:?} (at least 6 characters; see tapctl keys)"),
-            ))
-        }
-        _ => {
-            return Err(Refusal::new(
-                ErrorKind::BadRequest,
-                format!("{id:?} names more than one of {user}'s keys; give more of the id"),
-            ))
-        }
-    };
-    if !ask.caller.is_admin(&policy) && !window_open(ask, &user)? {
-        let others: Vec<KeyCredential> = keys
-            .iter()
-            .filter(|k| k.credential_id != key.credential_id)
-            .cloned()
-            .collect();
-        if others.is_empty() {
-            return Err(no_window(ask, &user));
-        }
-        let purpose = format!("remove {}", key.id_text());
-        if let Some(ask_for_proof) = proof::require(ask, &user, &others, &purpose, given)? {
-            return Ok(ask_for_proof);
-        }
+    let key = named(&keys, id, KeyCredential::answers_to, &user, &KEY_NAMES)?.clone();
+    let others: Vec<KeyCredential> = keys
+        .iter()
+        .filter(|k| k.credential_id != key.credential_id)
+        .cloned()
+        .collect();
+    let purpose = format!("remove {}", key.id_text());
+    if let Some(ask_for_proof) = may_remove_own(ask, &user, &others, &purpose, given)? {
+        return Ok(ask_for_proof);
     }
     let audit = record(
         ask,
@@ -91,6 +71,70 @@ pub fn remove(
         user,
         label: key.label,
     })
+}
+
+/// How messages name one kind of key.
+pub struct KeyNames {
+    /// "key", "SSH key".
+    pub noun: &'static str,
+    /// What ID is: "id", "fingerprint".
+    pub id: &'static str,
+    /// The command that lists them.
+    pub list: &'static str,
+}
+
+const KEY_NAMES: KeyNames = KeyNames {
+    noun: "key",
+    id: "id",
+    list: "tapctl keys",
+};
+
+/// The one key of `user`'s that `id` names, or why there is not one.
+pub fn named<'k, K>(
+    keys: &'k [K],
+    id: &str,
+    answers_to: impl Fn(&K, &str) -> bool,
+    user: &str,
+    names: &KeyNames,
+) -> Result<&'k K, Refusal> {
+    let matching: Vec<&K> = keys.iter().filter(|k| answers_to(k, id)).collect();
+    let KeyNames {
+        noun,
+        id: what,
+        list,
+    } = names;
+    match matching.as_slice() {
+        [key] => Ok(key),
+        [] => Err(Refusal::new(
+            ErrorKind::NotFound,
+            format!("{user} has no {noun} whose {what} starts with {id:?} (at least 6 characters; see {list})"),
+        )),
+        _ => Err(Refusal::new(
+            ErrorKind::BadRequest,
+            format!("{id:?} names more than one of {user}'s {noun}s; give more of the {what}"),
+        )),
+    }
+}
+
+/// Whether the caller may remove one of `user`'s keys: admins may; a user
+/// inside an enrollment window may; outside one, after touching one of
+/// `provable` (their security keys but the one going). `Ok(Some(reply))`
+/// asks for that touch first.
+pub fn may_remove_own(
+    ask: &mut Ask<'_, '_>,
+    user: &str,
+    provable: &[KeyCredential],
+    purpose: &str,
+    given: Option<&KeyProof>,
+) -> Result<Option<AdminReply>, Refusal> {
+    let policy = ask.ctx.policy.clone();
+    if ask.caller.is_admin(&policy) || window_open(ask, user)? {
+        return Ok(None);
+    }
+    if provable.is_empty() {
+        return Err(no_window(ask, user));
+    }
+    proof::require(ask, user, provable, purpose, given)
 }
 
 pub fn window_open(ask: &mut Ask<'_, '_>, user: &str) -> Result<bool, Refusal> {

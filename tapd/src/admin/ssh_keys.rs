@@ -4,8 +4,7 @@
 
 use super::caller::{admitted, existing_user, groups_of};
 use super::info::ssh_key_info;
-use super::keys::{no_window, window_open};
-use super::proof;
+use super::keys::{may_remove_own, named, no_window, window_open, KeyNames};
 use super::record::{record, store_failed};
 use super::Ask;
 use crate::context::{ChallengePurpose, PendingChallenge};
@@ -22,6 +21,11 @@ use tap_protocol::admin::{AdminReply, KeyProof};
 use tap_protocol::{ErrorKind, Refusal};
 
 const CHALLENGE_PURPOSE: &str = "ssh-enroll";
+const SSH_KEY_NAMES: KeyNames = KeyNames {
+    noun: "SSH key",
+    id: "fingerprint",
+    list: "tapctl ssh-keys",
+};
 /// Printed before the random part, so a challenge file says what it is.
 const CHALLENGE_PREFIX: &str = "pam_tap-ssh-enroll:";
 
@@ -322,31 +326,11 @@ pub fn remove(
         .require_self_or_admin(&policy, &user, "remove another user's SSH key")?;
     existing_user(ask.users, &user)?;
     let keys = ask.ctx.store.ssh_keys(&user).map_err(store_failed)?;
-    let matching: Vec<&SshKeyRecord> = keys.iter().filter(|k| k.answers_to(id)).collect();
-    let key = match matching.as_slice() {
-        [key] => (*key).clone(),
-        [] => {
-            return Err(refusal(
-                ErrorKind::NotFound,
-                format!("{user} has no SSH key whose fingerprint starts with {id:?} (at least 6 characters; see tapctl ssh-keys)"),
-            ))
-        }
-        _ => {
-            return Err(refusal(
-                ErrorKind::BadRequest,
-                format!("{id:?} names more than one of {user}'s SSH keys; give more of the fingerprint"),
-            ))
-        }
-    };
-    if !ask.caller.is_admin(&policy) && !window_open(ask, &user)? {
-        let security_keys = ask.ctx.store.keys(&user).map_err(store_failed)?;
-        if security_keys.is_empty() {
-            return Err(no_window(ask, &user));
-        }
-        let purpose = format!("remove {}", key.fingerprint);
-        if let Some(ask_for_proof) = proof::require(ask, &user, &security_keys, &purpose, given)? {
-            return Ok(ask_for_proof);
-        }
+    let key = named(&keys, id, SshKeyRecord::answers_to, &user, &SSH_KEY_NAMES)?.clone();
+    let security_keys = ask.ctx.store.keys(&user).map_err(store_failed)?;
+    let purpose = format!("remove {}", key.fingerprint);
+    if let Some(ask_for_proof) = may_remove_own(ask, &user, &security_keys, &purpose, given)? {
+        return Ok(ask_for_proof);
     }
     let audit = record(
         ask,
