@@ -9,7 +9,7 @@ use crate::workspace::Workspace;
 use crate::{fail, now};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use tap_core::audit::{AuditRecord, Event};
 use tap_core::ssh::record::SshKeyRecord;
@@ -23,6 +23,10 @@ pub const OTHER_USERS: usize = 100_000;
 pub const SMALL: &str = "ssh-1";
 pub const BIG: &str = "ssh-100k";
 const CAT: &str = "/bin/cat";
+/// Who sshd runs the command as here: root (AuthorizedKeysCommandUser
+/// would be `[ssh] command_user`; tapd admits either).
+const COMMAND_USER: &str = "root";
+const COMMAND_HOME: &str = "/root";
 const POLICY: &str = "[ssh]\nenabled = true\n";
 const APPLICATION: &str = "ssh:";
 
@@ -107,8 +111,11 @@ impl SshSetup {
 }
 
 impl Sample<'_> {
-    /// The process, behind `wrapper` (valgrind) if any.
-    pub fn command(&self, wrapper: &[OsString]) -> Command {
+    /// The process, behind `wrapper` (valgrind) if any, set up as sshd's
+    /// `subprocess()` sets up AuthorizedKeysCommand: stdin and stderr on
+    /// /dev/null, and a minimal environment (sshd's PATH, the command
+    /// user's USER, LOGNAME and HOME, and LANG if sshd has one).
+    pub fn command(&self, wrapper: &[OsString], stderr: Stdio) -> Command {
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -119,9 +126,17 @@ impl Sample<'_> {
         };
         command
             .args(&self.args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("USER", COMMAND_USER)
+            .env("LOGNAME", COMMAND_USER)
+            .env("HOME", COMMAND_HOME)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(stderr);
+        if let Some(lang) = std::env::var_os("LANG") {
+            command.env("LANG", lang);
+        }
         command
     }
 
@@ -133,21 +148,30 @@ impl Sample<'_> {
 
     /// `once` behind `wrapper`.
     pub fn run(&self, wrapper: &[OsString]) {
-        let out = self
-            .command(wrapper)
-            .output()
-            .unwrap_or_else(|e| fail(&format!("{}: {e}", self.program.display())));
-        if !out.status.success() || out.stdout != self.expected {
+        let run = |stderr| {
+            self.command(wrapper, stderr)
+                .output()
+                .unwrap_or_else(|e| fail(&format!("{}: {e}", self.program.display())))
+        };
+        let first = run(Stdio::null());
+        if !self.answered(&first) {
+            // Once more with stderr kept, to say why.
+            let again = run(Stdio::piped());
             fail(&format!(
-                "(g) {} {} ({}) printed {:?}, not the authorized_keys file's {:?}; stderr: {}",
+                "(g) {} {} ({}) printed {:?}, not the authorized_keys file's {:?}; run again ({}): stderr {:?}",
                 self.program.display(),
                 self.args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
+                first.status,
+                String::from_utf8_lossy(&first.stdout),
                 String::from_utf8_lossy(self.expected),
-                String::from_utf8_lossy(&out.stderr).trim()
+                again.status,
+                String::from_utf8_lossy(&again.stderr).trim()
             ));
         }
+    }
+
+    fn answered(&self, out: &Output) -> bool {
+        out.status.success() && out.stdout == self.expected
     }
 }
 
