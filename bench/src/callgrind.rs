@@ -18,12 +18,17 @@
 //!   ((C_tap(B) - C_tap(A)) - (C_permit(B) - C_permit(A))) / (B - A).
 //! - the same for a user without a pass (case (a)): nothing to subtract
 //!   on the daemon's side.
+//! - (g) `tapctl authorized-keys USER`: one whole tapctl process (loader
+//!   included) against a plain tapd, beside one `cat` of the same file;
+//!   and tapd's share per call, (D(B) - D(A)) / (B - A) with plain tapctl
+//!   clients, for the 1-user store and the one with 100,000 other users.
 
 use crate::cases::{raw_argon2id, Login};
+use crate::ssh::{self, Sample, SshSetup};
 use crate::workspace::Workspace;
 use crate::{fail, NO_PASS_USER, PASS_USER};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use tap_core::policy::Policy;
@@ -61,7 +66,7 @@ pub fn child_mode(raw: &[String]) -> Option<i32> {
 }
 
 /// Runs the whole method; prints each count. True when the target is missed.
-pub fn run(work: &Workspace, profiles: Option<&Path>) -> bool {
+pub fn run(work: &Workspace, tapctl: &Path, profiles: Option<&Path>) -> bool {
     if !Command::new("valgrind")
         .arg("--version")
         .output()
@@ -102,6 +107,7 @@ pub fn run(work: &Workspace, profiles: Option<&Path>) -> bool {
         nopass.permit / 1e6,
         (nopass.daemon + nopass.client) / 1e6
     );
+    authorized_keys(work, tapctl);
     if let Some(dir) = profiles {
         keep(work, dir);
     }
@@ -138,12 +144,7 @@ fn per_login(work: &Workspace, me: &Path, user: &str, tag: &str) -> PerLogin {
         let service = format!("tap-{name}");
         work.tap_service(&service, &name, "auth required pam_permit.so");
         let out = work.dir.join(format!("tapd-{tag}-{n}.cg"));
-        let wrapper: Vec<OsString> = vec![
-            "valgrind".into(),
-            "--tool=callgrind".into(),
-            format!("--callgrind-out-file={}", out.display()).into(),
-        ];
-        let tapd = work.start(&name, &wrapper, SLOW);
+        let tapd = work.start(&name, &wrapper(&out), SLOW);
         let logins = |service: &str, k: u32| {
             vec![
                 "--logins".into(),
@@ -176,6 +177,66 @@ fn per_login(work: &Workspace, me: &Path, user: &str, tag: &str) -> PerLogin {
         client: ((client[1] - client[0]) - (permit[1] - permit[0])) / span,
         permit: (permit[1] - permit[0]) / span,
     }
+}
+
+/// (g): a tapctl process and tapd's share per call, beside `cat`.
+fn authorized_keys(work: &Workspace, tapctl: &Path) {
+    println!();
+    let setup = SshSetup::new(work, tapctl);
+    let cat = counted_sample(work, "cat", &setup.cat());
+    let mut rows = Vec::new();
+    for store in [ssh::SMALL, ssh::BIG] {
+        let tapd = work.start(store, &[], SLOW);
+        let sample = setup.tapctl(&tapd);
+        (0..WARM).for_each(|_| sample.once());
+        let client = counted_sample(work, &format!("tapctl-{store}"), &sample);
+        tapd.stop(SLOW);
+        let mut daemon = Vec::new();
+        for n in [A, B] {
+            let out = work.dir.join(format!("tapd-{store}-{n}.cg"));
+            let tapd = work.start(store, &wrapper(&out), SLOW);
+            let sample = setup.tapctl(&tapd);
+            // Uncounted: caches filled and the store's connection opened.
+            (0..WARM + n).for_each(|_| sample.once());
+            let status = tapd.stop(SLOW);
+            if !status.success() {
+                fail(&format!("tapd under valgrind exited {status}"));
+            }
+            let d = total(&out);
+            println!(
+                "{store}: tapd after {WARM} + {n} calls {d:.0} Ir; one tapctl process {client:.0} Ir"
+            );
+            daemon.push(d);
+        }
+        rows.push((store, client, (daemon[1] - daemon[0]) / f64::from(B - A)));
+    }
+    println!(
+        "(g) authorized-keys, per call: cat of the file {:.3} M (whole process)",
+        cat / 1e6
+    );
+    for (store, client, daemon) in rows {
+        println!(
+            "    {store:<9} tapctl process {:.3} M ({:.2}x cat), tapd {:.3} M (marginal over {B} - {A} calls)",
+            client / 1e6,
+            client / cat,
+            daemon / 1e6
+        );
+    }
+}
+
+fn wrapper(out: &Path) -> Vec<OsString> {
+    vec![
+        "valgrind".into(),
+        "--tool=callgrind".into(),
+        format!("--callgrind-out-file={}", out.display()).into(),
+    ]
+}
+
+/// One run of `sample` under callgrind (its output checked); its total Ir.
+fn counted_sample(work: &Workspace, name: &str, sample: &Sample<'_>) -> f64 {
+    let out = work.dir.join(format!("{name}.cg"));
+    sample.run(&wrapper(&out));
+    total(&out)
 }
 
 /// Copies every callgrind.out file to `dir`, for callgrind_annotate.
@@ -225,7 +286,7 @@ fn plain(me: &Path, args: &[String]) {
 }
 
 /// The `totals:` (or `summary:`) line of a callgrind output file.
-fn total(file: &PathBuf) -> f64 {
+fn total(file: &Path) -> f64 {
     let text =
         std::fs::read_to_string(file).unwrap_or_else(|e| fail(&format!("{}: {e}", file.display())));
     text.lines()

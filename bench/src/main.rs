@@ -11,7 +11,9 @@
 //! (b) a pass sign-in, against one raw Argon2id hash at the same cost;
 //! (c) case (a) with 100,000 other users' passes in the store; (d) a key
 //! sign-in beside the helper round trip; (e) 64 clients signing in at
-//! once; (f) 300 at once, against tapd's peak memory.
+//! once; (f) 300 at once, against tapd's peak memory. Issue 13: (g)
+//! `tapctl authorized-keys USER` as sshd runs it, against `cat` of the same
+//! authorized_keys file, and with 100,000 other users' keys in the store.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod callgrind;
@@ -20,6 +22,7 @@ mod cleanup;
 mod daemon;
 mod keys;
 mod pam;
+mod ssh;
 mod workspace;
 
 use cases::{flood, interleaved, pairs, settle_log, Flood, Login};
@@ -47,13 +50,14 @@ const GOOGLE_AUTHENTICATOR: &[&str] = &[
 ];
 
 const USAGE: &str =
-    "usage: tap-bench [--module PATH] [--tapd PATH] [--softkey PATH] [--runs N] [--check]
-                 [--tapd-env NAME=VALUE]...
-       tap-bench --callgrind [--module PATH] [--tapd PATH] [--profiles DIR] [--check]";
+    "usage: tap-bench [--module PATH] [--tapd PATH] [--tapctl PATH] [--softkey PATH] [--runs N]
+                 [--check] [--tapd-env NAME=VALUE]...
+       tap-bench --callgrind [--module PATH] [--tapd PATH] [--tapctl PATH] [--profiles DIR] [--check]";
 
 struct Args {
     module: PathBuf,
     tapd: PathBuf,
+    tapctl: PathBuf,
     softkey: PathBuf,
     runs: usize,
     check: bool,
@@ -78,7 +82,7 @@ fn main() {
     let mut work = Workspace::new(&args.module, &args.tapd);
     work.tapd_env = args.tapd_env.clone();
     if args.callgrind {
-        let missed = callgrind::run(&work, args.profiles.as_deref());
+        let missed = callgrind::run(&work, &args.tapctl, args.profiles.as_deref());
         drop(work);
         if args.check && missed {
             std::process::exit(1);
@@ -97,6 +101,7 @@ fn parse(raw: &[String]) -> Args {
     let mut args = Args {
         module: PathBuf::from("target/release/libpam_tap.so"),
         tapd: PathBuf::from("target/release/tapd"),
+        tapctl: PathBuf::from("target/release/tapctl"),
         softkey: PathBuf::from("target/release/pam_tap-softkey"),
         runs: 1,
         check: false,
@@ -114,6 +119,7 @@ fn parse(raw: &[String]) -> Args {
         match arg.as_str() {
             "--module" => args.module = PathBuf::from(value()),
             "--tapd" => args.tapd = PathBuf::from(value()),
+            "--tapctl" => args.tapctl = PathBuf::from(value()),
             "--softkey" => args.softkey = PathBuf::from(value()),
             "--runs" => {
                 args.runs = value()
@@ -133,7 +139,12 @@ fn parse(raw: &[String]) -> Args {
             _ => fail(USAGE),
         }
     }
-    for path in [&mut args.module, &mut args.tapd, &mut args.softkey] {
+    for path in [
+        &mut args.module,
+        &mut args.tapd,
+        &mut args.tapctl,
+        &mut args.softkey,
+    ] {
         *path = std::fs::canonicalize(&*path).unwrap_or_else(|e| {
             fail(&format!(
                 "{}: {e} (cargo build --release --workspace first)",
@@ -159,6 +170,10 @@ struct Run {
     flood: Flood,
     flood_peak_kib: u64,
     flood_idle_kib: u64,
+    /// (g): one whole process each.
+    keys_cat: Duration,
+    keys_one: Duration,
+    keys_big: Duration,
     /// What the daemons logged about failed logins in (e) and (f).
     complaints: Vec<String>,
 }
@@ -176,6 +191,12 @@ impl Run {
     fn own_d_ms(&self) -> f64 {
         ms(self.key) - ms(self.helper)
     }
+    fn ratio_g_cat(&self) -> f64 {
+        self.keys_one.as_secs_f64() / self.keys_cat.as_secs_f64()
+    }
+    fn ratio_g_big(&self) -> f64 {
+        self.keys_big.as_secs_f64() / self.keys_one.as_secs_f64()
+    }
 }
 
 fn measure(work: &Workspace, args: &Args) -> Vec<String> {
@@ -192,6 +213,7 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
     let flood_policy = work.policy("flood", "");
     work.issue(&flood_policy);
     let keys = keys::KeySetup::new(work, &args.softkey);
+    let ssh_keys = ssh::SshSetup::new(work, &args.tapctl);
 
     work.plain_service("permit", "auth required pam_permit.so\n");
     let google = GOOGLE_AUTHENTICATOR.iter().find(|p| Path::new(p).exists());
@@ -206,7 +228,7 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
     work.tap_service("tap-flood", "flood", "auth required pam_permit.so");
     work.tap_service("tap-key", "keys", "auth required pam_deny.so");
 
-    let daemons: Vec<Tapd> = ["small", "big", "keys"]
+    let daemons: Vec<Tapd> = ["small", "big", "keys", ssh::SMALL, ssh::BIG]
         .iter()
         .map(|name| work.start(name, &[], READY))
         .collect();
@@ -253,10 +275,16 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
     let mut runs = Vec::new();
     for n in 1..=args.runs {
         println!("run {n} of {}", args.runs);
+        let ssh = SshDaemons {
+            setup: &ssh_keys,
+            one: &daemons[3],
+            big: &daemons[4],
+        };
         let run = one_run(
             work,
             &login,
             &keys,
+            &ssh,
             &daemons[0],
             google.is_some(),
             cycle,
@@ -272,10 +300,20 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
     summary(&runs, bound_kib)
 }
 
+/// Case (g)'s file and its two daemons: SSH_USER's keys alone, and with
+/// 100,000 other users' keys.
+struct SshDaemons<'a> {
+    setup: &'a ssh::SshSetup,
+    one: &'a Tapd,
+    big: &'a Tapd,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn one_run<'a>(
     work: &'a Workspace,
     login: &dyn Fn(&'a str, &'a str) -> Login<'a>,
     keys: &keys::KeySetup,
+    ssh: &SshDaemons<'_>,
     small_tapd: &Tapd,
     google: bool,
     cycle: u32,
@@ -303,6 +341,18 @@ fn one_run<'a>(
 
     // (d) Key sign-in: the module's and daemon's work beside the helper.
     let (helper, key) = key_case(keys, login("tap-key", keys::KEY_USER));
+
+    // (g) What sshd runs for a publickey attempt, beside cat of the same
+    // lines, and with a big store; each a whole process.
+    let g = ssh::interleaved(
+        20,
+        50,
+        &[
+            ssh.setup.cat(),
+            ssh.setup.tapctl(ssh.one),
+            ssh.setup.tapctl(ssh.big),
+        ],
+    );
 
     // (e) 64 at once against one daemon.
     let mark = small_tapd.log_len();
@@ -339,6 +389,9 @@ fn one_run<'a>(
         flood: flooded,
         flood_peak_kib: peak.peak_kib,
         flood_idle_kib: idle.peak_kib,
+        keys_cat: g[0],
+        keys_one: g[1],
+        keys_big: g[2],
         complaints,
     }
 }
@@ -410,6 +463,20 @@ fn print_run(r: &Run, bound_kib: u64) {
         kib_mib(r.flood_idle_kib),
         kib_mib(bound_kib)
     );
+    println!(
+        "(g) authorized-keys       cat of the file   {:>9}   tapctl, 1-user store {:>9}   ratio {:.3}x",
+        micros(r.keys_cat),
+        micros(r.keys_one),
+        r.ratio_g_cat()
+    );
+    println!(
+        "    {} other users' keys   1-user store      {:>9}   store of {}  {:>9}   ratio {:.3}x",
+        ssh::OTHER_USERS,
+        micros(r.keys_one),
+        ssh::OTHER_USERS + 1,
+        micros(r.keys_big),
+        r.ratio_g_big()
+    );
     for line in &r.complaints {
         println!("    {line}");
     }
@@ -479,6 +546,23 @@ fn summary(runs: &[Run], bound_kib: u64) -> Vec<String> {
         FLOOD * runs.len(),
         kib_mib(bound_kib),
         verdict("f", f <= kib_mib(bound_kib))
+    );
+    let (cat, each_cat) = all(&|r| ms(r.keys_cat));
+    let (one, each_one) = all(&|r| ms(r.keys_one));
+    let (big, each_big) = all(&|r| ms(r.keys_big));
+    println!(
+        "(g) authorized-keys       cat {cat:.3} ms [{each_cat}], tapctl 1-user {one:.3} ms [{each_one}], tapctl {}-user {big:.3} ms [{each_big}]",
+        ssh::OTHER_USERS + 1
+    );
+    let (g, each) = all(&|r| r.ratio_g_cat());
+    println!(
+        "(g) tapctl/cat            {g:.3}x [{each}]   target <= 3x: {}",
+        verdict("g", g <= 3.0)
+    );
+    let (g, each) = all(&|r| r.ratio_g_big());
+    println!(
+        "(g) big/1-user store      {g:.3}x [{each}]   target <= 1.2x: {}",
+        verdict("g-big", g <= 1.2)
     );
     missed
 }
