@@ -10,10 +10,9 @@ mod device;
 #[cfg(test)]
 mod interop_tests;
 mod ops;
+mod sys;
 
-use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::FromRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 
@@ -21,7 +20,7 @@ use tap_core::keys::protocol::{HelperError, Request, Response, MAX_MESSAGE_BYTES
 use zeroize::Zeroizing;
 
 fn main() -> ExitCode {
-    let Some(mut out) = claim_stdout() else {
+    let Some(mut out) = sys::claim_stdout() else {
         return ExitCode::from(1);
     };
     // Panics are reported as an answer, not as text on a terminal.
@@ -36,27 +35,6 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
-}
-
-/// Keep the real stdout for the one response and point descriptor 1 at
-/// /dev/null, so that nothing else (ctap-hid-fido2 prints to stdout in
-/// places) can reach the caller's parser or a terminal.
-fn claim_stdout() -> Option<File> {
-    // SAFETY: plain descriptor calls on descriptors this process owns; the
-    // duplicate is owned by the returned File and nothing else.
-    unsafe {
-        let saved = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
-        if saved < 0 {
-            return None;
-        }
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if null < 0 || libc::dup2(null, 1) < 0 {
-            libc::close(saved);
-            return None;
-        }
-        libc::close(null);
-        Some(File::from_raw_fd(saved))
-    }
 }
 
 fn run() -> Response {

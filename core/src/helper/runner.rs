@@ -28,7 +28,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -224,21 +224,7 @@ fn spawn_error(helper: &Path, e: &io::Error) -> HelperFailure {
 /// A connected pair of Unix stream sockets, both close-on-exec; `Command`
 /// dup2()s the child's end onto fd 0, which clears the flag there.
 fn stdin_socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds: [RawFd; 2] = [-1, -1];
-    // SAFETY: socketpair writes two descriptors into the array we pass.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    crate::sys::socketpair_cloexec()
 }
 
 /// Spawn, retrying briefly on ETXTBSY. A multi-threaded process that has
@@ -267,13 +253,10 @@ fn spawn_retrying_busy(program: &Program, stdin: &OwnedFd) -> io::Result<Child> 
 
 fn spawn(program: &Program, args: &Arc<ExecArgs>, stdin: OwnedFd) -> io::Result<Child> {
     // Computed before fork: the child may only make async-signal-safe calls.
-    let max_fd = open_files_limit();
-    let fd = program.file.try_clone()?;
-    let script = program.script;
-    let args = Arc::clone(args);
+    let max_fd = crate::sys::open_files_limit();
     // std sets up stdio, the working directory and the process group, then
-    // runs the closure below; the closure executes the descriptor itself,
-    // so std's own exec by path (and its environment) is never reached.
+    // runs the child's set-up; that executes the descriptor itself, so
+    // std's own exec by path (and its environment) is never reached.
     let mut command = Command::new(&program.path);
     command
         .current_dir("/")
@@ -282,78 +265,14 @@ fn spawn(program: &Program, args: &Arc<ExecArgs>, stdin: OwnedFd) -> io::Result<
         .stderr(Stdio::null())
         // Its own process group, so a timeout kills the helper's children too.
         .process_group(0);
-    // SAFETY: the closure runs in the forked child before exec and makes only
-    // async-signal-safe system calls (close_range, fcntl, getresgid, setresgid,
-    // execveat); it allocates nothing and touches no locks (argv and envp were
-    // built before fork).
-    unsafe {
-        command.pre_exec(move || {
-            mark_inherited_fds_cloexec(max_fd);
-            drop_set_group_id()?;
-            if script {
-                // The interpreter opens /dev/fd/N: that one stays open.
-                crate::sys::set_cloexec(fd.as_fd(), false)?;
-            }
-            Err(crate::sys::fexecve(fd.as_fd(), &args))
-        });
-    }
+    crate::sys::exec_fd_in_child(
+        &mut command,
+        max_fd,
+        program.file.try_clone()?.into(),
+        program.script,
+        Arc::clone(args),
+    );
     command.spawn()
-}
-
-/// tapctl runs setgid to the store's group; device I/O runs without it (all
-/// three group ids set to the real one, so it cannot be regained).
-fn drop_set_group_id() -> std::io::Result<()> {
-    let (mut real, mut effective, mut saved) = (0, 0, 0);
-    // SAFETY: getresgid writes three gid_t we own; setresgid takes no
-    // pointers; both are async-signal-safe. (execve copies the effective
-    // gid to the saved one, so checking the saved id is belt and braces.)
-    unsafe {
-        if libc::getresgid(&mut real, &mut effective, &mut saved) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if (effective != real || saved != real) && libc::setresgid(real, real, real) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Upper bound for the fallback loop below.
-fn open_files_limit() -> libc::c_int {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct we pass.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    if rc != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
-        return 1 << 16;
-    }
-    libc::c_int::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1 << 16)
-}
-
-/// In the child, between fork and exec: mark every descriptor from 3 up
-/// close-on-exec. Closing them outright would also close the pipe on which
-/// std reports a failed exec back to the parent (it is close-on-exec
-/// already, so marking keeps it working).
-fn mark_inherited_fds_cloexec(max_fd: libc::c_int) {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: close_range(2) only changes descriptor flags; async-signal-safe.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    if rc == 0 {
-        return;
-    }
-    // Kernels before 5.11: one fcntl per possible descriptor.
-    for fd in 3..max_fd {
-        // SAFETY: fcntl on a descriptor number that may not be open fails
-        // with EBADF and changes nothing; async-signal-safe.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-            }
-        }
-    }
 }
 
 enum Exchange {
@@ -366,20 +285,12 @@ enum Exchange {
     Io(io::Error),
 }
 
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Write `wire` to the helper's stdin (then close it) while reading its
 /// stdout to EOF, all before `deadline`.
 fn exchange(stdin: &OwnedFd, stdout: &OwnedFd, wire: &[u8], deadline: Instant) -> Exchange {
-    if let Err(e) = set_nonblocking(stdin.as_raw_fd()).and(set_nonblocking(stdout.as_raw_fd())) {
+    let nonblocking =
+        crate::sys::set_nonblocking(stdin.as_fd()).and(crate::sys::set_nonblocking(stdout.as_fd()));
+    if let Err(e) = nonblocking {
         return Exchange::Io(e);
     }
     let mut written = 0usize;
@@ -389,8 +300,7 @@ fn exchange(stdin: &OwnedFd, stdout: &OwnedFd, wire: &[u8], deadline: Instant) -
     loop {
         if stdin_open && written == wire.len() {
             // Everything sent: EOF for the helper.
-            // SAFETY: shutdown on a socket we own.
-            unsafe { libc::shutdown(stdin.as_raw_fd(), libc::SHUT_WR) };
+            crate::sys::shutdown_write(stdin.as_fd());
             stdin_open = false;
         }
         let Some(wait) = remaining_millis(deadline) else {
@@ -408,65 +318,55 @@ fn exchange(stdin: &OwnedFd, stdout: &OwnedFd, wire: &[u8], deadline: Instant) -
                 revents: 0,
             },
         ];
-        // SAFETY: poll on an array of two pollfd we own; fd -1 is ignored.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait) };
-        if ready < 0 {
-            let e = io::Error::last_os_error();
+        if let Err(e) = crate::sys::poll(&mut fds, wait) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Exchange::Io(e);
         }
         if stdin_open && fds[1].revents != 0 {
-            let rest = &wire[written..];
-            // SAFETY: send from a live slice on a socket we own; MSG_NOSIGNAL
-            // keeps a helper that closed its stdin from raising SIGPIPE here.
-            let n = unsafe {
-                libc::send(
-                    stdin.as_raw_fd(),
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                )
-            };
-            if n >= 0 {
-                written += n.unsigned_abs();
-            } else {
-                let e = io::Error::last_os_error();
-                if !matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) {
+            // Without SIGPIPE: a helper that closed its stdin raises none here.
+            match crate::sys::send_nosignal(stdin.as_fd(), &wire[written..]) {
+                Ok(n) => written += n,
+                Err(e)
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
                     // The helper does not read its stdin (EPIPE, ECONNRESET):
                     // its answer decides.
                     stdin_open = false;
                 }
+                Err(_) => {}
             }
         }
         if fds[0].revents != 0 {
             // Read at most one byte past the limit, to see an overflow.
             let room = (MAX_MESSAGE_BYTES + 1 - answer.len()).min(chunk.len());
-            // SAFETY: read into a live buffer of at least `room` bytes.
-            let n = unsafe { libc::read(stdout.as_raw_fd(), chunk.as_mut_ptr().cast(), room) };
-            if n > 0 {
-                answer.extend_from_slice(&chunk[..n.unsigned_abs()]);
-                if answer.len() > MAX_MESSAGE_BYTES {
-                    return Exchange::TooLarge;
+            match crate::sys::read(stdout.as_fd(), &mut chunk[..room]) {
+                Ok(0) => {
+                    return if answer.is_empty() {
+                        Exchange::Empty
+                    } else {
+                        Exchange::Answer(answer)
+                    };
                 }
-            } else if n == 0 {
-                return if answer.is_empty() {
-                    Exchange::Empty
-                } else {
-                    Exchange::Answer(answer)
-                };
-            } else {
-                let e = io::Error::last_os_error();
-                if !matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) {
+                Ok(n) => {
+                    answer.extend_from_slice(&chunk[..n]);
+                    if answer.len() > MAX_MESSAGE_BYTES {
+                        return Exchange::TooLarge;
+                    }
+                }
+                Err(e)
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
                     return Exchange::Io(e);
                 }
+                Err(_) => {}
             }
         }
     }
@@ -497,7 +397,7 @@ fn wait_exit(child: &Child, deadline: Instant) -> bool {
     let mut tried_pidfd = false;
     let mut pause = Duration::from_millis(1);
     loop {
-        if exited(pid) {
+        if crate::sys::child_exited(pid) {
             return true;
         }
         let now = Instant::now();
@@ -506,7 +406,7 @@ fn wait_exit(child: &Child, deadline: Instant) -> bool {
         }
         if !tried_pidfd {
             tried_pidfd = true;
-            pidfd = open_pidfd(child.id());
+            pidfd = crate::sys::pidfd_open(child.id());
         }
         match &pidfd {
             Some(fd) => {
@@ -516,8 +416,8 @@ fn wait_exit(child: &Child, deadline: Instant) -> bool {
                     events: libc::POLLIN,
                     revents: 0,
                 };
-                // SAFETY: poll on one pollfd we own.
-                unsafe { libc::poll(&mut entry, 1, wait) };
+                // Its result does not matter: the loop asks `exited` again.
+                let _ = crate::sys::poll(std::slice::from_mut(&mut entry), wait);
             }
             None => {
                 std::thread::sleep(pause.min(deadline - now));
@@ -527,51 +427,12 @@ fn wait_exit(child: &Child, deadline: Instant) -> bool {
     }
 }
 
-/// Has the child exited? Leaves it unreaped (WNOWAIT).
-fn exited(pid: libc::id_t) -> bool {
-    loop {
-        // SAFETY: an all-zero siginfo_t is a valid value; waitid fills it.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our own child, writing into `info`.
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        if rc == 0 {
-            // SAFETY: waitid succeeded, so si_pid is set (0: still running).
-            return unsafe { info.si_pid() } != 0;
-        }
-        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            // ECHILD: already reaped by someone else.
-            return true;
-        }
-    }
-}
-
-/// pidfd_open(2) for our own, not yet reaped, child.
-fn open_pidfd(pid: u32) -> Option<OwnedFd> {
-    let pid = libc::pid_t::try_from(pid).ok()?;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-    // SAFETY: the descriptor was just created (close-on-exec, as pidfd_open
-    // always makes it) and is owned by nobody else.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// SIGKILL the helper's process group (its own children too). Only while
 /// the helper is not yet reaped, so that the group id cannot be anybody
 /// else's.
 fn kill_group(child: &Child) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) on the process group the helper leads (set up by
-        // process_group(0)); it may be empty already, which is harmless.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-    }
+    // The group the helper leads (process_group(0)).
+    crate::sys::kill_process_group(child.id());
 }
 
 /// The helper has exited: kill what is left of its process group (children
@@ -602,16 +463,7 @@ fn kill_and_reap(child: &mut Child) {
     let pid = child.id();
     let _ = std::thread::Builder::new()
         .name("tap-helper-reaper".into())
-        .spawn(move || {
-            let Ok(pid) = libc::pid_t::try_from(pid) else {
-                return;
-            };
-            let mut status = 0;
-            // SAFETY: waitpid on our own child; blocks until it is gone.
-            while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-            {}
-        });
+        .spawn(move || crate::sys::reap_blocking(pid));
 }
 
 fn describe(status: Option<ExitStatus>) -> String {

@@ -74,8 +74,7 @@ fn helper_sees_the_request_an_empty_environment_and_no_extra_fds() {
     // An inherited descriptor without FD_CLOEXEC, as sshd might hold.
     let leak = std::fs::File::open("/dev/null").unwrap();
     let raw = leak.as_raw_fd();
-    // SAFETY: clearing FD_CLOEXEC on a descriptor this test owns.
-    unsafe { libc::fcntl(raw, libc::F_SETFD, 0) };
+    crate::sys::set_cloexec(leak.as_fd(), false).unwrap();
     let helper = script(
         dir.path(),
         "echo",
