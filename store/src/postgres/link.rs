@@ -84,8 +84,10 @@ impl Dialer {
         for server in &self.target.servers {
             let config = self.config_for(server);
             let shown = show(server);
-            let attempt =
-                tokio::time::timeout(self.connect_timeout, config.connect(self.tls.clone()));
+            // The timer is made inside the runtime (it needs its clock).
+            let attempt = async {
+                tokio::time::timeout(self.connect_timeout, config.connect(self.tls.clone())).await
+            };
             match runtime.block_on(attempt) {
                 Ok(Ok((client, connection))) => {
                     return Ok(Link {
@@ -263,7 +265,7 @@ impl Link {
                 },
             }
         });
-        match runtime.block_on(tokio::time::timeout(deadline, work)) {
+        match runtime.block_on(async { tokio::time::timeout(deadline, work).await }) {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Lost(format!("no answer within {} ms", deadline.as_millis())),
         }

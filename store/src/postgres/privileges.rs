@@ -58,13 +58,13 @@ WITH roles AS (
     SELECT c.oid, c.relname FROM pg_class c
     WHERE c.relnamespace = 'pam_tap'::regnamespace AND c.relkind IN ('r', 'p', 'v')
 ), rights AS (
-    SELECT roles.r, tables.relname, p.right FROM roles, tables,
-        unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES']) p(right)
-    WHERE (p.right IN ('INSERT', 'UPDATE', 'REFERENCES')
-           AND has_any_column_privilege(roles.r, tables.oid, p.right))
-       OR has_table_privilege(roles.r, tables.oid, p.right)
+    SELECT roles.r, tables.relname, p.privilege FROM roles, tables,
+        unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES']) p(privilege)
+    WHERE (p.privilege IN ('INSERT', 'UPDATE', 'REFERENCES')
+           AND has_any_column_privilege(roles.r, tables.oid, p.privilege))
+       OR has_table_privilege(roles.r, tables.oid, p.privilege)
 )
-SELECT r, right || ' on pam_tap.' || relname FROM rights
+SELECT r, privilege || ' on pam_tap.' || relname FROM rights
 UNION ALL
 SELECT r, 'membership of pam_tap_admin' FROM roles
     WHERE r <> 'pam_tap_admin' AND pg_has_role(r, 'pam_tap_admin', 'MEMBER')
