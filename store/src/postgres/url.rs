@@ -202,7 +202,9 @@ fn roots(rootcert: Option<String>, ca_file: Option<&PathBuf>) -> Result<Roots, S
         (Some("system"), None) => Ok(Roots::System),
         (Some(path), None) => Ok(Roots::File(PathBuf::from(path))),
         (None, Some(file)) => Ok(Roots::File(file.clone())),
-        (Some(path), Some(file)) if PathBuf::from(path) == *file => Ok(Roots::File(file.clone())),
+        (Some(path), Some(file)) if std::path::Path::new(path) == file.as_path() => {
+            Ok(Roots::File(file.clone()))
+        }
         (Some(_), Some(_)) => Err(bad(
             "sslrootcert and the policy's ca_file name different files; keep one",
         )),

@@ -20,8 +20,10 @@ pub struct Pem {
 impl Pem {
     /// Writes NAME.crt and NAME.key into `dir`.
     pub fn write(&self, dir: &Path, name: &str) {
-        std::fs::write(dir.join(format!("{name}.crt")), &self.cert).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.join(format!("{name}.key")), &self.key).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(format!("{name}.crt")), &self.cert)
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(format!("{name}.key")), &self.key)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -81,9 +83,7 @@ fn build(
                     .ip("127.0.0.1")
                     .build(&b.x509v3_context(Some(ca), None))?;
                 b.append_extension(san)?;
-                b.append_extension(
-                    KeyUsage::new().critical().digital_signature().build()?,
-                )?;
+                b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
                 b.sign(ca_key, MessageDigest::sha256())?;
             }
         }
@@ -95,14 +95,22 @@ fn build(
 fn pem(cert: &X509, key: &PKey<Private>) -> Pem {
     Pem {
         cert: cert.to_pem().unwrap_or_else(|e| panic!("{e}")),
-        key: key.private_key_to_pem_pkcs8().unwrap_or_else(|e| panic!("{e}")),
+        key: key
+            .private_key_to_pem_pkcs8()
+            .unwrap_or_else(|e| panic!("{e}")),
     }
 }
 
 impl Certs {
     pub fn new() -> Certs {
         let ca_key = key();
-        let ca = build("pam_tap test CA", 1, &ca_key, None, (now() - DAY, now() + 30 * DAY));
+        let ca = build(
+            "pam_tap test CA",
+            1,
+            &ca_key,
+            None,
+            (now() - DAY, now() + 30 * DAY),
+        );
         let server_key = key();
         let server = build(
             "pam_tap test db",

@@ -98,7 +98,14 @@ impl Cluster {
             .current_dir(server.path())
             .args(["-D"])
             .arg(&data)
-            .args(["-U", "postgres", "-E", "UTF8", "--auth-local=trust", "--auth-host=reject"])
+            .args([
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--auth-local=trust",
+                "--auth-host=reject",
+            ])
             .stdout(Stdio::null())
             .status()
             .unwrap_or_else(|e| panic!("initdb: {e}"));
@@ -118,7 +125,9 @@ impl Cluster {
             "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
              ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n\
              password_encryption = 'scram-sha-256'\nmax_connections = 150\n\
-             shared_buffers = 16MB\nlogging_collector = off\n",
+             shared_buffers = 16MB\nlogging_collector = off\n\
+             # a throwaway cluster: no flushes (semantics, not durability, are tested)\n\
+             fsync = off\nfull_page_writes = off\n",
             sock.display(),
             server.path().join("server.crt").display(),
             server.path().join("server.key").display(),
@@ -266,11 +275,11 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // A fast shutdown: backends end, the cluster's files go with the directory.
+        // An immediate shutdown: no checkpoint, the files go with the directory.
         let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(0);
         if pid > 0 {
             // SAFETY: kill with our own child's pid and a valid signal.
-            unsafe { libc::kill(pid, libc::SIGINT) };
+            unsafe { libc::kill(pid, libc::SIGQUIT) };
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
