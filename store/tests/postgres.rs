@@ -675,7 +675,7 @@ fn race_exactly_once(cluster: &Cluster) {
     const ROUNDS: i64 = 20;
     let (db, mut admin, _host) = fresh(cluster);
     let barrier = Arc::new(Barrier::new(THREADS + 1));
-    let (tx, rx) = std::sync::mpsc::channel::<(i64, bool)>();
+    let (tx, rx) = std::sync::mpsc::channel::<(i64, Result<bool, String>)>();
     let mut workers = Vec::new();
     for _ in 0..THREADS {
         let barrier = Arc::clone(&barrier);
@@ -693,7 +693,8 @@ fn race_exactly_once(cluster: &Cluster) {
                         500,
                         &audit("signin.pass.success"),
                     )
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .map_err(|e| e.0);
+                // Never panic between barriers: the others would wait forever.
                 let _ = tx.send((round, won));
                 barrier.wait();
             }
@@ -708,7 +709,18 @@ fn race_exactly_once(cluster: &Cluster) {
             .unwrap_or_else(|e| panic!("{e}"));
         barrier.wait();
         barrier.wait();
-        let wins = rx.try_iter().filter(|(r, won)| *r == round && *won).count();
+        let answers: Vec<_> = rx.try_iter().filter(|(r, _)| *r == round).collect();
+        assert_eq!(
+            answers.len(),
+            THREADS,
+            "round {round}: every sign-in answered"
+        );
+        let errors: Vec<_> = answers
+            .iter()
+            .filter_map(|(_, a)| a.as_ref().err())
+            .collect();
+        assert!(errors.is_empty(), "round {round}: {errors:?}");
+        let wins = answers.iter().filter(|(_, a)| a == &Ok(true)).count();
         assert_eq!(
             wins, 1,
             "round {round}: {wins} sign-ins consumed one one-time pass"
