@@ -37,6 +37,11 @@ PACKAGES=(
     systemd
     # the packaging and newcomer tiers' Debian roots
     debootstrap
+    # the PostgreSQL store's tests (store/tests/postgres.rs): the server's
+    # binaries (initdb, postgres, psql), started by the tests in a temporary
+    # directory; never a cluster or service of the host (see below). libssl-dev:
+    # the PostgreSQL client's TLS (openssl-sys links the system's OpenSSL)
+    postgresql postgresql-client libssl-dev
     # tap-bench: valgrind for --callgrind (instructions per sign-in), and
     # pam_google_authenticator, the peer module case (a) is printed beside
     valgrind libpam-google-authenticator
@@ -70,6 +75,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
         created_policy=1
     fi
     trap '[ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+    # postgresql-common's postinst would also create a "main" cluster (with
+    # its files under /etc/postgresql and /var/lib/postgresql): the tests make
+    # their own, so ask it for none. Its createcluster.conf reads this directory.
+    if printf '%s\n' "${missing[@]}" | grep -qx postgresql; then
+        mkdir -p /etc/postgresql-common/createcluster.d
+        printf '# pam_tap tests/install-deps.sh: the tests start their own clusters\ncreate_main_cluster = false\n' \
+            > /etc/postgresql-common/createcluster.d/pam-tap-no-main-cluster.conf
+    fi
     for attempt in 1 2 3; do
         if apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; then
             break

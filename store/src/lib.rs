@@ -1,13 +1,15 @@
 //! Backends for core's store trait (`tap_core::store::Store`). SQLite, in
-//! the file the policy names, is the embedded default; a second backend
-//! goes beside it. This crate depends on core, never the reverse.
+//! the file the policy names, is the embedded default; PostgreSQL is the
+//! fleet's shared store. This crate depends on core, never the reverse.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod postgres;
 pub mod sqlite;
 mod sys;
 
+pub use postgres::{PostgresConfig, PostgresStore, StoreWarning};
 pub use sqlite::{OpenOptions, SqliteStore};

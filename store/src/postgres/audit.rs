@@ -1,0 +1,74 @@
+//! The audit table: append-only, numbered records, each naming its host.
+
+use super::{PostgresStore, Result};
+use tap_core::audit::AuditRecord;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Client;
+
+/// One record's ten values, in the order every audit-writing function takes
+/// them (the host last).
+pub(super) fn values<'r>(a: &'r AuditRecord, host: &'r String) -> [&'r (dyn ToSql + Sync); 10] {
+    [
+        &a.time, &a.event, &a.user, &a.actor, &a.service, &a.rhost, &a.tty, &a.detail, &a.peer,
+        host,
+    ]
+}
+
+/// Appends one record inside the caller's transaction (or as its own).
+pub(super) async fn insert(
+    c: &Client,
+    a: &AuditRecord,
+    host: &String,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    c.execute(
+        "SELECT pam_tap.append_audit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &values(a, host),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) fn append_audit(store: &mut PostgresStore, audit: &AuditRecord) -> Result<()> {
+    let host = store.host_name.clone();
+    store.call("appending audit", |c| {
+        Box::pin(async move { insert(&c, audit, &host).await })
+    })
+}
+
+/// Audit records, oldest first; the newest `limit` of them.
+pub(super) fn audit(
+    store: &PostgresStore,
+    user: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AuditRecord>> {
+    let limit = i64::from(limit);
+    store.call("reading audit", |c| {
+        Box::pin(async move {
+            let rows = c
+                .query(
+                    "SELECT * FROM (SELECT seq, time, event, \"user\", actor, service, rhost, tty,
+                            detail, peer FROM pam_tap.audit
+                        WHERE $1::TEXT IS NULL OR \"user\" = $1 ORDER BY seq DESC LIMIT $2) newest
+                     ORDER BY seq",
+                    &[&user, &limit],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AuditRecord {
+                        seq: r.try_get(0)?,
+                        time: r.try_get(1)?,
+                        event: r.try_get(2)?,
+                        user: r.try_get(3)?,
+                        actor: r.try_get(4)?,
+                        service: r.try_get(5)?,
+                        rhost: r.try_get(6)?,
+                        tty: r.try_get(7)?,
+                        detail: r.try_get(8)?,
+                        peer: r.try_get(9)?,
+                    })
+                })
+                .collect()
+        })
+    })
+}

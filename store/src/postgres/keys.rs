@@ -1,0 +1,167 @@
+//! The keys table: each user's security keys and their signature counters.
+
+use super::audit::{insert, values};
+use super::{PostgresStore, Result};
+use tap_core::audit::AuditRecord;
+use tap_core::keys::credential::KeyCredential;
+use tap_core::store::AddKey;
+use tap_core::timefmt::Timestamp;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+/// Advisory-lock classes: one user's key count, one user's SSH key count.
+pub(super) const KEYS_LOCK: i32 = 0x7461_7001;
+pub(super) const SSH_KEYS_LOCK: i32 = 0x7461_7002;
+
+pub(super) fn keys(store: &PostgresStore, user: &str) -> Result<Vec<KeyCredential>> {
+    store.call("reading keys", |c| {
+        Box::pin(async move {
+            c.query(
+                "SELECT * FROM pam_tap.keys WHERE \"user\" = $1 ORDER BY created, credential_id",
+                &[&user],
+            )
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+        })
+    })
+}
+
+/// Adds a key unless the user already has `max_keys` or this one. The
+/// count and the insert run under a lock on the user, so concurrent
+/// enrollments on any hosts cannot together pass the limit.
+pub(super) fn add_key(
+    store: &mut PostgresStore,
+    key: &KeyCredential,
+    max_keys: usize,
+    audit: &AuditRecord,
+) -> Result<AddKey> {
+    let host = store.host_name.clone();
+    let max = i64::try_from(max_keys).unwrap_or(i64::MAX);
+    store.call("adding a key", |c| {
+        Box::pin(async move {
+            c.batch_execute("BEGIN").await?;
+            c.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&KEYS_LOCK, &key.user],
+            )
+            .await?;
+            let count: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pam_tap.keys WHERE \"user\" = $1",
+                    &[&key.user],
+                )
+                .await?
+                .try_get(0)?;
+            if count >= max {
+                c.batch_execute("ROLLBACK").await?;
+                return Ok(AddKey::TooMany);
+            }
+            let sign_count = i64::from(key.sign_count);
+            let aaguid = key.aaguid.as_slice();
+            let inserted = c
+                .execute(
+                    "INSERT INTO pam_tap.keys
+                     (\"user\", credential_id, public_key, algorithm, aaguid, sign_count, label,
+                      attestation, created, last_used)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)
+                     ON CONFLICT DO NOTHING",
+                    &[
+                        &key.user,
+                        &key.credential_id,
+                        &key.public_key,
+                        &key.algorithm,
+                        &aaguid,
+                        &sign_count,
+                        &key.label,
+                        &key.attestation,
+                        &key.created,
+                    ],
+                )
+                .await?;
+            if inserted == 0 {
+                c.batch_execute("ROLLBACK").await?;
+                return Ok(AddKey::Duplicate);
+            }
+            insert(&c, audit, &host).await?;
+            c.batch_execute("COMMIT").await?;
+            Ok(AddKey::Added)
+        })
+    })
+}
+
+/// Removes one key, with its audit record, in one statement.
+pub(super) fn remove_key(
+    store: &mut PostgresStore,
+    user: &str,
+    credential_id: &[u8],
+    audit: &AuditRecord,
+) -> Result<bool> {
+    let host = store.host_name.clone();
+    store.call("removing a key", |c| {
+        Box::pin(async move {
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user, &credential_id];
+            params.extend(values(audit, &host));
+            c.query_one(
+                "WITH changed AS (
+                    DELETE FROM pam_tap.keys WHERE \"user\" = $1 AND credential_id = $2 RETURNING 1
+                 ), logged AS (
+                    INSERT INTO pam_tap.audit
+                    (time, event, \"user\", actor, service, rhost, tty, detail, peer, host)
+                    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM changed RETURNING 1
+                 )
+                 SELECT count(*) = 1 FROM changed",
+                &params,
+            )
+            .await?
+            .try_get(0)
+        })
+    })
+}
+
+/// Records a verified key sign-in through pam_tap.record_key_use: the
+/// counter moves only from the value the verifier checked, so two sign-ins
+/// with one counter value (a cloned key, on any two hosts) cannot both win.
+pub(super) fn record_key_use(
+    store: &mut PostgresStore,
+    key: &KeyCredential,
+    new_count: u32,
+    now: Timestamp,
+    audit: &AuditRecord,
+) -> Result<bool> {
+    let host = store.host_name.clone();
+    let checked = i64::from(key.sign_count);
+    let new_count = i64::from(new_count);
+    store.call("recording a key sign-in", |c| {
+        Box::pin(async move {
+            let mut params: Vec<&(dyn ToSql + Sync)> =
+                vec![&key.user, &key.credential_id, &checked, &new_count, &now];
+            params.extend(values(audit, &host));
+            c.query_one(
+                "SELECT pam_tap.record_key_use($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                                               $13, $14, $15)",
+                &params,
+            )
+            .await?
+            .try_get(0)
+        })
+    })
+}
+
+fn from_row(r: &Row) -> std::result::Result<KeyCredential, tokio_postgres::Error> {
+    let aaguid: Vec<u8> = r.try_get("aaguid")?;
+    let sign_count: i64 = r.try_get("sign_count")?;
+    Ok(KeyCredential {
+        user: r.try_get("user")?,
+        credential_id: r.try_get("credential_id")?,
+        public_key: r.try_get("public_key")?,
+        algorithm: r.try_get("algorithm")?,
+        aaguid: aaguid.try_into().unwrap_or([0; 16]),
+        sign_count: u32::try_from(sign_count).unwrap_or(u32::MAX),
+        label: r.try_get("label")?,
+        attestation: r.try_get("attestation")?,
+        created: r.try_get("created")?,
+        last_used: r.try_get("last_used")?,
+    })
+}

@@ -1,0 +1,342 @@
+//! The PostgreSQL backend: one store for a fleet of hosts.
+//!
+//! **Client: `tokio-postgres`, driven on the caller's thread, with TLS by
+//! `postgres-openssl`.** It is the maintained pure-Rust PostgreSQL client
+//! (the `postgres` crate is its blocking wrapper). We use it directly, on a
+//! current-thread runtime that runs only while a call does (no thread is
+//! left running; only tapd connects, so fork-safety is not needed), because
+//! the blocking wrapper bounds only the TCP connect: a server that accepts
+//! and then stays silent would hang it forever. Here the whole connect
+//! (TCP, TLS, authentication, the read-write check) is bounded by
+//! `connect_timeout` for each server, and every call by `statement_timeout`
+//! plus `connect_timeout`, so a cut network never hangs a login.
+//!
+//! From the libpq-style URL, tokio-postgres gives us several hosts tried in
+//! order, `target_session_attrs=read-write` (a standby is skipped), and
+//! `options`, which carries `-c statement_timeout=…` to the server. It knows
+//! only sslmode disable/prefer/require, none of which checks the server's
+//! name, so `url.rs` reads the URL itself: `sslmode=verify-full` (our
+//! default) becomes "TLS required" plus an OpenSSL connector that verifies
+//! the chain against the CA file (`ca_file`, or `sslrootcert`) and the
+//! certificate's name against the host, through OpenSSL's hostname check
+//! (postgres-openssl enables it on every connection). Weaker modes are
+//! refused; `disable` only for Unix-socket hosts. OpenSSL rather than
+//! rustls: it is the system's library, patched by the distribution, and
+//! its refusals say why ("certificate has expired", "hostname mismatch").
+//!
+//! Files: `url` (reading the URL), `secret` (the password file), `link`
+//! (connecting and driving calls), `migrations` (schema), one per table,
+//! `privileges` (warnings about the host role's rights), `roles.sql`.
+
+mod audit;
+mod keys;
+mod link;
+mod migrations;
+mod passes;
+mod privileges;
+mod secret;
+mod ssh_keys;
+mod url;
+
+pub use privileges::StoreWarning;
+
+use link::{Dialer, Link, Outcome, Query};
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tap_core::audit::AuditRecord;
+use tap_core::keys::credential::KeyCredential;
+use tap_core::pass::PassRecord;
+use tap_core::ssh::record::SshKeyRecord;
+use tap_core::store::{AddKey, FailureCount, Store, StoreError};
+use tap_core::timefmt::Timestamp;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// The SQL that creates the two roles and the schema; run by a superuser.
+pub const ROLES_SQL: &str = include_str!("roles.sql");
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: usize = migrations::MIGRATIONS.len();
+
+/// How to reach the database (the policy's `[store]` settings).
+#[derive(Clone, Debug)]
+pub struct PostgresConfig {
+    /// libpq-style: `postgresql://ROLE@db1,db2/pam_tap?target_session_attrs=read-write`.
+    pub url: String,
+    /// The role's password: a regular file, this process's alone.
+    pub password_file: Option<PathBuf>,
+    /// The CA that signed the servers' certificates.
+    pub ca_file: Option<PathBuf>,
+    /// For each server: TCP, TLS, authentication together.
+    pub connect_timeout: Duration,
+    /// The server ends a statement that runs longer.
+    pub statement_timeout: Duration,
+}
+
+/// core's `Store` over one PostgreSQL session, reconnecting when it is lost.
+pub struct PostgresStore {
+    runtime: tokio::runtime::Runtime,
+    dialer: Dialer,
+    /// None after a lost session, until the next call dials again.
+    link: RefCell<Option<Link>>,
+    database: String,
+    host_name: String,
+    warnings: Vec<StoreWarning>,
+}
+
+impl PostgresStore {
+    /// Connects and checks the schema is the one this build knows.
+    pub fn connect(config: &PostgresConfig) -> Result<PostgresStore> {
+        let store = PostgresStore::open(config)?;
+        let version = store.schema_version()?;
+        store.check_version(version)?;
+        store.finish()
+    }
+
+    /// Connects as pam_tap_admin and brings the schema up to date first
+    /// (`tapctl init`, `tapd --migrate`). Refuses a newer schema.
+    pub fn connect_and_migrate(config: &PostgresConfig) -> Result<PostgresStore> {
+        let store = PostgresStore::open(config)?;
+        let version = store.migrate()?;
+        store.check_version(version)?;
+        store.finish()
+    }
+
+    fn open(config: &PostgresConfig) -> Result<PostgresStore> {
+        let target = url::parse(&config.url, config.ca_file.as_ref())?;
+        let password = config
+            .password_file
+            .as_deref()
+            .map(secret::read_password_file)
+            .transpose()?;
+        let host_name = crate::sys::host_name()
+            .map_err(|e| StoreError(format!("postgresql: this host's name: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            // A host name's look-up borrows a blocking thread: let it go at once.
+            .thread_keep_alive(Duration::from_millis(100))
+            .build()
+            .map_err(|e| StoreError(format!("postgresql: runtime: {e}")))?;
+        let database = target.dbname.clone();
+        let dialer = Dialer::new(
+            target,
+            password,
+            config.connect_timeout,
+            config.statement_timeout,
+            format!("pam_tap@{host_name}"),
+        )?;
+        let link = dialer.dial(&runtime)?;
+        Ok(PostgresStore {
+            runtime,
+            dialer,
+            link: RefCell::new(Some(link)),
+            database,
+            host_name,
+            warnings: Vec::new(),
+        })
+    }
+
+    fn finish(mut self) -> Result<PostgresStore> {
+        self.warnings = privileges::check(&self)?;
+        Ok(self)
+    }
+
+    /// What the connect found wrong but not fatal (a host role with more
+    /// rights than it should have, ...). The caller logs each loudly.
+    pub fn warnings(&self) -> &[StoreWarning] {
+        &self.warnings
+    }
+
+    /// The name every audit record this store writes carries as its host.
+    pub fn host_name(&self) -> &str {
+        &self.host_name
+    }
+
+    /// Which server of the URL this session is on, as `host:port`.
+    pub fn server(&self) -> Option<String> {
+        self.link.borrow().as_ref().map(|l| l.server.clone())
+    }
+
+    /// Runs one call: dials first when the session was lost; a lost session
+    /// is dropped (the next call dials again), a refused statement is not.
+    fn call_raw<'a, T>(
+        &self,
+        query: impl FnOnce(Arc<tokio_postgres::Client>) -> Query<'a, T>,
+    ) -> Outcome<T> {
+        let mut slot = self.link.borrow_mut();
+        if let Some(link) = slot.as_mut() {
+            if !link.alive(&self.runtime) {
+                *slot = None;
+            }
+        }
+        if slot.is_none() {
+            match self.dialer.dial(&self.runtime) {
+                Ok(link) => *slot = Some(link),
+                Err(e) => return Outcome::Lost(e.0),
+            }
+        }
+        let Some(link) = slot.as_mut() else {
+            return Outcome::Lost("no session".into());
+        };
+        let (client, connection) = link.parts();
+        let outcome = Link::run(
+            &self.runtime,
+            connection,
+            query(client),
+            self.dialer.call_deadline(),
+        );
+        match &outcome {
+            Outcome::Lost(_) => *slot = None,
+            // A refusal inside a transaction leaves it aborted: end it (outside
+            // one, the server only warns).
+            Outcome::Refused(_) => {
+                let (client, connection) = link.parts();
+                let rollback: Query<'_, ()> =
+                    Box::pin(async move { client.batch_execute("ROLLBACK").await });
+                let deadline = self.dialer.call_deadline();
+                if !matches!(
+                    Link::run(&self.runtime, connection, rollback, deadline),
+                    Outcome::Done(())
+                ) {
+                    *slot = None;
+                }
+            }
+            Outcome::Done(_) => {}
+        }
+        outcome
+    }
+
+    /// `call_raw`, with both failures as one StoreError naming `what`.
+    fn call<'a, T>(
+        &self,
+        what: &str,
+        query: impl FnOnce(Arc<tokio_postgres::Client>) -> Query<'a, T>,
+    ) -> Result<T> {
+        match self.call_raw(query) {
+            Outcome::Done(value) => Ok(value),
+            Outcome::Refused(e) => Err(StoreError(format!(
+                "postgresql database {}: {what}: {}",
+                self.database,
+                link::describe(&e)
+            ))),
+            Outcome::Lost(why) => Err(StoreError(format!(
+                "postgresql database {}: {what}: {why}",
+                self.database
+            ))),
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn pass(&self, user: &str) -> Result<Option<PassRecord>> {
+        passes::pass(self, user)
+    }
+
+    fn passes(&self) -> Result<Vec<PassRecord>> {
+        passes::passes(self)
+    }
+
+    fn put_pass(&mut self, pass: &PassRecord, audit: &AuditRecord) -> Result<Option<PassRecord>> {
+        passes::put_pass(self, pass, audit)
+    }
+
+    fn revoke(&mut self, user: &str, now: Timestamp, audit: &AuditRecord) -> Result<bool> {
+        passes::revoke(self, user, now, audit)
+    }
+
+    fn record_success(
+        &mut self,
+        pass: &PassRecord,
+        now: Timestamp,
+        enroll_until: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        passes::record_success(self, pass, now, enroll_until, audit)
+    }
+
+    fn record_failure(
+        &mut self,
+        user: &str,
+        id: i64,
+        now: Timestamp,
+        max_failures: u32,
+        audit: &dyn Fn(FailureCount) -> Vec<AuditRecord>,
+    ) -> Result<FailureCount> {
+        passes::record_failure(self, user, id, now, max_failures, audit)
+    }
+
+    fn append_audit(&mut self, audit: &AuditRecord) -> Result<()> {
+        audit::append_audit(self, audit)
+    }
+
+    fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>> {
+        audit::audit(self, user, limit)
+    }
+
+    fn keys(&self, user: &str) -> Result<Vec<KeyCredential>> {
+        keys::keys(self, user)
+    }
+
+    fn add_key(
+        &mut self,
+        key: &KeyCredential,
+        max_keys: usize,
+        audit: &AuditRecord,
+    ) -> Result<AddKey> {
+        keys::add_key(self, key, max_keys, audit)
+    }
+
+    fn remove_key(
+        &mut self,
+        user: &str,
+        credential_id: &[u8],
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        keys::remove_key(self, user, credential_id, audit)
+    }
+
+    fn record_key_use(
+        &mut self,
+        key: &KeyCredential,
+        new_count: u32,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        keys::record_key_use(self, key, new_count, now, audit)
+    }
+
+    fn ssh_keys(&self, user: &str) -> Result<Vec<SshKeyRecord>> {
+        ssh_keys::ssh_keys(self, user)
+    }
+
+    fn add_ssh_key(
+        &mut self,
+        key: &SshKeyRecord,
+        max_keys: usize,
+        audit: &AuditRecord,
+    ) -> Result<AddKey> {
+        ssh_keys::add_ssh_key(self, key, max_keys, audit)
+    }
+
+    fn remove_ssh_key(
+        &mut self,
+        user: &str,
+        fingerprint: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        ssh_keys::remove_ssh_key(self, user, fingerprint, audit)
+    }
+
+    fn record_ssh_key_use(
+        &mut self,
+        user: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        ssh_keys::record_ssh_key_use(self, user, fingerprint, now, audit)
+    }
+}

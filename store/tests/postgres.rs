@@ -1,0 +1,1212 @@
+//! The PostgreSQL backend against a real server the tests start (pg/cluster.rs).
+//! Its own harness: one cluster for every case, stopped at the end. Run
+//! `cargo test -p tap-store --test postgres [-- NAME]`. Nothing is skipped:
+//! without PostgreSQL's binaries every case fails, naming tests/install-deps.sh.
+
+mod pg;
+
+use pg::cluster::{free_port, Cluster, ADMIN_PASSWORD, HOST_PASSWORD};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+use tap_core::audit::{AuditRecord, Event};
+use tap_core::keys::credential::KeyCredential;
+use tap_core::pass::testkit::sample;
+use tap_core::pass::PassRecord;
+use tap_core::ssh::record::SshKeyRecord;
+use tap_core::store::{AddKey, FailureCount, Store};
+use tap_store::{PostgresConfig, PostgresStore, StoreWarning};
+
+type Case = fn(&Cluster);
+
+const CASES: &[(&str, Case)] = &[
+    (
+        "roles_sql_is_the_shipped_file_and_runs_twice",
+        roles_sql_runs_twice,
+    ),
+    (
+        "migrate_as_admin_then_both_roles_connect_without_warnings",
+        migrate_and_connect,
+    ),
+    ("the_host_role_cannot_migrate", host_cannot_migrate),
+    ("put_replaces_and_returns_the_old_pass", put_replaces),
+    ("one_time_pass_is_consumed_once", one_time_once),
+    (
+        "success_rechecks_window_revocation_and_id",
+        success_rechecks,
+    ),
+    ("failures_lock_at_the_limit", failures_lock),
+    ("keys_add_list_limit_remove", keys_add_limit_remove),
+    ("key_counter_moves_once_and_only_forward", key_counter),
+    ("ssh_keys_add_list_limit_remove_and_use", ssh_keys),
+    ("audit_keeps_the_newest_in_order_with_the_host", audit_order),
+    (
+        "exactly_once_under_a_race_of_64_connections",
+        race_exactly_once,
+    ),
+    (
+        "failures_across_connections_lock_at_the_total",
+        failures_across_connections,
+    ),
+    (
+        "revoke_is_seen_by_the_next_sign_in_elsewhere",
+        revoke_elsewhere,
+    ),
+    (
+        "the_host_role_cannot_issue_revoke_or_delete",
+        host_cannot_issue,
+    ),
+    (
+        "too_many_rights_for_the_host_role_are_warned",
+        excess_rights_warned,
+    ),
+    (
+        "bad_url_wrong_password_and_password_file_are_refused",
+        bad_input,
+    ),
+    ("a_certificate_for_another_name_is_refused", wrong_name),
+    ("an_expired_certificate_is_refused", expired_certificate),
+    ("a_newer_schema_is_refused_and_left_alone", newer_schema),
+    (
+        "an_unreachable_server_fails_within_connect_timeout",
+        unreachable,
+    ),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in CASES {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let chosen: Vec<&(&str, Case)> = CASES
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests", chosen.len());
+    if chosen.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let cluster = Cluster::start();
+    let mut failed = Vec::new();
+    for (name, case) in &chosen {
+        let began = Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&cluster)));
+        let took = began.elapsed().as_secs_f64();
+        match outcome {
+            Ok(()) => println!("test {name} ... ok ({took:.2} s)"),
+            Err(_) => {
+                println!("test {name} ... FAILED ({took:.2} s)");
+                failed.push(*name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        eprintln!("--- server log ---\n{}", cluster.log());
+    }
+    drop(cluster);
+    println!(
+        "\ntest result: {}. {} passed; {} failed; finished in {:.2} s",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        chosen.len() - failed.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        for name in failed {
+            eprintln!("failed: {name}");
+        }
+        std::process::exit(1);
+    }
+}
+
+// ---- helpers ----
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Admin,
+    Host,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "pam_tap_admin",
+            Role::Host => "pam_tap_host",
+        }
+    }
+    fn password(self) -> &'static str {
+        match self {
+            Role::Admin => ADMIN_PASSWORD,
+            Role::Host => HOST_PASSWORD,
+        }
+    }
+}
+
+/// A 0600 file holding `text`, in the tests' private directory.
+fn secret_file(cluster: &Cluster, name: &str, text: &str, mode: u32) -> PathBuf {
+    let path = cluster.client_dir().join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+/// The role's password file, written once (connections in other threads read it).
+fn role_password_file(cluster: &Cluster, name: &str, role: Role) -> PathBuf {
+    let path = cluster.client_dir().join(name);
+    if !path.exists() {
+        let staged = cluster.client_dir().join(format!("{name}.new"));
+        secret_file(
+            cluster,
+            &format!("{name}.new"),
+            &format!("{}\n", role.password()),
+            0o600,
+        );
+        std::fs::rename(&staged, &path).unwrap_or_else(|e| panic!("{e}"));
+    }
+    path
+}
+
+fn config(cluster: &Cluster, db: &str, role: Role) -> PostgresConfig {
+    let file = format!("{}.pw", role.name());
+    PostgresConfig {
+        url: format!(
+            "postgresql://{}@127.0.0.1:{}/{db}?sslmode=verify-full",
+            role.name(),
+            cluster.port
+        ),
+        password_file: Some(role_password_file(cluster, &file, role)),
+        ca_file: Some(cluster.ca_file()),
+        connect_timeout: Duration::from_secs(3),
+        statement_timeout: Duration::from_secs(10),
+    }
+}
+
+fn connect(cluster: &Cluster, db: &str, role: Role) -> PostgresStore {
+    PostgresStore::connect(&config(cluster, db, role)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A new database, migrated by the admin role; returns (db, admin, host).
+fn fresh(cluster: &Cluster) -> (String, PostgresStore, PostgresStore) {
+    let db = cluster.database();
+    let admin = PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Admin))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let host = connect(cluster, &db, Role::Host);
+    (db, admin, host)
+}
+
+fn connect_error(config: &PostgresConfig) -> String {
+    match PostgresStore::connect(config) {
+        Ok(_) => String::new(),
+        Err(e) => e.0,
+    }
+}
+
+fn audit(event: &str) -> AuditRecord {
+    let mut record = AuditRecord::new(0, Event::PassIssued, "alice", "root");
+    record.event = event.into();
+    record
+}
+
+fn audited(store: &PostgresStore, event: &str) -> usize {
+    store
+        .audit(None, 100_000)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .filter(|r| r.event == event)
+        .count()
+}
+
+/// Raw SQL as one of the roles, over TLS, as an attacker holding its
+/// password would send it; the server's SQLSTATE on refusal.
+fn raw(cluster: &Cluster, db: &str, role: Role, sql: &str) -> Result<u64, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+        .unwrap_or_else(|e| panic!("{e}"));
+    builder
+        .set_ca_file(cluster.ca_file())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tls = postgres_openssl::MakeTlsConnector::new(builder.build());
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(cluster.port)
+        .user(role.name())
+        .password(role.password())
+        .dbname(db)
+        .ssl_mode(tokio_postgres::config::SslMode::Require);
+    runtime.block_on(async move {
+        let (client, connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
+        let driver = tokio::spawn(connection);
+        let result = client.execute(sql, &[]).await.map_err(|e| {
+            e.code()
+                .map(|c| c.code().to_string())
+                .unwrap_or_else(|| e.to_string())
+        });
+        drop(client);
+        let _ = driver.await;
+        result
+    })
+}
+
+fn one_time(id: i64) -> PassRecord {
+    PassRecord {
+        one_time: true,
+        id,
+        ..sample(100)
+    }
+}
+
+// ---- cases ----
+
+fn roles_sql_runs_twice(cluster: &Cluster) {
+    let shipped =
+        std::fs::read_to_string(pg::cluster::roles_sql_path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        shipped,
+        tap_store::postgres::ROLES_SQL,
+        "the constant is the file"
+    );
+    let db = cluster.database();
+    let again = cluster.sql_file(&db, &pg::cluster::roles_sql_path());
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        cluster.sql(
+            &db,
+            "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'pam_tap'"
+        ),
+        "pam_tap_admin"
+    );
+}
+
+fn migrate_and_connect(cluster: &Cluster) {
+    let db = cluster.database();
+    let early = connect_error(&config(cluster, &db, Role::Host));
+    assert!(
+        early.contains("schema version 0") && early.contains("pam_tap_admin"),
+        "{early}"
+    );
+    let admin = PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Admin))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        cluster.sql(&db, "SELECT version FROM pam_tap.schema_version"),
+        tap_store::postgres::SCHEMA_VERSION.to_string()
+    );
+    assert!(admin.warnings().is_empty(), "{:?}", admin.warnings());
+    // A second migration finds nothing to do.
+    drop(
+        PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Admin))
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let host = connect(cluster, &db, Role::Host);
+    assert!(host.warnings().is_empty(), "{:?}", host.warnings());
+    assert_eq!(
+        host.server().as_deref(),
+        Some(format!("127.0.0.1:{}", cluster.port).as_str())
+    );
+    let shown = cluster.sql(
+        &db,
+        "SELECT application_name FROM pg_stat_activity WHERE usename = 'pam_tap_host'",
+    );
+    assert!(shown.starts_with("pam_tap@"), "{shown}");
+    let timeout = cluster.sql(
+        &db,
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE a.usename = 'pam_tap_host' AND s.ssl",
+    );
+    assert_eq!(timeout, "1");
+}
+
+fn host_cannot_migrate(cluster: &Cluster) {
+    let db = cluster.database();
+    let error = match PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Host)) {
+        Ok(_) => String::new(),
+        Err(e) => e.0,
+    };
+    assert!(
+        error.contains("permission denied") && error.contains("42501"),
+        "{error}"
+    );
+    assert_eq!(
+        cluster.sql(
+            &db,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'pam_tap'"
+        ),
+        "0",
+        "nothing half-made"
+    );
+}
+
+fn put_replaces(cluster: &Cluster) {
+    let (_db, mut admin, host) = fresh(cluster);
+    let first = sample(100);
+    assert_eq!(
+        admin
+            .put_pass(&first, &audit("pass.issued"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    let second = PassRecord {
+        id: 8,
+        ..sample(200)
+    };
+    let old = admin
+        .put_pass(&second, &audit("pass.replaced"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old, Some(first));
+    assert_eq!(
+        host.pass("alice").unwrap_or_else(|e| panic!("{e}")),
+        Some(second)
+    );
+    assert_eq!(host.passes().unwrap_or_else(|e| panic!("{e}")).len(), 1);
+    assert_eq!(
+        host.audit(Some("alice"), 10)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len(),
+        2
+    );
+    assert_eq!(host.pass("bob").unwrap_or_else(|e| panic!("{e}")), None);
+}
+
+fn one_time_once(cluster: &Cluster) {
+    let (_db, mut admin, mut host) = fresh(cluster);
+    let pass = one_time(7);
+    admin
+        .put_pass(&pass, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(host
+        .record_success(&pass, 150, 500, &audit("signin.pass.success"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(!host
+        .record_success(&pass, 151, 500, &audit("signin.pass.success"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    let stored = host
+        .pass("alice")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no pass"));
+    assert_eq!(
+        (stored.used_at, stored.enroll_until, stored.last_used),
+        (Some(150), Some(500), Some(150))
+    );
+    assert_eq!(
+        audited(&host, "signin.pass.success"),
+        1,
+        "only the change is audited"
+    );
+}
+
+fn success_rechecks(cluster: &Cluster) {
+    let (_db, mut admin, mut host) = fresh(cluster);
+    let pass = sample(100);
+    let replaced = PassRecord {
+        id: 6,
+        ..sample(100)
+    };
+    admin
+        .put_pass(&pass, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut ok = |p: &PassRecord, now| {
+        host.record_success(p, now, 500, &audit("x"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert!(!ok(&pass, 99), "before start");
+    assert!(!ok(&pass, 100 + 3_600), "at expiry");
+    assert!(!ok(&replaced, 150), "a replaced pass");
+    assert!(
+        !ok(
+            &PassRecord {
+                one_time: true,
+                ..pass.clone()
+            },
+            150
+        ),
+        "not as one-time"
+    );
+    assert!(ok(&pass, 150));
+    assert!(ok(&pass, 160), "multi-use");
+    assert!(admin
+        .revoke("alice", 170, &audit("pass.revoked"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(!admin
+        .revoke("alice", 171, &audit("pass.revoked"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(!admin
+        .revoke("bob", 171, &audit("pass.revoked"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(!host
+        .record_success(&pass, 180, 500, &audit("x"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(audited(&admin, "x"), 2);
+    assert_eq!(audited(&admin, "pass.revoked"), 1);
+}
+
+fn failures_lock(cluster: &Cluster) {
+    let (_db, mut admin, mut host) = fresh(cluster);
+    let pass = sample(100);
+    admin
+        .put_pass(&pass, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let counts: Vec<FailureCount> = (0..4)
+        .map(|i| {
+            host.record_failure("alice", 7, 110 + i, 3, &|_| vec![audit("f")])
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    assert_eq!(
+        counts.iter().map(|c| c.failures).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        counts.iter().map(|c| c.locked_now).collect::<Vec<_>>(),
+        vec![false, false, true, false]
+    );
+    assert_eq!(
+        host.pass("alice")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .and_then(|p| p.locked_at),
+        Some(112)
+    );
+    assert!(
+        !host
+            .record_success(&pass, 120, 500, &audit("x"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        "locked"
+    );
+    // A replaced or absent pass counts nothing, and the audit still runs.
+    let none = host
+        .record_failure("alice", 99, 130, 3, &|c| {
+            vec![audit(&format!("gone {}", c.failures))]
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        none,
+        FailureCount {
+            failures: 0,
+            locked_now: false
+        }
+    );
+    assert_eq!(audited(&host, "gone 0"), 1);
+    assert_eq!(audited(&host, "f"), 4);
+}
+
+fn key(user: &str, id: u8) -> KeyCredential {
+    KeyCredential {
+        user: user.into(),
+        credential_id: vec![id; 16],
+        public_key: vec![0xa5],
+        algorithm: -7,
+        aaguid: [id; 16],
+        sign_count: 10,
+        label: format!("key {id}"),
+        attestation: "none".into(),
+        created: 100,
+        last_used: None,
+    }
+}
+
+fn keys_add_limit_remove(cluster: &Cluster) {
+    let (_db, mut admin, host) = fresh(cluster);
+    let mut add = |k: &KeyCredential| {
+        admin
+            .add_key(k, 2, &audit("key.enrolled"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(add(&key("alice", 1)), AddKey::Added);
+    assert_eq!(add(&key("alice", 1)), AddKey::Duplicate);
+    assert_eq!(add(&key("alice", 2)), AddKey::Added);
+    assert_eq!(add(&key("alice", 3)), AddKey::TooMany);
+    assert_eq!(add(&key("bob", 3)), AddKey::Added);
+    assert_eq!(
+        host.keys("alice").unwrap_or_else(|e| panic!("{e}")),
+        vec![key("alice", 1), key("alice", 2)]
+    );
+    assert_eq!(audited(&host, "key.enrolled"), 3);
+    assert!(admin
+        .remove_key("alice", &[1; 16], &audit("key.removed"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(!admin
+        .remove_key("alice", &[1; 16], &audit("key.removed"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(
+        !admin
+            .remove_key("alice", &[3; 16], &audit("key.removed"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        "bob's key"
+    );
+    assert_eq!(
+        host.keys("alice").unwrap_or_else(|e| panic!("{e}")).len(),
+        1
+    );
+    assert_eq!(audited(&host, "key.removed"), 1);
+}
+
+fn key_counter(cluster: &Cluster) {
+    let (db, mut admin, mut host) = fresh(cluster);
+    let stored = key("alice", 1);
+    admin
+        .add_key(&stored, 5, &audit("key.enrolled"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut other = connect(cluster, &db, Role::Host);
+    assert!(host
+        .record_key_use(&stored, 11, 200, &audit("signin.key.success"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(
+        !other
+            .record_key_use(&stored, 11, 201, &audit("signin.key.success"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        "the same counter value on another connection: a clone"
+    );
+    let now = host.keys("alice").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((now[0].sign_count, now[0].last_used), (11, Some(200)));
+    let moved = KeyCredential {
+        sign_count: 11,
+        ..stored.clone()
+    };
+    assert!(
+        !host
+            .record_key_use(&moved, 5, 202, &audit("signin.key.success"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        "never backwards"
+    );
+    assert_eq!(audited(&host, "signin.key.success"), 1);
+}
+
+fn ssh_key(user: &str, id: u8) -> SshKeyRecord {
+    SshKeyRecord {
+        user: user.into(),
+        fingerprint: format!("SHA256:key{id}"),
+        key_type: "sk-ssh-ed25519@openssh.com".into(),
+        blob: vec![id; 51],
+        label: format!("ssh {id}"),
+        application: "ssh:".into(),
+        aaguid: (id % 2 == 0).then_some([id; 16]),
+        attestation: "none".into(),
+        created: 100 + i64::from(id),
+        last_used: None,
+    }
+}
+
+fn ssh_keys(cluster: &Cluster) {
+    let (_db, mut admin, mut host) = fresh(cluster);
+    let mut add = |k: &SshKeyRecord| {
+        admin
+            .add_ssh_key(k, 2, &audit("ssh_key.added"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(add(&ssh_key("alice", 1)), AddKey::Added);
+    assert_eq!(add(&ssh_key("alice", 1)), AddKey::Duplicate);
+    assert_eq!(
+        add(&ssh_key("bob", 1)),
+        AddKey::Duplicate,
+        "alice's key for bob"
+    );
+    assert_eq!(add(&ssh_key("alice", 2)), AddKey::Added);
+    assert_eq!(add(&ssh_key("alice", 3)), AddKey::TooMany);
+    assert_eq!(audited(&host, "ssh_key.added"), 2);
+    assert_eq!(
+        host.ssh_keys("alice").unwrap_or_else(|e| panic!("{e}")),
+        vec![ssh_key("alice", 1), ssh_key("alice", 2)]
+    );
+    assert!(!host
+        .record_ssh_key_use("bob", "SHA256:key1", 300, &audit("used"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(host
+        .record_ssh_key_use("alice", "SHA256:key1", 300, &audit("used"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        host.ssh_keys("alice").unwrap_or_else(|e| panic!("{e}"))[0].last_used,
+        Some(300)
+    );
+    assert_eq!(audited(&host, "used"), 1);
+    assert!(!admin
+        .remove_ssh_key("bob", "SHA256:key1", &audit("ssh_key.removed"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(admin
+        .remove_ssh_key("alice", "SHA256:key1", &audit("ssh_key.removed"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(!admin
+        .remove_ssh_key("alice", "SHA256:key1", &audit("ssh_key.removed"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(audited(&host, "ssh_key.removed"), 1);
+    assert_eq!(
+        admin
+            .add_ssh_key(&ssh_key("bob", 1), 2, &audit("ssh_key.added"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        AddKey::Added,
+        "free again"
+    );
+}
+
+fn audit_order(cluster: &Cluster) {
+    let (db, _admin, mut host) = fresh(cluster);
+    for i in 0..5 {
+        host.append_audit(&AuditRecord {
+            time: i,
+            ..audit("e")
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let newest = host.audit(None, 3).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        newest.iter().map(|a| a.time).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert!(newest.windows(2).all(|w| w[0].seq < w[1].seq));
+    let hosts = cluster.sql(&db, "SELECT DISTINCT host FROM pam_tap.audit");
+    assert_eq!(hosts, host.host_name());
+    assert!(!hosts.is_empty());
+}
+
+fn race_exactly_once(cluster: &Cluster) {
+    const THREADS: usize = 64;
+    const ROUNDS: i64 = 20;
+    let (db, mut admin, _host) = fresh(cluster);
+    let barrier = Arc::new(Barrier::new(THREADS + 1));
+    let (tx, rx) = std::sync::mpsc::channel::<(i64, Result<bool, String>)>();
+    let mut workers = Vec::new();
+    for _ in 0..THREADS {
+        let barrier = Arc::clone(&barrier);
+        let tx = tx.clone();
+        // Connected here, so a failure fails the case instead of stranding the barrier.
+        let mut store = connect(cluster, &db, Role::Host);
+        workers.push(std::thread::spawn(move || {
+            barrier.wait();
+            for round in 0..ROUNDS {
+                barrier.wait();
+                let won = store
+                    .record_success(
+                        &one_time(1000 + round),
+                        150,
+                        500,
+                        &audit("signin.pass.success"),
+                    )
+                    .map_err(|e| e.0);
+                // Never panic between barriers: the others would wait forever.
+                let _ = tx.send((round, won));
+                barrier.wait();
+            }
+        }));
+    }
+    drop(tx);
+    barrier.wait();
+    let started = Instant::now();
+    for round in 0..ROUNDS {
+        admin
+            .put_pass(&one_time(1000 + round), &audit("pass.issued"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        barrier.wait();
+        barrier.wait();
+        let answers: Vec<_> = rx.try_iter().filter(|(r, _)| *r == round).collect();
+        assert_eq!(
+            answers.len(),
+            THREADS,
+            "round {round}: every sign-in answered"
+        );
+        let errors: Vec<_> = answers
+            .iter()
+            .filter_map(|(_, a)| a.as_ref().err())
+            .collect();
+        assert!(errors.is_empty(), "round {round}: {errors:?}");
+        let wins = answers.iter().filter(|(_, a)| a == &Ok(true)).count();
+        assert_eq!(
+            wins, 1,
+            "round {round}: {wins} sign-ins consumed one one-time pass"
+        );
+        assert_eq!(
+            admin
+                .pass("alice")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .and_then(|p| p.used_at),
+            Some(150)
+        );
+    }
+    for worker in workers {
+        worker.join().unwrap_or_else(|_| panic!("a worker failed"));
+    }
+    assert_eq!(
+        audited(&admin, "signin.pass.success"),
+        usize::try_from(ROUNDS).unwrap_or(0)
+    );
+    eprintln!(
+        "  {ROUNDS} rounds x {THREADS} connections: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn failures_across_connections(cluster: &Cluster) {
+    const CONNECTIONS: usize = 8;
+    const EACH: i64 = 3;
+    const MAX: u32 = 5;
+    let (db, mut admin, _host) = fresh(cluster);
+    admin
+        .put_pass(&sample(100), &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let barrier = Arc::new(Barrier::new(CONNECTIONS));
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            let mut store = connect(cluster, &db, Role::Host);
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..EACH)
+                    .map(|i| {
+                        store
+                            .record_failure("alice", 7, 110 + i, MAX, &|c| {
+                                vec![audit(if c.locked_now { "locked" } else { "failure" })]
+                            })
+                            .unwrap_or_else(|e| panic!("{e}"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let counts: Vec<FailureCount> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap_or_else(|_| panic!("a worker failed")))
+        .collect();
+    let mut seen: Vec<u32> = counts.iter().map(|c| c.failures).collect();
+    seen.sort_unstable();
+    let total = u32::try_from(CONNECTIONS).unwrap_or(0) * 3;
+    assert_eq!(
+        seen,
+        (1..=total).collect::<Vec<_>>(),
+        "each failure saw its own count"
+    );
+    assert_eq!(counts.iter().filter(|c| c.locked_now).count(), 1);
+    assert!(counts.iter().any(|c| c.failures == MAX && c.locked_now));
+    let stored = admin
+        .pass("alice")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("gone"));
+    assert_eq!(stored.failures, total);
+    assert!(stored.locked_at.is_some());
+    assert_eq!(audited(&admin, "locked"), 1);
+}
+
+fn revoke_elsewhere(cluster: &Cluster) {
+    let (db, mut admin, mut host_a) = fresh(cluster);
+    let mut host_b = connect(cluster, &db, Role::Host);
+    let pass = sample(100);
+    admin
+        .put_pass(&pass, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(host_a
+        .record_success(&pass, 150, 500, &audit("x"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(host_b
+        .record_success(&pass, 151, 500, &audit("x"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    admin
+        .revoke("alice", 152, &audit("pass.revoked"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(host_b
+        .pass("alice")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .and_then(|p| p.revoked_at)
+        .is_some());
+    assert!(!host_b
+        .record_success(&pass, 153, 500, &audit("x"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert!(!host_a
+        .record_success(&pass, 153, 500, &audit("x"))
+        .unwrap_or_else(|e| panic!("{e}")));
+}
+
+fn host_cannot_issue(cluster: &Cluster) {
+    let (db, mut admin, mut host) = fresh(cluster);
+    let pass = sample(100);
+    admin
+        .put_pass(&pass, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    admin
+        .add_key(&key("alice", 1), 5, &audit("key.enrolled"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = cluster.sql(
+        &db,
+        "SELECT md5(string_agg(p::text, ',')) FROM pam_tap.passes p",
+    );
+    for sql in [
+        "INSERT INTO pam_tap.passes (\"user\", id, phc, issued_by, created, start, expires, one_time) \
+         VALUES ('mallory', 1, '$argon2id$x', 'root', 0, 0, 9999999999, false)",
+        "UPDATE pam_tap.passes SET phc = '$argon2id$attacker'",
+        "UPDATE pam_tap.passes SET used_at = NULL, failures = 0, locked_at = NULL, revoked_at = NULL",
+        "DELETE FROM pam_tap.passes",
+        "TRUNCATE pam_tap.audit",
+        "DELETE FROM pam_tap.audit",
+        "UPDATE pam_tap.keys SET sign_count = 0",
+        "INSERT INTO pam_tap.keys SELECT 'mallory', credential_id, public_key, algorithm, aaguid, \
+         sign_count, label, attestation, created, last_used FROM pam_tap.keys",
+        "CREATE TABLE pam_tap.mine (x int)",
+        "UPDATE pam_tap.schema_version SET version = 0",
+    ] {
+        assert_eq!(raw(cluster, &db, Role::Host, sql), Err("42501".to_string()), "{sql}");
+    }
+    assert_eq!(
+        raw(
+            cluster,
+            &db,
+            Role::Admin,
+            "UPDATE pam_tap.passes SET last_used = last_used"
+        ),
+        Ok(1),
+        "the admin may"
+    );
+    let error = host
+        .put_pass(
+            &PassRecord {
+                id: 9,
+                ..sample(100)
+            },
+            &audit("pass.issued"),
+        )
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(
+        error.contains("permission denied") && error.contains("pam_tap_admin"),
+        "{error}"
+    );
+    let error = host
+        .revoke("alice", 150, &audit("pass.revoked"))
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
+    assert!(error.contains("permission denied"), "{error}");
+    assert!(host
+        .remove_key("alice", &[1; 16], &audit("key.removed"))
+        .is_err());
+    assert!(host
+        .add_key(&key("alice", 2), 5, &audit("key.enrolled"))
+        .is_err());
+    assert_eq!(
+        before,
+        cluster.sql(
+            &db,
+            "SELECT md5(string_agg(p::text, ',')) FROM pam_tap.passes p"
+        ),
+        "passes untouched"
+    );
+    assert_eq!(
+        host.keys("alice").unwrap_or_else(|e| panic!("{e}")),
+        vec![key("alice", 1)]
+    );
+    // The session still works after refusals (and nothing was left half-done).
+    assert!(host
+        .record_success(&pass, 150, 500, &audit("x"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(audited(&host, "pass.revoked"), 0);
+}
+
+fn excess_rights_warned(cluster: &Cluster) {
+    let (db, _admin, _host) = fresh(cluster);
+    cluster.sql(&db, "GRANT INSERT ON pam_tap.passes TO pam_tap_host; GRANT UPDATE (failures) ON pam_tap.passes TO pam_tap_host; GRANT EXECUTE ON FUNCTION pam_tap.append_audit(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO PUBLIC");
+    let host = connect(cluster, &db, Role::Host);
+    let shown: Vec<String> = host.warnings().iter().map(ToString::to_string).collect();
+    for wanted in [
+        StoreWarning::ExcessRight {
+            role: "pam_tap_host".into(),
+            right: "INSERT on pam_tap.passes".into(),
+        },
+        StoreWarning::ExcessRight {
+            role: "pam_tap_host".into(),
+            right: "UPDATE on pam_tap.passes".into(),
+        },
+        StoreWarning::ExcessRight {
+            role: "PUBLIC".into(),
+            right: "EXECUTE on pam_tap.append_audit".into(),
+        },
+    ] {
+        assert!(
+            host.warnings().contains(&wanted),
+            "{wanted:?} not in {shown:?}"
+        );
+    }
+    assert!(
+        shown.iter().all(|s| s.contains("stolen host credential")),
+        "{shown:?}"
+    );
+    // The admin's connect checks the host role too.
+    let admin = connect(cluster, &db, Role::Admin);
+    assert_eq!(admin.warnings().len(), 3, "{:?}", admin.warnings());
+    cluster.sql(&db, "GRANT pam_tap_admin TO pam_tap_host");
+    let host = connect(cluster, &db, Role::Host);
+    assert!(
+        host.warnings()
+            .iter()
+            .any(|w| w.to_string().contains("membership of pam_tap_admin")),
+        "{:?}",
+        host.warnings()
+    );
+    cluster.sql(&db, "REVOKE pam_tap_admin FROM pam_tap_host");
+}
+
+fn bad_input(cluster: &Cluster) {
+    let (db, _admin, _host) = fresh(cluster);
+    let good = config(cluster, &db, Role::Host);
+    let audit_rows = || cluster.sql(&db, "SELECT count(*) FROM pam_tap.audit");
+    let rows = audit_rows();
+    let cases: Vec<(PostgresConfig, &str)> = vec![
+        (
+            PostgresConfig {
+                url: "mysql://db/pam_tap".into(),
+                ..good.clone()
+            },
+            "must start with postgresql://",
+        ),
+        (
+            PostgresConfig {
+                url: format!(
+                    "postgresql://pam_tap_host:{HOST_PASSWORD}@127.0.0.1:{}/{db}",
+                    cluster.port
+                ),
+                ..good.clone()
+            },
+            "password_file",
+        ),
+        (
+            PostgresConfig {
+                url: format!(
+                    "postgresql://pam_tap_host@127.0.0.1:{}/{db}?sslmode=require",
+                    cluster.port
+                ),
+                ..good.clone()
+            },
+            "sslmode=require does not check",
+        ),
+        (
+            PostgresConfig {
+                url: format!(
+                    "postgresql://pam_tap_host@127.0.0.1:{}/{db}?sslmode=verify-full",
+                    cluster.port
+                ),
+                ca_file: None,
+                ..good.clone()
+            },
+            "needs the CA",
+        ),
+        (
+            PostgresConfig {
+                url: format!(
+                    "postgresql://pam_tap_host@127.0.0.1:{}/nosuchdb",
+                    cluster.port
+                ),
+                ..good.clone()
+            },
+            "nosuchdb",
+        ),
+        (
+            PostgresConfig {
+                url: format!("postgresql://nosuchrole@127.0.0.1:{}/{db}", cluster.port),
+                ..good.clone()
+            },
+            "pg_hba.conf",
+        ),
+        (
+            PostgresConfig {
+                password_file: Some(secret_file(
+                    cluster,
+                    "wrong.pw",
+                    "not-the-password\n",
+                    0o600,
+                )),
+                ..good.clone()
+            },
+            "password authentication failed",
+        ),
+        (
+            PostgresConfig {
+                password_file: Some(secret_file(
+                    cluster,
+                    "open.pw",
+                    &format!("{HOST_PASSWORD}\n"),
+                    0o644,
+                )),
+                ..good.clone()
+            },
+            "mode 0644",
+        ),
+        (
+            PostgresConfig {
+                password_file: Some(secret_file(
+                    cluster,
+                    "group.pw",
+                    &format!("{HOST_PASSWORD}\n"),
+                    0o640,
+                )),
+                ..good.clone()
+            },
+            "mode 0640",
+        ),
+        (
+            PostgresConfig {
+                password_file: Some(cluster.client_dir().join("absent.pw")),
+                ..good.clone()
+            },
+            "cannot be opened",
+        ),
+        (
+            PostgresConfig {
+                password_file: Some(secret_file(cluster, "empty.pw", "", 0o600)),
+                ..good.clone()
+            },
+            "is empty",
+        ),
+        (
+            PostgresConfig {
+                ca_file: Some(cluster.client_dir().join("absent-ca.pem")),
+                ..good.clone()
+            },
+            "absent-ca.pem",
+        ),
+    ];
+    for (config, wanted) in cases {
+        let error = connect_error(&config);
+        assert!(error.contains(wanted), "{}: {error}", config.url);
+        assert!(
+            !error.contains(HOST_PASSWORD),
+            "the password never shows: {error}"
+        );
+    }
+    let link = cluster.client_dir().join("link.pw");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(cluster.client_dir().join("pam_tap_host.pw"), &link)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let error = connect_error(&PostgresConfig {
+        password_file: Some(link),
+        ..good.clone()
+    });
+    assert!(error.contains("not a link"), "{error}");
+    assert_eq!(audit_rows(), rows, "nothing written");
+    assert!(
+        PostgresStore::connect(&good).is_ok(),
+        "the good settings still work"
+    );
+}
+
+fn wrong_name(cluster: &Cluster) {
+    let (db, _admin, _host) = fresh(cluster);
+    let url = format!(
+        "postgresql://pam_tap_host@db.wrong.invalid:{}/{db}?hostaddr=127.0.0.1&sslmode=verify-full",
+        cluster.port
+    );
+    let error = connect_error(&PostgresConfig {
+        url,
+        ..config(cluster, &db, Role::Host)
+    });
+    assert!(error.contains("hostname mismatch"), "{error}");
+    // The same server by a name its certificate carries.
+    let url = format!(
+        "postgresql://pam_tap_host@localhost:{}/{db}?hostaddr=127.0.0.1",
+        cluster.port
+    );
+    assert!(PostgresStore::connect(&PostgresConfig {
+        url,
+        ..config(cluster, &db, Role::Host)
+    })
+    .is_ok());
+    // A certificate from another CA.
+    let other = cluster.client_dir().join("other-ca.pem");
+    pg::certs::Certs::new().ca_pem(&other);
+    let error = connect_error(&PostgresConfig {
+        ca_file: Some(other),
+        ..config(cluster, &db, Role::Host)
+    });
+    assert!(error.contains("certificate verify failed"), "{error}");
+}
+
+fn expired_certificate(cluster: &Cluster) {
+    let (db, _admin, _host) = fresh(cluster);
+    let good = config(cluster, &db, Role::Host);
+    let expired = cluster.certs.expired();
+    cluster.serve_certificate(&expired);
+    let error = connect_error(&good);
+    cluster.serve_certificate(&cluster.certs.server);
+    assert!(error.contains("certificate has expired"), "{error}");
+    assert!(
+        PostgresStore::connect(&good).is_ok(),
+        "the good certificate again"
+    );
+}
+
+fn newer_schema(cluster: &Cluster) {
+    let (db, _admin, _host) = fresh(cluster);
+    cluster.sql(&db, "UPDATE pam_tap.schema_version SET version = 99");
+    let tables = || {
+        cluster.sql(&db, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'pam_tap'")
+    };
+    let before = tables();
+    let error = connect_error(&config(cluster, &db, Role::Host));
+    assert!(
+        error.contains("schema version 99") && error.contains("understands up to"),
+        "{error}"
+    );
+    let error = match PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Admin)) {
+        Ok(_) => String::new(),
+        Err(e) => e.0,
+    };
+    assert!(error.contains("schema version 99"), "{error}");
+    assert_eq!(
+        cluster.sql(&db, "SELECT version FROM pam_tap.schema_version"),
+        "99"
+    );
+    assert_eq!(tables(), before);
+}
+
+fn unreachable(cluster: &Cluster) {
+    let (db, _admin, _host) = fresh(cluster);
+    let timeout = Duration::from_secs(1);
+    let closed = free_port();
+    // A socket that accepts (the kernel completes the handshake) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let silent_port = silent
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (port, wanted) in [
+        (closed, "refused"),
+        (silent_port, "no answer within the connect timeout"),
+    ] {
+        let url = format!("postgresql://pam_tap_host@127.0.0.1:{port}/{db}");
+        let began = Instant::now();
+        let error = connect_error(&PostgresConfig {
+            url,
+            connect_timeout: timeout,
+            ..config(cluster, &db, Role::Host)
+        });
+        let took = began.elapsed();
+        assert!(error.contains(wanted), "{error}");
+        assert!(took < timeout + Duration::from_millis(500), "took {took:?}");
+        eprintln!(
+            "  port {port}: refused in {:.3} s: {error}",
+            took.as_secs_f64()
+        );
+    }
+    // Several hosts: the silent one costs one timeout, then the next answers.
+    let url = format!(
+        "postgresql://pam_tap_host@127.0.0.1:{silent_port},127.0.0.1:{}/{db}?target_session_attrs=read-write",
+        cluster.port
+    );
+    let began = Instant::now();
+    let store = PostgresStore::connect(&PostgresConfig {
+        url,
+        connect_timeout: timeout,
+        ..config(cluster, &db, Role::Host)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(began.elapsed() < 2 * timeout + Duration::from_millis(500));
+    assert_eq!(store.server(), Some(format!("127.0.0.1:{}", cluster.port)));
+    drop(silent);
+}
