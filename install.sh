@@ -37,7 +37,7 @@ source scripts/cargo-env.sh "$repo" || exit 1
 echo "==> build dependencies (apt, only what is missing)"
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in gcc libc6-dev pkg-config libpam0g-dev libudev-dev pamtester ca-certificates procps; do
+for p in gcc libc6-dev pkg-config libpam0g-dev libudev-dev libssl-dev pamtester ca-certificates procps; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -76,6 +76,8 @@ command -v python3 >/dev/null || need+=(python3)
 # The key helper's hidapi (hidraw backend) builds against libudev.
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -e /usr/include/libudev.h ] || need+=(libudev-dev)
+# tapd's PostgreSQL backend speaks TLS through the system's OpenSSL.
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 [ $want_rpm = 1 ] && ! command -v rpmbuild >/dev/null && need+=(rpm)
 if [ $lint = 1 ]; then
     command -v lintian >/dev/null || need+=(lintian)
