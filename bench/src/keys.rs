@@ -105,7 +105,7 @@ impl KeySetup {
             create: true,
             check_trust: false,
         };
-        SqliteStore::open(&policy.store, options)
+        SqliteStore::open(policy.store.sqlite_path(), options)
             .and_then(|mut store| store.add_key(&key, 5, &AuditRecord::default()))
             .unwrap_or_else(|e| fail(&e.0));
         self.credential_id = verified.credential_id;

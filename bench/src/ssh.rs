@@ -195,7 +195,7 @@ pub fn interleaved(blocks: u32, per_block: u32, samples: &[Sample<'_>]) -> Vec<D
 fn open(policy: &Path) -> SqliteStore {
     let policy = tap_core::policy::Policy::load(policy).unwrap_or_else(|e| fail(&e));
     SqliteStore::open(
-        &policy.store,
+        policy.store.sqlite_path(),
         OpenOptions {
             create: true,
             check_trust: false,

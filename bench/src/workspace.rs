@@ -91,7 +91,7 @@ impl Workspace {
     fn store(policy: &Path) -> SqliteStore {
         let policy = Policy::load(policy).unwrap_or_else(|e| fail(&e));
         SqliteStore::open(
-            &policy.store,
+            policy.store.sqlite_path(),
             OpenOptions {
                 create: true,
                 check_trust: false,
@@ -127,7 +127,11 @@ impl Workspace {
     /// before the daemon starts: 100,000 Argon2 hashes would take an hour
     /// and are never read here.
     pub fn fill(&self, policy: &Path, count: usize) {
-        let store_path = Policy::load(policy).unwrap_or_else(|e| fail(&e)).store;
+        let store_path = Policy::load(policy)
+            .unwrap_or_else(|e| fail(&e))
+            .store
+            .sqlite_path()
+            .to_path_buf();
         let mut conn =
             rusqlite::Connection::open(&store_path).unwrap_or_else(|e| fail(&e.to_string()));
         let tx = conn.transaction().unwrap_or_else(|e| fail(&e.to_string()));

@@ -7,8 +7,10 @@ use crate::ssh::SshKeyType;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod store;
+pub use store::{Backend, StorePolicy, DEFAULT_STORE};
+
 pub const DEFAULT_PATH: &str = "/etc/security/pam_tap.toml";
-pub const DEFAULT_STORE: &str = "/var/lib/pam_tap/tap.db";
 pub const DEFAULT_STORE_GROUP: &str = "pam-tap";
 pub const DEFAULT_HELPER: &str = "/usr/libexec/pam_tap/pam_tap-keyhelper";
 
@@ -28,7 +30,8 @@ const TOUCH_TIMEOUT: (Duration, Duration) = (SECOND, Duration::from_secs(300));
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
     pub enabled: bool,
-    pub store: PathBuf,
+    #[serde(deserialize_with = "store::store_or_path")]
+    pub store: StorePolicy,
     /// Ignored. The 0.1 store's group, for the set-group-id tapctl; the
     /// store is now the daemon's alone. Still accepted so that an old
     /// policy keeps loading.
@@ -274,7 +277,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             enabled: true,
-            store: PathBuf::from(DEFAULT_STORE),
+            store: StorePolicy::default(),
             store_group: DEFAULT_STORE_GROUP.into(),
             pass: PassPolicy::default(),
             scope: Scope::default(),
@@ -362,9 +365,7 @@ impl Policy {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !self.store.is_absolute() {
-            return Err(format!("store = {:?} must be an absolute path", self.store));
-        }
+        self.store.validate()?;
         // store_group is not checked: it is ignored (see the field).
         let pass = &self.pass;
         let (low, high) = LIFETIME_BOUNDS;
@@ -504,7 +505,10 @@ mod tests {
     fn empty_file_gives_the_documented_defaults() {
         let policy = parse("").unwrap_or_default();
         assert!(policy.enabled);
-        assert_eq!(policy.store, PathBuf::from("/var/lib/pam_tap/tap.db"));
+        assert_eq!(
+            policy.store.sqlite_path(),
+            Path::new("/var/lib/pam_tap/tap.db")
+        );
         assert_eq!(policy.pass.default_lifetime.as_secs(), 3_600);
         assert_eq!(policy.pass.min_lifetime.as_secs(), 600);
         assert_eq!(policy.pass.max_lifetime.as_secs(), 28_800);
@@ -753,6 +757,52 @@ mod tests {
             ("verify = true", "unknown field"),
         ] {
             let error = parse(&format!("[ssh]\n{text}\n")).err().unwrap_or_default();
+            assert!(error.contains(words), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn store_as_a_path_or_a_table_and_inconsistent_settings_refused() {
+        let old = parse("store = \"/srv/tap.db\"\n").unwrap_or_default();
+        assert_eq!(old.store, StorePolicy::sqlite("/srv/tap.db"));
+        let table =
+            parse("[store]\nbackend = \"sqlite\"\npath = \"/srv/tap.db\"\n").unwrap_or_default();
+        assert_eq!(table.store, StorePolicy::sqlite("/srv/tap.db"));
+        let pg = parse(
+            "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://tapd@db1,db2/pam_tap?target_session_attrs=read-write\"\npassword_file = \"/etc/pam_tap/db-password\"\nconnect_timeout = \"2s\"\n",
+        )
+        .unwrap_or_default();
+        assert_eq!(pg.store.backend, Backend::Postgresql);
+        assert_eq!(pg.store.connect_timeout.as_secs(), 2);
+        assert!(pg
+            .store
+            .describe()
+            .starts_with("postgresql://tapd@db1,db2/"));
+        // The effective policy, as `tapctl policy check` prints it, reads back.
+        for policy in [&old, &pg] {
+            let text = policy.to_toml();
+            assert_eq!(parse(&text).as_ref(), Ok(policy), "{text}");
+        }
+        for (text, words) in [
+            ("store = \"tap.db\"", "must be an absolute path"),
+            ("[store]\nurl = \"postgresql://h/d\"", "url is a postgresql setting, but backend = \"sqlite\""),
+            ("[store]\noffline_keys = true", "offline_keys is a postgresql setting"),
+            ("[store]\nbackend = \"postgresql\"", "needs url ="),
+            ("[store]\nbackend = \"postgresql\"\nurl = \"mysql://h/d\"", "needs url ="),
+            (
+                "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\npath = \"/x\"",
+                "path is a sqlite setting, but backend = \"postgresql\"",
+            ),
+            (
+                "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\npassword_file = \"pw\"",
+                "must be an absolute path",
+            ),
+            ("[store]\nstatement_timeout = \"2m\"", "statement_timeout = \"2m\" is out of range"),
+            ("[store]\nbackend = \"mysql\"", "unknown variant"),
+            ("[store]\nhost = \"db1\"", "unknown field"),
+            ("store = 5", "a [store] table, or the SQLite file's path"),
+        ] {
+            let error = parse(&format!("{text}\n")).err().unwrap_or_default();
             assert!(error.contains(words), "{text}: {error}");
         }
     }

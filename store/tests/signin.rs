@@ -108,7 +108,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("tap.db");
         let mut policy = Policy {
-            store: path.clone(),
+            store: tap_core::policy::StorePolicy::sqlite(path.clone()),
             ..Policy::default()
         };
         policy.pass.max_failures = 3;

@@ -30,7 +30,7 @@ fn serve(dir: &Path) -> PathBuf {
     let listener = UnixListener::bind(&socket).unwrap();
     let path = dir.join("tap.db");
     let mut policy = Policy {
-        store: path.clone(),
+        store: tap_core::policy::StorePolicy::sqlite(path.clone()),
         ..Policy::default()
     };
     policy.pass.hash = HashCost {

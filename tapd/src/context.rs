@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tap_core::hashing::HashMemory;
 use tap_core::policy::Policy;
+use tap_core::store::Store;
 use tap_core::timefmt::Timestamp;
-use tap_store::SqliteStore;
 
 /// A key challenge the daemon issued and has not seen answered yet.
 #[derive(Clone, Debug)]
@@ -112,7 +112,7 @@ pub trait HashGate: Send + Sync {
 pub struct Context<'a> {
     pub peer: &'a Peer,
     pub policy: Arc<Policy>,
-    pub store: &'a mut SqliteStore,
+    pub store: &'a mut dyn Store,
     pub challenges: &'a Challenges,
     pub hashes: &'a dyn HashGate,
     pub now: Timestamp,

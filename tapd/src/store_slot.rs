@@ -1,18 +1,25 @@
 //! A worker's store connection, kept open across requests and opened again
-//! when the policy names another store or the file was replaced (restored
-//! from a backup, say).
+//! when the policy names another store, or (SQLite) the file was replaced
+//! (restored from a backup, say).
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
-use tap_core::policy::Policy;
-use tap_core::store::StoreError;
-use tap_store::SqliteStore;
+use std::path::{Path, PathBuf};
+use tap_core::policy::{Backend, Policy, StorePolicy};
+use tap_core::store::{Store, StoreError};
+use tap_store::{PostgresConfig, PostgresStore, SqliteStore};
 
-struct Open {
-    path: PathBuf,
-    /// Device, inode, owner and mode of the file when it was opened.
-    id: FileId,
-    store: SqliteStore,
+enum Open {
+    Sqlite {
+        path: PathBuf,
+        /// Device, inode, owner and mode of the file when it was opened.
+        id: FileId,
+        store: SqliteStore,
+    },
+    Postgres {
+        /// The `[store]` settings it was opened with.
+        settings: StorePolicy,
+        store: Box<PostgresStore>,
+    },
 }
 
 #[derive(Default)]
@@ -21,28 +28,66 @@ pub struct StoreSlot {
 }
 
 impl StoreSlot {
-    /// This worker's connection to the policy's store. The store is
+    /// This worker's connection to the policy's store. A SQLite store is
     /// created (0600, in a 0700 directory, the daemon's) when missing.
-    pub fn get(&mut self, policy: &Policy) -> Result<&mut SqliteStore, StoreError> {
-        let id = file_id(policy)?;
-        let current = self
-            .open
-            .as_ref()
-            .is_some_and(|o| o.path == policy.store && Some(o.id) == id);
+    pub fn get(&mut self, policy: &Policy) -> Result<&mut dyn Store, StoreError> {
+        match policy.store.backend {
+            Backend::Sqlite => self.sqlite(policy.store.sqlite_path()),
+            Backend::Postgresql => self.postgres(&policy.store),
+        }
+    }
+
+    fn sqlite(&mut self, path: &Path) -> Result<&mut dyn Store, StoreError> {
+        let id = file_id(path)?;
+        let current = matches!(&self.open, Some(Open::Sqlite { path: p, id: i, .. }) if p == path && Some(*i) == id);
         if !current {
             self.open = None;
-            let store = SqliteStore::open_for(policy, id.is_none())?;
-            let id = file_id(policy)?
-                .ok_or_else(|| StoreError(format!("store {} vanished", policy.store.display())))?;
-            self.open = Some(Open {
-                path: policy.store.clone(),
+            let store = SqliteStore::open(
+                path,
+                tap_store::OpenOptions {
+                    create: id.is_none(),
+                    check_trust: true,
+                },
+            )?;
+            let id = file_id(path)?
+                .ok_or_else(|| StoreError(format!("store {} vanished", path.display())))?;
+            self.open = Some(Open::Sqlite {
+                path: path.to_path_buf(),
                 id,
                 store,
             });
         }
         match self.open.as_mut() {
-            Some(open) => Ok(&mut open.store),
-            None => Err(StoreError("store not open".into())),
+            Some(Open::Sqlite { store, .. }) => Ok(store),
+            _ => Err(StoreError("store not open".into())),
+        }
+    }
+
+    /// The session reconnects by itself after a lost connection; a change
+    /// of the settings opens a new one.
+    fn postgres(&mut self, settings: &StorePolicy) -> Result<&mut dyn Store, StoreError> {
+        let current =
+            matches!(&self.open, Some(Open::Postgres { settings: s, .. }) if s == settings);
+        if !current {
+            self.open = None;
+            let store = PostgresStore::connect(&PostgresConfig {
+                url: settings.url.clone().unwrap_or_default(),
+                password_file: settings.password_file.clone(),
+                ca_file: settings.ca_file.clone(),
+                connect_timeout: settings.connect_timeout.into(),
+                statement_timeout: settings.statement_timeout.into(),
+            })?;
+            for warning in store.warnings() {
+                crate::log::warning(&format!("store {}: {warning}", settings.describe()));
+            }
+            self.open = Some(Open::Postgres {
+                settings: settings.clone(),
+                store: Box::new(store),
+            });
+        }
+        match self.open.as_mut() {
+            Some(Open::Postgres { store, .. }) => Ok(store.as_mut()),
+            _ => Err(StoreError("store not open".into())),
         }
     }
 
@@ -61,16 +106,16 @@ impl StoreSlot {
 type FileId = (u64, u64, u32, u32, Option<u64>);
 
 /// None when the file does not exist.
-fn file_id(policy: &Policy) -> Result<Option<FileId>, StoreError> {
-    let mut wal = policy.store.clone().into_os_string();
+fn file_id(path: &Path) -> Result<Option<FileId>, StoreError> {
+    let mut wal = path.as_os_str().to_os_string();
     wal.push("-wal");
     let wal = std::fs::symlink_metadata(&wal).ok().map(|meta| meta.ino());
-    match std::fs::symlink_metadata(&policy.store) {
+    match std::fs::symlink_metadata(path) {
         Ok(meta) => Ok(Some((meta.dev(), meta.ino(), meta.uid(), meta.mode(), wal))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError(format!(
             "store {}: cannot be reached: {e}",
-            policy.store.display()
+            path.display()
         ))),
     }
 }

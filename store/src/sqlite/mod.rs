@@ -114,7 +114,7 @@ impl SqliteStore {
     /// else may write). The policy's `store_group` is ignored.
     pub fn open_for(policy: &tap_core::policy::Policy, create: bool) -> Result<SqliteStore> {
         SqliteStore::open(
-            &policy.store,
+            policy.store.sqlite_path(),
             OpenOptions {
                 create,
                 check_trust: true,

@@ -4,7 +4,6 @@ use super::caller::existing_user;
 use super::info::audit_entry;
 use super::record::store_failed;
 use super::Ask;
-use tap_core::store::Store;
 use tap_protocol::admin::AdminReply;
 use tap_protocol::Refusal;
 

@@ -7,7 +7,6 @@ use super::record::store_failed;
 use super::Ask;
 use tap_core::audit::{AuditRecord, Event, Severity};
 use tap_core::ssh::keyline::SshPublicKey;
-use tap_core::store::Store;
 use tap_protocol::admin::AdminReply;
 use tap_protocol::{ErrorKind, Refusal};
 

@@ -10,7 +10,7 @@ use super::Ask;
 use tap_core::audit::Event;
 use tap_core::enroll::{check_label, enrolled_detail, registration_request, verified_key};
 use tap_core::keys::credential::KeyCredential;
-use tap_core::store::{AddKey, Store};
+use tap_core::store::AddKey;
 use tap_protocol::admin::{AdminReply, KeyProof, Registration};
 use tap_protocol::{ErrorKind, Refusal};
 

@@ -8,7 +8,6 @@ use tap_core::audit::Event;
 use tap_core::duration::Duration;
 use tap_core::pass::{NewPass, PassRecord};
 use tap_core::passcode;
-use tap_core::store::Store;
 use tap_core::timefmt::{self, Timestamp};
 use tap_protocol::admin::AdminReply;
 use tap_protocol::secret::Secret;

@@ -7,7 +7,6 @@ use super::record::{record, store_failed};
 use super::Ask;
 use tap_core::audit::Event;
 use tap_core::keys::credential::KeyCredential;
-use tap_core::store::Store;
 use tap_protocol::admin::{AdminReply, KeyProof};
 use tap_protocol::{ErrorKind, Refusal};
 

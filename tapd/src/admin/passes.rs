@@ -5,7 +5,6 @@ use super::info::pass_info;
 use super::record::{record, store_failed};
 use super::Ask;
 use tap_core::audit::Event;
-use tap_core::store::Store;
 use tap_protocol::admin::AdminReply;
 use tap_protocol::{ErrorKind, Refusal};
 
@@ -14,7 +13,7 @@ use tap_protocol::{ErrorKind, Refusal};
 pub fn init(ask: &mut Ask<'_, '_>) -> Result<AdminReply, Refusal> {
     ask.caller.require_root("create the store")?;
     Ok(AdminReply::StoreReady {
-        path: ask.ctx.store.path().display().to_string(),
+        path: ask.ctx.policy.store.describe(),
     })
 }
 
@@ -48,7 +47,7 @@ pub fn list(ask: &mut Ask<'_, '_>) -> Result<AdminReply, Refusal> {
         .collect();
     Ok(AdminReply::Passes {
         passes,
-        store: ask.ctx.store.path().display().to_string(),
+        store: ask.ctx.policy.store.describe(),
     })
 }
 

@@ -10,7 +10,6 @@ use tap_core::audit::Event;
 use tap_core::enroll::{proof_request, verify_proof};
 use tap_core::keys::credential::KeyCredential;
 use tap_core::policy::Policy;
-use tap_core::store::Store;
 use tap_protocol::admin::{AdminReply, KeyHelper, KeyProof};
 use tap_protocol::{ErrorKind, Refusal};
 

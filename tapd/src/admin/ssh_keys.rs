@@ -16,7 +16,7 @@ use tap_core::policy::{format_aaguid, Policy};
 use tap_core::ssh::attestation::{self, SshAttestation, SshAttestationCheck};
 use tap_core::ssh::keyline::SshPublicKey;
 use tap_core::ssh::record::SshKeyRecord;
-use tap_core::store::{AddKey, Store};
+use tap_core::store::AddKey;
 use tap_protocol::admin::{AdminReply, KeyProof};
 use tap_protocol::{ErrorKind, Refusal};
 

@@ -5,7 +5,6 @@ use super::caller::admitted;
 use super::info::{key_info, pass_info, ssh_key_info};
 use super::record::store_failed;
 use super::Ask;
-use tap_core::store::Store;
 use tap_protocol::admin::AdminReply;
 use tap_protocol::Refusal;
 

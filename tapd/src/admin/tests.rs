@@ -93,7 +93,7 @@ impl World {
         )
         .unwrap();
         let mut policy = Policy {
-            store: path,
+            store: tap_core::policy::StorePolicy::sqlite(path),
             ..Policy::default()
         };
         policy.pass.hash = HashCost {
