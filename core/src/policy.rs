@@ -788,6 +788,10 @@ mod tests {
             ("[store]\nurl = \"postgresql://h/d\"", "url is a postgresql setting, but backend = \"sqlite\""),
             ("[store]\noffline_keys = true", "offline_keys is a postgresql setting"),
             ("[store]\nbackend = \"postgresql\"", "needs url ="),
+            (
+                "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\noffline_keys = true",
+                "not available in this version",
+            ),
             ("[store]\nbackend = \"postgresql\"\nurl = \"mysql://h/d\"", "needs url ="),
             (
                 "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\npath = \"/x\"",

@@ -26,6 +26,11 @@ pub struct Cli {
     /// Default: 60 when socket-activated, never otherwise.
     #[arg(long, value_name = "SECS")]
     pub idle_exit: Option<u64>,
+    /// Create the policy's store or bring its schema up to date, then exit.
+    /// For PostgreSQL, run it with a policy whose url names the admin role
+    /// (pam_tap_admin): the hosts' role may not change the schema.
+    #[arg(long)]
+    pub migrate: bool,
 }
 
 impl Cli {

@@ -21,7 +21,7 @@ pub mod peer;
 pub mod policy_cache;
 pub mod server;
 pub mod signin;
-mod store_slot;
+pub mod store_slot;
 pub mod sys;
 pub mod uid_cache;
 pub mod worker;

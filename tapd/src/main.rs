@@ -22,6 +22,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
+    if cli.migrate {
+        return migrate(cli);
+    }
     // Before any thread: these change process-wide state every thread inherits.
     sys::private_umask();
     let inherited = activation::inherited().map_err(|e| format!("socket activation: {e}"))?;
@@ -77,5 +80,39 @@ fn run(cli: &Cli) -> Result<(), String> {
         Stop::Signal(signal) => log::notice(&format!("stopped by signal {signal}")),
         Stop::Idle => log::notice("idle; exiting (the next connection starts tapd again)"),
     }
+    Ok(())
+}
+
+/// `tapd --migrate`: the store the policy names, created or brought up to
+/// date, and nothing served.
+fn migrate(cli: &Cli) -> Result<(), String> {
+    sys::private_umask();
+    let policy = tap_core::policy::Policy::load(&cli.policy)
+        .map_err(|e| format!("policy not usable: {e}"))?;
+    let store = &policy.store;
+    let version = match store.backend {
+        tap_core::policy::Backend::Sqlite => {
+            tap_store::SqliteStore::open(
+                store.sqlite_path(),
+                tap_store::OpenOptions {
+                    create: true,
+                    check_trust: true,
+                },
+            )
+            .map_err(|e| e.0)?;
+            tap_store::sqlite::SCHEMA_VERSION
+        }
+        tap_core::policy::Backend::Postgresql => {
+            let migrated = tap_store::PostgresStore::connect_and_migrate(
+                &tapd::store_slot::postgres_config(store),
+            )
+            .map_err(|e| e.0)?;
+            for warning in migrated.warnings() {
+                eprintln!("tapd: warning: {warning}");
+            }
+            tap_store::postgres::SCHEMA_VERSION
+        }
+    };
+    println!("store {} is at schema version {version}", store.describe());
     Ok(())
 }

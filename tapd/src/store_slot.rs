@@ -70,13 +70,7 @@ impl StoreSlot {
             matches!(&self.open, Some(Open::Postgres { settings: s, .. }) if s == settings);
         if !current {
             self.open = None;
-            let store = PostgresStore::connect(&PostgresConfig {
-                url: settings.url.clone().unwrap_or_default(),
-                password_file: settings.password_file.clone(),
-                ca_file: settings.ca_file.clone(),
-                connect_timeout: settings.connect_timeout.into(),
-                statement_timeout: settings.statement_timeout.into(),
-            })?;
+            let store = PostgresStore::connect(&postgres_config(settings))?;
             for warning in store.warnings() {
                 crate::log::warning(&format!("store {}: {warning}", settings.describe()));
             }
@@ -93,6 +87,17 @@ impl StoreSlot {
 
     pub fn close(&mut self) {
         self.open = None;
+    }
+}
+
+/// The `[store]` settings as the PostgreSQL backend takes them.
+pub fn postgres_config(settings: &StorePolicy) -> PostgresConfig {
+    PostgresConfig {
+        url: settings.url.clone().unwrap_or_default(),
+        password_file: settings.password_file.clone(),
+        ca_file: settings.ca_file.clone(),
+        connect_timeout: settings.connect_timeout.into(),
+        statement_timeout: settings.statement_timeout.into(),
     }
 }
 

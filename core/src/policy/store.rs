@@ -120,6 +120,13 @@ impl StorePolicy {
                 }
             }
             Backend::Postgresql => {
+                if self.offline_keys {
+                    return Err(
+                        "[store] offline_keys = true is not available in this version: \
+                                remove it (key sign-ins need the database)"
+                            .into(),
+                    );
+                }
                 if self.path.is_some() {
                     return other("path", Backend::Sqlite);
                 }

@@ -25,6 +25,9 @@ use tap_core::timefmt::Timestamp;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: usize = migrations::MIGRATIONS.len();
+
 /// How to open the store.
 #[derive(Clone, Copy, Debug)]
 pub struct OpenOptions {
