@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 
 /// One record's ten values, in the order every audit-writing function takes
 /// them (the host last).
-pub(super) fn values<'r>(a: &'r AuditRecord, host: &'r String) -> [&'r (dyn ToSql + Sync); 10] {
+pub(super) fn values<'r>(a: &'r AuditRecord, host: &'r &'r str) -> [&'r (dyn ToSql + Sync); 10] {
     [
         &a.time, &a.event, &a.user, &a.actor, &a.service, &a.rhost, &a.tty, &a.detail, &a.peer,
         host,
@@ -18,7 +18,7 @@ pub(super) fn values<'r>(a: &'r AuditRecord, host: &'r String) -> [&'r (dyn ToSq
 pub(super) async fn insert(
     c: &Client,
     a: &AuditRecord,
-    host: &String,
+    host: &&str,
 ) -> std::result::Result<(), tokio_postgres::Error> {
     c.execute(
         "SELECT pam_tap.append_audit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -29,7 +29,7 @@ pub(super) async fn insert(
 }
 
 pub(super) fn append_audit(store: &mut PostgresStore, audit: &AuditRecord) -> Result<()> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     store.call("appending audit", |c| {
         Box::pin(async move { insert(&c, audit, &host).await })
     })

@@ -37,7 +37,7 @@ pub(super) fn add_key(
     max_keys: usize,
     audit: &AuditRecord,
 ) -> Result<AddKey> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     let max = i64::try_from(max_keys).unwrap_or(i64::MAX);
     store.call("adding a key", |c| {
         Box::pin(async move {
@@ -98,7 +98,7 @@ pub(super) fn remove_key(
     credential_id: &[u8],
     audit: &AuditRecord,
 ) -> Result<bool> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     store.call("removing a key", |c| {
         Box::pin(async move {
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user, &credential_id];
@@ -130,7 +130,7 @@ pub(super) fn record_key_use(
     now: Timestamp,
     audit: &AuditRecord,
 ) -> Result<bool> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     let checked = i64::from(key.sign_count);
     let new_count = i64::from(new_count);
     store.call("recording a key sign-in", |c| {

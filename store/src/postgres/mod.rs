@@ -161,10 +161,28 @@ impl PostgresStore {
     }
 
     /// Runs one call: dials first when the session was lost; a lost session
-    /// is dropped (the next call dials again), a refused statement is not.
+    /// is dropped, a refused statement is not. A session kept from an
+    /// earlier call may have died meanwhile (a server restart or failover;
+    /// the connection only reads while a call runs, so that shows only when
+    /// it is used): then the call runs once more on a fresh session. The
+    /// server that died ran nothing of it; if the session broke in the
+    /// middle of a change instead, the repeat re-checks its conditions like
+    /// any call, so it can only refuse (a one-time pass already used), not
+    /// let in twice.
     fn call_raw<'a, T>(
         &self,
-        query: impl FnOnce(Arc<tokio_postgres::Client>) -> Query<'a, T>,
+        query: impl Fn(Arc<tokio_postgres::Client>) -> Query<'a, T>,
+    ) -> Outcome<T> {
+        let reused = self.link.borrow().is_some();
+        match self.call_once(&query) {
+            Outcome::Lost(_) if reused => self.call_once(&query),
+            outcome => outcome,
+        }
+    }
+
+    fn call_once<'a, T>(
+        &self,
+        query: &impl Fn(Arc<tokio_postgres::Client>) -> Query<'a, T>,
     ) -> Outcome<T> {
         let mut slot = self.link.borrow_mut();
         if let Some(link) = slot.as_mut() {
@@ -213,7 +231,7 @@ impl PostgresStore {
     fn call<'a, T>(
         &self,
         what: &str,
-        query: impl FnOnce(Arc<tokio_postgres::Client>) -> Query<'a, T>,
+        query: impl Fn(Arc<tokio_postgres::Client>) -> Query<'a, T>,
     ) -> Result<T> {
         match self.call_raw(query) {
             Outcome::Done(value) => Ok(value),

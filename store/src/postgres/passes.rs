@@ -44,7 +44,7 @@ pub(super) fn put_pass(
     pass: &PassRecord,
     audit: &AuditRecord,
 ) -> Result<Option<PassRecord>> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     let length = pass.length.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
     store.call("issuing a pass", |c| {
         Box::pin(async move {
@@ -95,7 +95,7 @@ pub(super) fn revoke(
     now: Timestamp,
     audit: &AuditRecord,
 ) -> Result<bool> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     store.call("revoking a pass", |c| {
         Box::pin(async move {
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user, &now];
@@ -129,7 +129,7 @@ pub(super) fn record_success(
     enroll_until: Timestamp,
     audit: &AuditRecord,
 ) -> Result<bool> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     store.call("recording a sign-in", |c| {
         Box::pin(async move {
             let mut params: Vec<&(dyn ToSql + Sync)> =
@@ -156,7 +156,7 @@ pub(super) fn record_failure(
     max_failures: u32,
     audit: &dyn Fn(FailureCount) -> Vec<AuditRecord>,
 ) -> Result<FailureCount> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     let max = i64::from(max_failures);
     store.call("counting a failure", |c| {
         Box::pin(async move {

@@ -33,7 +33,7 @@ pub(super) fn add_ssh_key(
     max_keys: usize,
     audit: &AuditRecord,
 ) -> Result<AddKey> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     let max = i64::try_from(max_keys).unwrap_or(i64::MAX);
     store.call("adding an SSH key", |c| {
         Box::pin(async move {
@@ -92,7 +92,7 @@ pub(super) fn remove_ssh_key(
     fingerprint: &str,
     audit: &AuditRecord,
 ) -> Result<bool> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     store.call("removing an SSH key", |c| {
         Box::pin(async move {
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user, &fingerprint];
@@ -122,7 +122,7 @@ pub(super) fn record_ssh_key_use(
     now: Timestamp,
     audit: &AuditRecord,
 ) -> Result<bool> {
-    let host = store.host_name.clone();
+    let host = store.host_name.as_str();
     store.call("recording an SSH key sign-in", |c| {
         Box::pin(async move {
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&user, &fingerprint, &now];

@@ -1,0 +1,155 @@
+"""A real PostgreSQL for the e2e tier, started by the tests: Debian's
+server binaries, `initdb` in the namespace's tmpfs as the unprivileged
+`nobody`, listening on 127.0.0.1 (a free port) and a private socket
+directory, TLS on with a server certificate from a test CA made here with
+the openssl CLI, scram-sha-256 over hostssl for pam_tap's two roles. The
+database gets store/src/postgres/roles.sql as the docs say, and the roles
+their passwords. Nothing of the host's clusters or services is touched.
+"""
+
+import glob
+import os
+import pwd
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import harness
+
+OWNER = "nobody"
+ROLES_SQL = harness.REPO / "store" / "src" / "postgres" / "roles.sql"
+
+
+def server_bin():
+    for bin_dir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.isfile(f"{bin_dir}/initdb") and os.path.isfile(f"{bin_dir}/postgres"):
+            return Path(bin_dir)
+    raise AssertionError("PostgreSQL server binaries not found under /usr/lib/postgresql: "
+                         "run tests/install-deps.sh")
+
+
+def as_owner(cmd):
+    u = pwd.getpwnam(OWNER)
+    return ["setpriv", f"--reuid={u.pw_uid}", f"--regid={u.pw_gid}", "--clear-groups",
+            "--pdeathsig=KILL", "--"] + [str(c) for c in cmd]
+
+
+def give(path, mode):
+    u = pwd.getpwnam(OWNER)
+    os.chown(path, u.pw_uid, u.pw_gid)
+    os.chmod(path, mode)
+
+
+def run(cmd, **kw):
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))}: {proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+class Cluster:
+    def __init__(self, workdir):
+        self.bin = server_bin()
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, mode=0o755)
+        self.server = self.dir / "server"
+        self.server.mkdir(mode=0o700)
+        give(self.server, 0o700)
+        self.data = self.server / "data"
+        run(as_owner([self.bin / "initdb", "-D", self.data, "-U", "postgres", "-E", "UTF8",
+                      "--auth-local=trust", "--auth-host=reject"]), cwd=self.server)
+        self.ca = self.dir / "ca.pem"
+        self._certificates()
+        self.sock = self.server / "sock"
+        self.sock.mkdir()
+        give(self.sock, 0o700)
+        self.port = harness.free_port()
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+                    f"unix_socket_directories = '{self.sock}'\nssl = on\n"
+                    f"ssl_cert_file = '{self.server}/server.crt'\n"
+                    f"ssl_key_file = '{self.server}/server.key'\n"
+                    "password_encryption = 'scram-sha-256'\nmax_connections = 150\n"
+                    "shared_buffers = 16MB\nfsync = off\nfull_page_writes = off\n")
+        (self.data / "pg_hba.conf").write_text(
+            "local all postgres trust\n"
+            "hostssl all pam_tap_admin,pam_tap_host 127.0.0.1/32 scram-sha-256\n")
+        self.log = self.dir / "postgres.log"
+        self.proc = None
+        self.start()
+        self.database = "pam_tap"
+        self.sql("postgres", f"CREATE DATABASE {self.database}")
+        run(self.psql(self.database) + ["-v", "ON_ERROR_STOP=1", "-f", ROLES_SQL])
+        self.passwords = {}
+        for role in ("pam_tap_admin", "pam_tap_host"):
+            secret = os.urandom(12).hex()
+            self.passwords[role] = secret
+            self.sql(self.database, f"ALTER ROLE {role} PASSWORD '{secret}'")
+
+    def _certificates(self):
+        """A test CA and a server certificate for 127.0.0.1 and localhost."""
+        d = self.dir
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", d / "ca.key", "-out", self.ca, "-days", "2",
+             "-subj", "/CN=pam_tap e2e test CA"])
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", self.server / "server.key", "-out", d / "server.csr",
+             "-subj", "/CN=localhost"])
+        (d / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        run(["openssl", "x509", "-req", "-in", d / "server.csr", "-CA", self.ca, "-CAkey",
+             d / "ca.key", "-CAcreateserial", "-out", self.server / "server.crt", "-days", "2",
+             "-extfile", d / "ext"])
+        for name in ("server.crt", "server.key"):
+            give(self.server / name, 0o600)
+        os.chmod(self.ca, 0o644)
+
+    def start(self):
+        log = open(self.log, "ab")
+        self.proc = subprocess.Popen(as_owner([self.bin / "postgres", "-D", self.data]),
+                                     cwd=self.server, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"postgres exited: {self.log.read_text()[-2000:]}")
+            probe = subprocess.run(self.psql("postgres") + ["-c", "SELECT 1"],
+                                   capture_output=True)
+            if probe.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"postgres not ready: {self.log.read_text()[-2000:]}")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # immediate shutdown
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def psql(self, db):
+        return as_owner([self.bin / "psql", "-X", "-q", "-A", "-t",
+                         "-h", self.sock, "-p", self.port, "-U", "postgres", "-d", db])
+
+    def sql(self, db, statement):
+        return run(self.psql(db) + ["-v", "ON_ERROR_STOP=1", "-c", statement]).strip()
+
+    def url(self, role):
+        return f"postgresql://{role}@127.0.0.1:{self.port}/{self.database}"
+
+    def password_file(self, role, path, owner):
+        """The role's password, in a file `owner` alone may read."""
+        path = Path(path)
+        path.write_text(self.passwords[role] + "\n")
+        uid, gid = harness.USERS[owner] if owner in harness.USERS else (0, 0)
+        os.chown(path, uid, gid)
+        os.chmod(path, 0o600)
+        return path
+
+    def store_table(self, role, password_file, connect_timeout="2s"):
+        return ("\n[store]\nbackend = \"postgresql\"\n"
+                f"url = \"{self.url(role)}\"\npassword_file = \"{password_file}\"\n"
+                f"ca_file = \"{self.ca}\"\nconnect_timeout = \"{connect_timeout}\"\n")
