@@ -91,7 +91,7 @@ export const MySecurityInfo = () => {
     const [error, setError] = useState(null);
 
     const load = useCallback(() => {
-        cockpit.user().then(u => {
+        Promise.resolve(cockpit.user()).then(u => {
             setUser(u.name);
             return Promise.all([
                 runJson(['status']),

@@ -27,9 +27,16 @@ export function run(args, { admin = false } = {}) {
     const options = { err: 'message' };
     if (admin)
         options.superuser = 'require';
-    return cockpit.spawn(['tapctl', ...args], options).catch(ex => { throw failure(ex) });
+    // A native promise: cockpit's own does not turn a throw in a handler into
+    // a rejection (it would reach the shell as an uncaught error).
+    return new Promise((resolve, reject) => {
+        cockpit.spawn(['tapctl', ...args], options).then(resolve, ex => reject(failure(ex)));
+    });
 }
 
+// --json goes before a `--` (after it, it would be an operand).
 export function runJson(args, opts) {
-    return run([...args, '--json'], opts).then(out => JSON.parse(out));
+    const end = args.indexOf('--');
+    const withJson = end < 0 ? [...args, '--json'] : [...args.slice(0, end), '--json', ...args.slice(end)];
+    return run(withJson, opts).then(out => JSON.parse(out));
 }
