@@ -142,7 +142,7 @@ has_line "cockpit-pam-tap requires pam-tap of its version" '^pam-tap = [0-9.]+-[
 for f in manifest.json index.html index.js index.css; do
     has_line "cockpit-pam-tap ships /usr/share/cockpit/pam-tap/$f" "^-rw-r--r-- root root /usr/share/cockpit/pam-tap/$f\$" clsv
 done
-has_line "cockpit-pam-tap ships nothing outside /usr/share/cockpit/pam-tap" '^0$' bash -c "rpm -qpl --nosignature '$crpm' | grep -cv '^/usr/share/cockpit/pam-tap\(/\|\$\)'"
+has_line "cockpit-pam-tap ships nothing outside /usr/share/cockpit/pam-tap" '^0$' bash -c "rpm -qpl --nosignature '$crpm' | grep -v '^/usr/share/cockpit/pam-tap\(/\|\$\)' | wc -l"
 cdeb_list() { dpkg-deb -c "$cdeb" | awk '{ print $1, $2, $NF }'; }
 has_line "cockpit-pam-tap .deb: Architecture all" '^all$' dpkg-deb -f "$cdeb" Architecture
 has_line "cockpit-pam-tap .deb depends on cockpit-bridge and pam-tap" '^cockpit-bridge, pam-tap \(>= [0-9.]+-[0-9]+\)$' dpkg-deb -f "$cdeb" Depends
