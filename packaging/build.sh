@@ -5,7 +5,9 @@
 #                      [--save-bin DIR] [--prebuilt DIR | --reuse-release]
 #
 #   -> packaging/dist/pam-tap_<version>-<N>_amd64.deb
+#      packaging/dist/cockpit-pam-tap_<version>-<N>_all.deb
 #      packaging/dist/pam-tap-<version>-<N>.x86_64.rpm
+#      packaging/dist/cockpit-pam-tap-<version>-<N>.noarch.rpm
 #
 # <version> is the workspace version (Cargo.toml); the package revision N
 # defaults to the one at the top of packaging/debian/changelog. A different
@@ -79,6 +81,9 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 # tapd's PostgreSQL backend speaks TLS through the system's OpenSSL.
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 [ $want_rpm = 1 ] && ! command -v rpmbuild >/dev/null && need+=(rpm)
+# The Cockpit page (cockpit/build.sh): Debian's node and npm, unless a node
+# with its own npm is there (NodeSource's nodejs conflicts with Debian's npm).
+{ command -v node >/dev/null && command -v npm >/dev/null; } || need+=(nodejs npm)
 if [ $lint = 1 ]; then
     command -v lintian >/dev/null || need+=(lintian)
     [ $want_rpm = 1 ] && ! command -v rpmlint >/dev/null && need+=(rpmlint)
@@ -149,6 +154,10 @@ for f in libpam_tap.so tapctl tapd pam_tap-keyhelper pam-tap-gen; do
     [ -s "$bin/$f" ] || { echo "build.sh: $bin/$f is missing" >&2; exit 1; }
 done
 
+# --- the Cockpit page ----------------------------------------------------------
+log "the Cockpit page (cockpit/build.sh: npm ci, esbuild)"
+"$repo/cockpit/build.sh"
+
 # --- stage -------------------------------------------------------------------
 rm -rf "$work"
 src=$work/pam-tap-$upstream
@@ -174,6 +183,9 @@ fi
 export SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Timestamp)
 date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
 
+mkdir -p "$stage/cockpit"
+cp -r "$repo/cockpit/dist" "$stage/cockpit/pam-tap"
+chmod -R u=rwX,go=rX "$stage/cockpit"
 install -m 0755 "$bin/libpam_tap.so" "$stage/pam_tap.so"
 install -m 0755 "$bin/tapctl" "$stage/tapctl"
 install -m 0755 "$bin/tapd" "$stage/tapd"
@@ -228,6 +240,9 @@ if [ $want_deb = 1 ]; then
     deb=pam-tap_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
     cp "$work/$deb" "$dist/$deb"
     echo "$dist/$deb"
+    cdeb=cockpit-pam-tap_${version}_all.deb
+    cp "$work/$cdeb" "$dist/$cdeb"
+    echo "$dist/$cdeb"
 fi
 
 # --- .rpm --------------------------------------------------------------------
@@ -272,6 +287,9 @@ PY
     rpm=pam-tap-$version.x86_64.rpm
     cp "$work/rpm/RPMS/x86_64/$rpm" "$dist/$rpm"
     echo "$dist/$rpm"
+    crpm=cockpit-pam-tap-$version.noarch.rpm
+    cp "$work/rpm/RPMS/noarch/$crpm" "$dist/$crpm"
+    echo "$dist/$crpm"
 fi
 
 # --- lint --------------------------------------------------------------------
@@ -282,13 +300,13 @@ if [ $lint = 1 ]; then
         # Overrides, each with its reason, are in debian/pam-tap.lintian-overrides.
         # (Shown with the overrides first; lintian 2.116 exits 2 when
         # --show-overrides prints any, so the verdict is a second run.)
-        lintian --display-info --show-overrides "$dist/$deb" | grep -v '^N: ' || true
-        lintian --fail-on error,warning --display-info "$dist/$deb" || status=1
+        lintian --display-info --show-overrides "$dist/$deb" "$dist/$cdeb" | grep -v '^N: ' || true
+        lintian --fail-on error,warning --display-info "$dist/$deb" "$dist/$cdeb" || status=1
     fi
     if [ $want_rpm = 1 ]; then
         log "rpmlint $rpm"
         # Settings and filters, each with its reason, are in rpm/rpmlint.toml.
-        rpmlint -c "$here/rpm/rpmlint.toml" "$dist/$rpm" || status=1
+        rpmlint -c "$here/rpm/rpmlint.toml" "$dist/$rpm" "$dist/$crpm" || status=1
     fi
     exit $status
 fi

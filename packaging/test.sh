@@ -76,7 +76,9 @@ sed -n '/^== lintian/,$p' "$cache/build.log"
 result "build.sh builds both packages, lintian and rpmlint clean" $status
 deb=$(grep -E '/pam-tap_.*\.deb$' "$cache/build.log" | tail -n1)
 rpm=$(grep -E '/pam-tap-.*\.rpm$' "$cache/build.log" | tail -n1)
-[ -s "$deb" ] && [ -s "$rpm" ] || { echo "no packages built; see $cache/build.log"; echo "packaging: $passed passed, $((failed + 1)) failed"; exit 1; }
+cdeb=$(grep -E '/cockpit-pam-tap_.*_all\.deb$' "$cache/build.log" | tail -n1)
+crpm=$(grep -E '/cockpit-pam-tap-.*\.noarch\.rpm$' "$cache/build.log" | tail -n1)
+[ -s "$deb" ] && [ -s "$rpm" ] && [ -s "$cdeb" ] && [ -s "$crpm" ] || { echo "no packages built; see $cache/build.log"; echo "packaging: $passed passed, $((failed + 1)) failed"; exit 1; }
 
 if [ -n "${PAM_TAP_OLD_DEB:-}" ]; then
     old_deb=$PAM_TAP_OLD_DEB new_deb=$deb
@@ -87,7 +89,7 @@ else
         > "$cache/build-next.log" 2>&1; status=$?
     set -e
     result "build.sh --revision $((rev + 1)) builds the upgrade .deb" $status
-    old_deb=$deb new_deb=$(grep -E '\.deb$' "$cache/build-next.log" | tail -n1)
+    old_deb=$deb new_deb=$(grep -E '/pam-tap_.*\.deb$' "$cache/build-next.log" | tail -n1)
 fi
 
 phase "rpm -qp $(basename "$rpm")"
@@ -131,6 +133,24 @@ has_line "requires groupadd for %pre" '^/usr/sbin/groupadd' rpmq --requires
 has_line "requires useradd for %pre" '^/usr/sbin/useradd' rpmq --requires
 has_line "requires pam" '^pam$' rpmq --requires
 
+phase "rpm -qp $(basename "$crpm")"
+crpmq() { rpm -qp --nosignature "$@" "$crpm" 2>/dev/null; }
+clsv() { crpmq -lv | awk '{ print $1, $3, $4, $NF }'; }
+has_line "cockpit-pam-tap: name, version, arch" '^cockpit-pam-tap [0-9.]+-[0-9]+ noarch$' crpmq --qf '%{NAME} %{VERSION}-%{RELEASE} %{ARCH}\n'
+has_line "cockpit-pam-tap requires cockpit-bridge" '^cockpit-bridge$' crpmq --requires
+has_line "cockpit-pam-tap requires pam-tap of its version" '^pam-tap = [0-9.]+-[0-9]+$' crpmq --requires
+for f in manifest.json index.html index.js index.css; do
+    has_line "cockpit-pam-tap ships /usr/share/cockpit/pam-tap/$f" "^-rw-r--r-- root root /usr/share/cockpit/pam-tap/$f\$" clsv
+done
+has_line "cockpit-pam-tap ships nothing outside /usr/share/cockpit/pam-tap" '^0$' bash -c "rpm -qpl --nosignature '$crpm' | grep -v '^/usr/share/cockpit/pam-tap\(/\|\$\)' | wc -l"
+cdeb_list() { dpkg-deb -c "$cdeb" | awk '{ print $1, $2, $NF }'; }
+has_line "cockpit-pam-tap .deb: Architecture all" '^all$' dpkg-deb -f "$cdeb" Architecture
+has_line "cockpit-pam-tap .deb depends on cockpit-bridge and pam-tap" '^cockpit-bridge, pam-tap \(>= [0-9.]+-[0-9]+\)$' dpkg-deb -f "$cdeb" Depends
+for f in manifest.json index.html index.js index.css; do
+    has_line "cockpit-pam-tap .deb ships /usr/share/cockpit/pam-tap/$f" "^-rw-r--r-- root/root \./usr/share/cockpit/pam-tap/$f\$" cdeb_list
+done
+has_line "cockpit-pam-tap .deb: nothing outside /usr/share/cockpit/pam-tap and its doc" '^0$' bash -c "dpkg-deb -c '$cdeb' | awk '{ print \$NF }' | grep -Ev '^\./(usr/(share/(cockpit/(pam-tap/.*)?|doc/(cockpit-pam-tap/.*)?)?)?)?$' | wc -l"
+
 phase "Debian 12 root"
 set +e
 wait $rootfs_pid; status=$?
@@ -144,7 +164,7 @@ if [ $status = 0 ]; then
     mkdir -p "$run/root"
     tar -C "$run/root" -xf "$tarball"
     set +e
-    unshare -m -p -f --propagation private -- "$here/test/scenario.sh" "$run/root" "$old_deb" "$new_deb" | tee "$cache/scenario.log"
+    unshare -m -p -f --propagation private -- "$here/test/scenario.sh" "$run/root" "$old_deb" "$new_deb" "$cdeb" | tee "$cache/scenario.log"
     status=${PIPESTATUS[0]}
     set -e
     counts=$(sed -n 's/^scenario: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$cache/scenario.log")

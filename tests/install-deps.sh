@@ -62,6 +62,13 @@ for p in "${PACKAGES[@]}"; do
     fi
 done
 
+# The Cockpit page's build (cockpit/build.sh, test_cockpit_page.py):
+# Debian's nodejs and npm. Checked by command, not by package: a nodejs
+# that bundles its own npm (e.g. NodeSource's) conflicts with Debian's npm.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
+
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "install-deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -5,7 +5,8 @@
 #   3. cargo test --workspace                 (core unit tests, injected time)
 #   4. cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper (the .so,
 #      and tapctl under test, built as packaging/build.sh builds them: with
-#      only the shipped crates' features), then -p tap-bench -p tap-softkey
+#      only the shipped crates' features), then -p tap-bench -p tap-softkey;
+#      and the Cockpit page (cockpit/build.sh: npm ci, esbuild)
 #   5. end-to-end: the release pam_tap.so through real libpam (PAM driver and
 #      pamtester), real sshd + ssh, su and sudo — pytest in tests/e2e, inside a
 #      private mount namespace (the host's /etc is never written)
@@ -97,6 +98,8 @@ fi
 step "cargo build --release (shipped crates)" cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper ||
     failed=$((failed + 1))
 step "cargo build --release (bench, soft key)" cargo build --release -p tap-bench -p tap-softkey -p tap-sk-provider ||
+    failed=$((failed + 1))
+step "Cockpit page (cockpit/build.sh: npm ci, esbuild)" cockpit/build.sh ||
     failed=$((failed + 1))
 
 # The e2e tier: pytest inside a private mount namespace (conftest.py also

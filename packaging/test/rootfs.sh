@@ -30,8 +30,8 @@ case "$flavour" in
         include=libpam-runtime,libpam-modules,libpam-modules-bin,login,util-linux,passwd,adduser,sudo,pamtester,ca-certificates,procps
         # Downloaded into the root's apt cache but not installed: the second test pass
         # installs systemd (sysusers.d/tmpfiles.d path) and openssh-server (for its
-        # /etc/pam.d/sshd), offline.
-        predownload="systemd openssh-server"
+        # /etc/pam.d/sshd), and cockpit-bridge (cockpit-pam-tap's dependency), offline.
+        predownload="systemd openssh-server cockpit-bridge"
         name=debian-$suite-minbase
         ;;
     newcomer)

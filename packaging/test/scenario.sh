@@ -4,17 +4,17 @@
 # private mount and pid namespaces (unshare -m -p -f), so the mounts below and
 # the tapd it starts end with it, and nothing of the host's /etc is touched.
 #
-#   scenario.sh ROOT DEB_OLD DEB_NEW
+#   scenario.sh ROOT DEB_OLD DEB_NEW COCKPIT_DEB
 set -uo pipefail
-root=$1 deb_old=$2 deb_new=$3
+root=$1 deb_old=$2 deb_new=$3 cockpit_deb=$4
 here=$(cd "$(dirname "$0")" && pwd)
 expect=$here/pty_expect.py
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 
 mount_root
-cp "$deb_old" "$deb_new" "$root/tmp/"
-old=/tmp/$(basename "$deb_old") new=/tmp/$(basename "$deb_new")
+cp "$deb_old" "$deb_new" "$cockpit_deb" "$root/tmp/"
+old=/tmp/$(basename "$deb_old") new=/tmp/$(basename "$deb_new") cockpit=/tmp/$(basename "$cockpit_deb")
 
 # one_prompt CMD...: CMD succeeds, and its output (in $out, which check
 # writes as it runs) shows the one prompt exactly once.
@@ -190,6 +190,15 @@ R ssh-keygen -q -t ed25519 -N '' -C laptop -f /root/alice_key
 check "root adds a key for alice (tapctl ssh-keys add --user alice)" R tapctl ssh-keys add --user alice --label laptop /root/alice_key.pub
 check "as pam-tap-ssh, authorized-keys alice prints her key" bash -c "[ \"\$(chroot '$root' runuser -u pam-tap-ssh -- /usr/bin/tapctl authorized-keys alice)\" = \"\$(cut -d' ' -f1,2 '$root/root/alice_key.pub') pam_tap\" ]"
 refute "as bob, authorized-keys alice is refused" R runuser -u bob -- /usr/bin/tapctl authorized-keys alice
+echo "# the Cockpit page: cockpit-pam-tap"
+check "apt installs $(basename "$cockpit_deb") (cockpit-bridge from the cache)" apt_get install --no-install-recommends "$cockpit"
+for f in manifest.json index.html index.js index.css; do
+    check "/usr/share/cockpit/pam-tap/$f is root:root 0644" stat_is "/usr/share/cockpit/pam-tap/$f" "root:root 644"
+done
+check "index.html loads Cockpit's base1 cockpit.js and the bundle" R grep -q 'src="../base1/cockpit.js".*' /usr/share/cockpit/pam-tap/index.html
+check "cockpit-bridge --packages lists pam-tap" bash -c "chroot '$root' cockpit-bridge --packages | grep -E '^pam-tap[[:space:]]'"
+check "apt removes cockpit-pam-tap" apt_get purge cockpit-pam-tap
+check "its directory is gone" absent /usr/share/cockpit/pam-tap
 check "tapd stops" stop_tapd
 check "apt purges the package again" apt_get purge pam-tap
 check "no pam_tap line left in /etc/pam.d" no_tap_in_pam

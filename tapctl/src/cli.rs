@@ -229,5 +229,9 @@ pub struct Format {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Validate a policy file (default: the one in use) and print the effective policy.
-    Check { file: Option<PathBuf> },
+    Check {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        format: Format,
+    },
 }

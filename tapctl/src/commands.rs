@@ -12,8 +12,8 @@ use tap_core::timefmt::{self, to_human};
 use tap_protocol::admin::{AdminReply, AdminRequest};
 
 pub fn run(command: Command, policy_path: Option<PathBuf>, socket: PathBuf) -> Result<()> {
-    if let Command::Policy(PolicyCommand::Check { file }) = command {
-        return policy_check(file.or(policy_path));
+    if let Command::Policy(PolicyCommand::Check { file, format }) = command {
+        return policy_check(file.or(policy_path), format.json);
     }
     if let Command::SshEnroll(args) = command {
         // Runs on the laptop: no tapd there.
@@ -88,10 +88,14 @@ pub(crate) fn out_of_turn(reply: AdminReply) -> Failure {
     )
 }
 
-fn policy_check(file: Option<PathBuf>) -> Result<()> {
+fn policy_check(file: Option<PathBuf>, json: bool) -> Result<()> {
     let path = file.unwrap_or_else(|| PathBuf::from(policy::DEFAULT_PATH));
     let policy = Policy::load(&path)
         .map_err(|e| Failure::new(Exit::Policy, format!("policy not usable: {e}")))?;
+    if json {
+        // The same effective policy, for programs (the Cockpit page reads the lifetime bounds).
+        return print_json(&policy);
+    }
     outln(&format!(
         "# {} is valid. Effective policy, defaults included:\n",
         path.display()

@@ -59,7 +59,11 @@ def missing_pieces():
 class CockpitWs:
     """cockpit-ws --no-tls on 127.0.0.1:port, in its own PID and mount namespace."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, overlays=None):
+        """overlays: {directory: [dirs laid over it]}, read-only overlay
+        mounts made inside cockpit-ws's own mount namespace only (e.g. a
+        page under /usr/share/cockpit, a program in /usr/local/bin)."""
+        self.overlays = dict(overlays or {})
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         self.port = harness.free_port()
@@ -68,8 +72,14 @@ class CockpitWs:
         self.proc = None
 
     def start(self, timeout=20):
+        # mounts first, then exec: nsinit.py stays PID 1
+        mounts = ['mount -t overlay overlay -o "lowerdir=$1" "$2" || exit 1; shift 2'
+                  for _ in self.overlays]
+        mount_args = [a for target, dirs in self.overlays.items()
+                      for a in (":".join([str(d) for d in dirs] + [str(target)]), str(target))]
         cmd = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
                "--mount", "--propagation", "private", "--",
+               "/bin/sh", "-c", "; ".join(mounts + ['exec "$@"']), "sh", *mount_args,
                sys.executable, str(HERE / "nsinit.py"),
                "setpriv", f"--reuid={WS_USER}", f"--regid={WS_USER}", "--clear-groups", "--",
                COCKPIT_WS, "--no-tls", "--address", "127.0.0.1", "--port", str(self.port)]
@@ -142,6 +152,7 @@ class Browser:
     def __init__(self, workdir):
         self.driver = None
         self.dir = Path(workdir)
+        self.profile = self.dir / "p"
         if self.dir.exists():
             shutil.rmtree(self.dir)
         # short: Chromium's singleton socket path under TMPDIR must fit in sun_path
@@ -153,6 +164,8 @@ class Browser:
         for flag in CHROMIUM_FLAGS:
             opts.add_argument(flag)
         opts.add_argument(f"--user-data-dir={profile}")
+        # the pages' console messages, for tests that check what they log
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         # HOME and TMPDIR inside the namespace's tmpfs: Chromium writes
         # ~/.pki and temporary files there, not into the host's /root or /tmp
         env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
