@@ -1,8 +1,9 @@
 //! The session hook: after sshd accepted a public key, it names the key in
 //! `SSH_AUTH_INFO_0` (OpenSSH's auth-pam.c sets it for the account and
-//! session stages); tapd records the use of an enrolled SSH key. It never
-//! decides anything, so it never fails a session: whatever happens, the
-//! answer is PAM_SUCCESS (recorded) or PAM_IGNORE.
+//! session stages); tapd records the use of an enrolled SSH key, for the
+//! `sshd` service only. It never decides anything, so it never fails a
+//! session: whatever happens, the answer is PAM_SUCCESS (recorded) or
+//! PAM_IGNORE.
 
 use crate::args::ModuleArgs;
 use crate::sys;
@@ -18,6 +19,11 @@ use tap_protocol::{Request, Response};
 const RECORD_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub fn open(pamh: &mut PamHandle, args: &ModuleArgs) -> PamResultCode {
+    // Only sshd sets the variable; elsewhere (a pam_env reading the user's
+    // own files, say) it could be the user's to write.
+    if crate::item::<Service>(pamh) != "sshd" {
+        return PamResultCode::PAM_IGNORE;
+    }
     let Some(auth_info) = sys::getenv(pamh, "SSH_AUTH_INFO_0") else {
         return PamResultCode::PAM_IGNORE;
     };

@@ -464,7 +464,8 @@ def as_user_prefix(user):
 
 
 def drive(service, user, answers=(), silent=False, conv="ok", authtok=None, hex_answers=(),
-          rhost=None, tty=None, setcred=False, as_user=None, wait_file=None, timeout=120,
+          rhost=None, tty=None, setcred=False, session=False, as_user=None, wait_file=None,
+          timeout=120,
           popen=False):
     cmd = [DRIVER, "--service", service, "--conv", conv]
     if user is not None:
@@ -483,6 +484,8 @@ def drive(service, user, answers=(), silent=False, conv="ok", authtok=None, hex_
         cmd += ["--tty", tty]
     if setcred:
         cmd.append("--setcred")
+    if session:
+        cmd.append("--session")
     if wait_file:
         cmd += ["--wait-file", str(wait_file)]
     if as_user:
@@ -548,7 +551,8 @@ class Sshd:
         """`config`: sshd_config keywords to set or override (None drops one)."""
         self.dir = workdir
         self.dir.mkdir(parents=True, mode=0o755)
-        write_service("sshd", pam_lines)
+        self.pam_lines = pam_lines
+        self.write_pam()
         self.port = free_port()
         key = self.dir / "ssh_host_ed25519_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
@@ -573,6 +577,10 @@ class Sshd:
         os.chmod(self.askpass, 0o755)
         self.log = self.dir / "sshd.log"
         self.proc = None
+
+    def write_pam(self):
+        """/etc/pam.d/sshd as this sshd uses it."""
+        write_service("sshd", self.pam_lines)
 
     def start(self):
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"

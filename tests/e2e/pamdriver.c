@@ -26,6 +26,7 @@
  *                        PAM_AUTHTOK itself)
  *   --rhost H, --tty T, --ruser U   set PAM_RHOST / PAM_TTY / PAM_RUSER
  *   --setcred            call pam_setcred(PAM_ESTABLISH_CRED) after success
+ *   --session            call pam_open_session after success ("session" in the JSON)
  *   --wait-file PATH     after pam_start, wait until PATH exists, then go
  *                        (lines many processes up for the concurrency test)
  *
@@ -167,7 +168,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: pamdriver --user U [--service S] [--confdir D] [--answer A]... "
                     "[--answer-hex H]... [--conv ok|fail|null|nullresp] [--silent] "
-                    "[--authtok T] [--rhost H] [--tty T] [--ruser U] [--setcred] [--wait-file P]\n");
+                    "[--authtok T] [--rhost H] [--tty T] [--ruser U] [--setcred] [--session] [--wait-file P]\n");
     exit(2);
 }
 
@@ -175,7 +176,7 @@ int main(int argc, char **argv)
 {
     const char *service = "pamtap-e2e", *user = NULL, *confdir = NULL, *authtok = NULL;
     const char *rhost = NULL, *tty = NULL, *ruser = NULL, *wait_file = NULL;
-    int flags = 0, do_setcred = 0;
+    int flags = 0, do_setcred = 0, do_session = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--tty")) tty = ARG();
         else if (!strcmp(a, "--ruser")) ruser = ARG();
         else if (!strcmp(a, "--setcred")) do_setcred = 1;
+        else if (!strcmp(a, "--session")) do_session = 1;
         else if (!strcmp(a, "--wait-file")) wait_file = ARG();
         else usage();
 #undef ARG
@@ -241,6 +243,9 @@ int main(int argc, char **argv)
     int cred_rc = -1;
     if (do_setcred && rc == PAM_SUCCESS)
         cred_rc = pam_setcred(pamh, PAM_ESTABLISH_CRED);
+    int session_rc = -1;
+    if (do_session && rc == PAM_SUCCESS)
+        session_rc = pam_open_session(pamh, 0);
 
     printf("{\"rc\": \"%s\", \"rc_num\": %d, \"messages\": [", rc_name(rc), rc);
     for (int i = 0; i < n_msgs; i++) {
@@ -272,6 +277,11 @@ int main(int argc, char **argv)
     printf("}, \"setcred\": ");
     if (cred_rc >= 0)
         printf("\"%s\"", rc_name(cred_rc));
+    else
+        printf("null");
+    printf(", \"session\": ");
+    if (session_rc >= 0)
+        printf("\"%s\"", rc_name(session_rc));
     else
         printf("null");
     printf("}\n");

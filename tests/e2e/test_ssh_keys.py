@@ -595,3 +595,41 @@ def test_the_readme_manual_enrollment_as_written(ssh_world):
                        "-o", "IdentitiesOnly=yes", "-l", user, "server", "id -un"])
     assert proc.returncode == 0 and proc.stdout.split() == [user], proc
     w.set_policy()
+
+
+def test_the_session_hook_records_for_sshd_only(ssh_world, tmpdir_ns):
+    """SSH_AUTH_INFO_0 is sshd's to set; in another service (here pam_env
+    puts it in the PAM environment, as a user's ~/.pam_environment could
+    with user_readenv) the module leaves it alone."""
+    w = ssh_world
+    w.set_policy()
+    user = "tapuser4"
+    sk = Person(w, user, "session").keygen("ed25519-sk")
+    w.tap.tapctl("ssh-keys", "add", "--user", user, "--label", "forged", f"{sk}.pub")
+    kind, blob = Path(f"{sk}.pub").read_text().split()[:2]
+    env_conf = tmpdir_ns / "env.conf"
+    env_conf.write_text(f'SSH_AUTH_INFO_0 DEFAULT="publickey {kind} {blob}"\n')
+    for service in ("e2e-session-login", "sshd-copy"):
+        harness.write_service(service, [
+            "auth required pam_permit.so", "account required pam_permit.so",
+            f"session required pam_env.so conffile={env_conf} readenv=0",
+            f"session optional {WORLD.pam_tap_so}",
+        ])
+        result = harness.drive(service, user, session=True)
+        assert result.raw["session"] == "PAM_SUCCESS", result
+        assert result.raw["env"].get("SSH_AUTH_INFO_0", "").startswith("publickey"), result
+    (key,) = [k for k in w.ssh_keys(user) if k["label"] == "forged"]
+    assert key["last_used"] is None, "not sshd: nothing recorded"
+    # the same stack as the service sshd: recorded
+    harness.write_service("sshd", [
+        "auth required pam_permit.so", "account required pam_permit.so",
+        f"session required pam_env.so conffile={env_conf} readenv=0",
+        f"session optional {WORLD.pam_tap_so}",
+    ])
+    try:
+        result = harness.drive("sshd", user, session=True)
+        assert result.raw["session"] == "PAM_SUCCESS", result
+        (key,) = [k for k in w.ssh_keys(user) if k["label"] == "forged"]
+        assert key["last_used"] is not None, key
+    finally:
+        w.sshd.write_pam()
