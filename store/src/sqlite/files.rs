@@ -92,8 +92,11 @@ pub(super) fn side_file(path: &Path, suffix: &str) -> PathBuf {
 
 /// Creates the store's directory (0700) and file (0600), owned by this
 /// process (the daemon's user). Existing ones are left as they are (and
-/// checked by `check_store_file`).
-pub(super) fn create_file(path: &Path) -> Result<()> {
+/// checked by `check_store_file`). With `check_trust`, a directory that is
+/// not this process's alone is refused before anything is made in it, so a
+/// wrong opener (root, running `tapd --migrate` for pam-tap's store) leaves
+/// no file behind that the daemon would then refuse.
+pub(super) fn create_file(path: &Path, check_trust: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     // The umask may have narrowed a mode; set it exactly.
     let settle = |p: &Path, mode: u32| -> Result<()> {
@@ -108,6 +111,10 @@ pub(super) fn create_file(path: &Path) -> Result<()> {
                 .create(dir)
                 .map_err(|e| err(dir, "cannot create directory", e))?;
             settle(dir, 0o700)?;
+        }
+        if check_trust && !path.exists() {
+            let meta = std::fs::metadata(dir).map_err(|e| err(dir, "cannot read", e))?;
+            check_private(dir, &meta, crate::sys::euid(), 0o022)?;
         }
     }
     match std::fs::OpenOptions::new()

@@ -55,7 +55,7 @@ impl SqliteStore {
     /// brings its schema up to date.
     pub fn open(path: &Path, options: OpenOptions) -> Result<SqliteStore> {
         if options.create {
-            files::create_file(path)?;
+            files::create_file(path, options.check_trust)?;
         }
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,

@@ -579,3 +579,20 @@ fn ssh_key_use_sets_last_used_of_that_users_key_only() -> Result<()> {
     assert_eq!(audited(&store, "used")?, 1);
     Ok(())
 }
+
+#[test]
+fn a_trusting_create_in_someone_elses_directory_makes_nothing() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap_or_else(|e| panic!("{e}"));
+    // Another user's directory (the tests run as root: uid 65534 is not us).
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap_or_else(|e| panic!("{e}"));
+    let path = theirs.join("tap.db");
+    let options = OpenOptions {
+        create: true,
+        check_trust: true,
+    };
+    let error = open_error(&path, options);
+    assert!(error.contains("owned by uid 65534"), "{error}");
+    assert!(!path.exists(), "nothing left behind");
+}
