@@ -33,6 +33,7 @@ def sshd_tap():
     ]).start()
     yield tap, sshd
     sshd.stop()
+    tap.stop_daemons()
 
 
 def test_ssh_right_pass_runs_a_command_as_the_user(sshd_tap, syslog):

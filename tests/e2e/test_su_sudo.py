@@ -30,7 +30,8 @@ def stack_tap():
     ]
     for service in ("su", "su-l", "sudo"):
         harness.write_service(service, lines)
-    return tap
+    yield tap
+    tap.stop_daemons()
 
 
 def su(user_from, user_to, answer):
