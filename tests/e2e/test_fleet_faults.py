@@ -337,13 +337,16 @@ def test_failover_to_the_standby_resumes_sign_ins_and_no_used_pass_comes_back(pa
 # bad input: what the administrator sees
 
 
-def refused_everywhere(site, syslog, policy, wanted, secret=None):
+def refused_everywhere(site, syslog, policy, wanted, secret=None, migrate=True):
     """`tapd --migrate` fails naming the cause; a tapd on the policy
     answers tapctl with exit 6 and the cause; a sign-in through it is
     PAM_AUTHINFO_UNAVAIL on the gate stack, and its log says why."""
-    migrated = tapd_as_pam_tap("--migrate", "--policy", policy)
-    assert migrated.returncode == 1, migrated
-    assert migrated.stderr.startswith("tapd: ") and wanted in migrated.stderr, migrated
+    said = ""
+    if migrate:
+        migrated = tapd_as_pam_tap("--migrate", "--policy", policy)
+        assert migrated.returncode == 1, migrated
+        assert migrated.stderr.startswith("tapd: ") and wanted in migrated.stderr, migrated
+        said = migrated.stderr
     mark = syslog.mark()
     shown = site.tap.tapctl("show", "tapuser1", policy=policy, check=False)
     assert shown.returncode == 6 and wanted in shown.stderr, shown
@@ -351,9 +354,9 @@ def refused_everywhere(site, syslog, policy, wanted, secret=None):
     assert result.rc == UNAVAIL and not result.fellthrough, result
     lines = log_texts(syslog, mark)
     assert any("store not usable" in l and wanted in l for l in lines), lines
-    for text in [migrated.stderr, shown.stderr] + lines:
+    for text in [said, shown.stderr] + lines:
         assert secret is None or secret not in text, text
-    return migrated.stderr.strip()
+    return (said or shown.stderr).strip()
 
 
 def test_a_wrong_url_is_refused_with_the_reason_and_nothing_changes(site, syslog):
@@ -442,9 +445,11 @@ def test_a_newer_schema_is_refused_and_left_alone(site, syslog):
         migrated = tapd_as_pam_tap("--migrate", "--policy", site.admin)
         assert migrated.returncode == 1 and "schema version 99" in migrated.stderr, migrated
         print(f"\n  {migrated.stderr.strip()}")
-        # a host's tapd that connects now (the policy's first use)
+        # a host's tapd that connects now (the policy's first use); the
+        # host role's own `tapd --migrate` stops earlier, at its rights
+        # (test_fleet_postgres.py)
         policy = site.policy("newer.toml", "pam_tap_host")
-        said = refused_everywhere(site, syslog, policy, "schema version 99")
+        said = refused_everywhere(site, syslog, policy, "schema version 99", migrate=False)
         assert "understands up to" in said, said
         assert site.sql("SELECT version FROM pam_tap.schema_version") == "99"
         assert site.sql(tables) == shape
