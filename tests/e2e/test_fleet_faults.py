@@ -286,6 +286,48 @@ def pair():
         primary.stop()
 
 
+def test_a_silent_standby_fails_sign_ins_closed_and_keeps_each_pass_whole(pair, syslog):
+    """The network to the synchronous standby cut: the primary cannot
+    acknowledge a commit. The consume is written on the primary and waits
+    there for the standby; tapd gives up at its deadline, tries once more on
+    a new session (which waits for the first's row lock until
+    statement_timeout), and fails closed. Whatever then becomes of that
+    first transaction, the pass and its audit row go together."""
+    primary, standby = pair.clusters
+    used = pair.tap.issue("tapuser4", one_time=True, policy=pair.admin)
+    stopped = pg.freeze(standby)
+    try:
+        mark = syslog.mark()
+        t = time.monotonic()
+        result = pair.sign_in("tapuser4", used["pass"])
+        took = time.monotonic() - t
+        lines = log_texts(syslog, mark)
+    finally:
+        pg.thaw(stopped)
+    print(f"\n  synchronous standby silent: {result.rc} after {took:.2f} s")
+    assert result.rc == UNAVAIL and not result.fellthrough, result
+    # the kept session's deadline, then the retry's statement_timeout
+    assert took < 2 * STATEMENT_S + 2 * CONNECT_S + 2, took
+    assert any("tapuser4" in l and "recording a sign-in" in l for l in lines), lines
+    # the standby back: the waiting commit completes (or not) as one
+    query = ("SELECT (SELECT used_at IS NOT NULL FROM pam_tap.passes WHERE \"user\" = "
+             "'tapuser4') || '|' || (SELECT count(*) FROM pam_tap.audit WHERE \"user\" = "
+             "'tapuser4' AND event = 'signin.pass.success')")
+    deadline = time.monotonic() + 20
+    while primary.sql("pam_tap", "SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE wait_event = 'SyncRep'") != "0":
+        assert time.monotonic() < deadline, "the primary still waits for the standby"
+        time.sleep(0.1)
+    state = primary.sql("pam_tap", query)
+    print(f"  afterwards: consumed|success rows = {state} (primary), "
+          f"{standby.sql('pam_tap', query)} (standby)")
+    assert state in ("true|1", "false|0"), state
+    if state == "false|0":
+        assert pair.sign_in("tapuser4", used["pass"]).outcome == "PAM_SUCCESS"
+    again = pair.sign_in("tapuser4", used["pass"])
+    assert again.outcome == "PAM_IGNORE" and again.prompts == [], again
+
+
 def test_failover_to_the_standby_resumes_sign_ins_and_no_used_pass_comes_back(pair, syslog):
     primary, standby = pair.clusters
     assert pg.url_for("pam_tap_host", pair.clusters, target_session_attrs="read-write") in \
