@@ -288,17 +288,23 @@ class Standby(Cluster):
         self.start()
         self.database = primary.database
         self.passwords = primary.passwords
-        with open(primary.data / "postgresql.conf", "a") as f:
-            f.write(f"synchronous_standby_names = '\"{self.NAME}\"'\nsynchronous_commit = on\n")
-        reload(primary)
-        deadline = time.monotonic() + 30
-        query = ("SELECT sync_state FROM pg_stat_replication "
-                 f"WHERE application_name = '{self.NAME}'")
-        while primary.sql("postgres", query) != "sync":
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the standby is not synchronous: "
-                                     f"{primary.sql('postgres', 'TABLE pg_stat_replication')}")
-            time.sleep(0.1)
+        try:
+            with open(primary.data / "postgresql.conf", "a") as f:
+                f.write(f"synchronous_standby_names = '\"{self.NAME}\"'\n"
+                        "synchronous_commit = on\n")
+            reload(primary)
+            deadline = time.monotonic() + 30
+            query = ("SELECT sync_state FROM pg_stat_replication "
+                     f"WHERE application_name = '{self.NAME}'")
+            while primary.sql("postgres", query) != "sync":
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        "the standby is not synchronous: "
+                        f"{primary.sql('postgres', 'TABLE pg_stat_replication')}")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()  # the caller never gets it to stop
+            raise
 
     def promote(self):
         """`pg_ctl promote`, waiting until it takes writes."""

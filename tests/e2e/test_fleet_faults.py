@@ -231,11 +231,13 @@ def test_the_server_killed_mid_sign_in_is_unavail_and_nothing_half_written(site,
                                          "WHERE \"user\" = 'tapuser3' FOR UPDATE; "
                                          "SELECT pg_sleep(120)"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    started = []
     try:
         wait_for(cluster, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'",
                  "1")
         service = site.tap.service("gate", policy=slow)
         login = harness.drive(service, "tapuser3", [issued["pass"]], popen=True)
+        started.append(login)
         wait_for(cluster, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'pam_tap_host' "
                           "AND wait_event_type = 'Lock' AND query LIKE '%record_success%'", "1")
         mark = syslog.mark()
@@ -245,8 +247,10 @@ def test_the_server_killed_mid_sign_in_is_unavail_and_nothing_half_written(site,
         took = time.monotonic() - killed
         result = harness.parse_driver(login.returncode, out, err)
     finally:
-        holder.kill()
-        holder.wait()
+        for proc in [holder] + started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         if cluster.proc is None:
             cluster.start()
     print(f"\n  server killed mid-sign-in: {result.rc} {took:.2f} s after the kill")
