@@ -6,6 +6,8 @@ wrong PAM_IGNORE would let the user in).
 
 * failover: a synchronous standby promoted with `pg_ctl promote`; sign-ins
   resume without a tapd restart, and a consumed one-time pass stays used;
+  before that, the standby silent: sign-ins on the primary fail closed, in
+  bounded time, and a pass and its audit row stay together;
 * the server killed while a sign-in's change waits inside it: a clean
   PAM_AUTHINFO_UNAVAIL, and the pass neither half consumed nor lost;
 * the database gone silent (every server process stopped: what a network
@@ -120,8 +122,9 @@ def site():
 
 def passes_and_audit(site):
     """Everything a bad-input case must leave as it was."""
-    return (site.sql("SELECT string_agg(\"user\" || ':' || coalesce(used_at, 0) || ':' "
-                     "|| failures, ',' ORDER BY \"user\") FROM pam_tap.passes"),
+    return (site.sql("SELECT string_agg(concat_ws(':', \"user\", id, used_at, last_used, "
+                     "failures, locked_at, revoked_at), ',' ORDER BY \"user\") "
+                     "FROM pam_tap.passes"),
             site.sql("SELECT count(*) FROM pam_tap.audit"))
 
 
