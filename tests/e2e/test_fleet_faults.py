@@ -321,8 +321,9 @@ def test_a_silent_standby_fails_sign_ins_closed_and_keeps_each_pass_whole(pair, 
         pg.thaw(stopped)
     print(f"\n  synchronous standby silent: {result.rc} after {took:.2f} s")
     assert result.rc == UNAVAIL and not result.fellthrough, result
-    # the kept session's deadline, then the retry's statement_timeout
-    assert took < 2 * STATEMENT_S + 2 * CONNECT_S + 2, took
+    # the kept session's deadline, then the retry's statement_timeout; the
+    # hash and slack for a loaded machine on top
+    assert took < 2 * STATEMENT_S + 2 * CONNECT_S + 3, took
     assert any("tapuser4" in l and "recording a sign-in" in l for l in lines), lines
     # the standby back: the waiting commit completes (or not) as one
     query = ("SELECT (SELECT used_at IS NOT NULL FROM pam_tap.passes WHERE \"user\" = "
