@@ -21,6 +21,7 @@ wrong PAM_IGNORE would let the user in).
 A database restart is test_fleet_postgres.py's.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -279,17 +280,19 @@ def test_the_server_killed_mid_sign_in_is_unavail_and_nothing_half_written(site,
 # failover to a synchronous standby
 
 
-@pytest.fixture(scope="module")
-def pair():
+@contextlib.contextmanager
+def primary_and_standby(name):
+    """A primary, its synchronous standby, and a Site whose URLs name both
+    with target_session_attrs=read-write (the one that takes writes is
+    used); the schema made by the admin role."""
     if WORLD.missing:
         pytest.fail(WORLD.missing)
-    base = WORLD.base / "t" / "fleet-failover"
+    base = WORLD.base / "t" / name
     primary = pg.Cluster(base / "primary")
     standby, s = None, None
     try:
         standby = pg.Standby(primary, base / "standby")
-        # both servers in the URL; the one that takes writes is used
-        s = Site("fleet-failover-site", [primary, standby], target_session_attrs="read-write")
+        s = Site(f"{name}-site", [primary, standby], target_session_attrs="read-write")
         migrated = tapd_as_pam_tap("--migrate", "--policy", s.admin)
         assert migrated.returncode == 0, migrated
         yield s
@@ -299,6 +302,18 @@ def pair():
         if standby is not None:
             standby.stop()
         primary.stop()
+
+
+@pytest.fixture(scope="module")
+def pair():
+    with primary_and_standby("fleet-failover") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def vanishing_pair():
+    with primary_and_standby("fleet-failover-silent") as s:
+        yield s
 
 
 def test_a_silent_standby_fails_sign_ins_closed_and_keeps_each_pass_whole(pair, syslog):
@@ -389,6 +404,56 @@ def test_failover_to_the_standby_resumes_sign_ins_and_no_used_pass_comes_back(pa
     # the hosts' sessions are on the promoted server now
     assert int(standby.sql("pam_tap", "SELECT count(*) FROM pg_stat_activity "
                                       "WHERE usename = 'pam_tap_host'")) >= 1
+
+
+def test_failover_from_a_primary_gone_silent_resumes_on_the_first_sign_in(vanishing_pair,
+                                                                         syslog):
+    """The primary's host vanishes without a word (its processes stopped,
+    then killed: nothing ever closes tapd's sessions) and the standby is
+    promoted. Each tapd worker meets the silence once on its kept session,
+    gives up at the call deadline, and its one retry dials the URL's
+    servers in order: the silent one for connect_timeout, then the new
+    primary. The sign-in that meets it succeeds; nothing is restarted."""
+    primary, standby = vanishing_pair.clusters
+    s = vanishing_pair
+    used = s.tap.issue("tapuser1", one_time=True, policy=s.admin)
+    fresh = s.tap.issue("tapuser2", one_time=True, policy=s.admin)
+    # every worker of the host's tapd holds a session to the primary
+    sock = s.tap.socket_for(s.host)
+    for _ in range(12):
+        harness.request(sock, "ping")
+    host_pid = s.daemon_pid(s.host)
+    assert s.sign_in("tapuser1", used["pass"]).outcome == "PAM_SUCCESS"
+    stopped = pg.freeze(primary)
+    began = time.monotonic()
+    standby.promote()
+    promoted = time.monotonic() - began
+    try:
+        mark = syslog.mark()
+        t = time.monotonic()
+        first = s.sign_in("tapuser2", fresh["pass"])
+        took = time.monotonic() - t
+        lines = log_texts(syslog, mark)
+        again = s.sign_in("tapuser1", used["pass"])
+    finally:
+        for pid in stopped:  # SIGKILL reaches a stopped process
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        primary.stop()
+    print(f"\n  failover from a silent primary: promote {promoted:.2f} s; the first sign-in "
+          f"took {took:.2f} s ({first.rc}), {time.monotonic() - began:.2f} s after promote "
+          "began")
+    assert first.outcome == "PAM_SUCCESS", (first, lines)
+    # at most two steps (plan, pass check), each on a worker that may meet
+    # the silence: the call deadline, connect_timeout for the silent server,
+    # the new primary; plus the hash and slack
+    assert took < 2 * (STATEMENT_S + 3 * CONNECT_S) + 3, took
+    assert again.outcome == "PAM_IGNORE" and again.prompts == [], again
+    assert standby.sql("pam_tap", "SELECT count(*) FROM pam_tap.audit WHERE event = "
+                                  "'signin.pass.success'") == "2"
+    assert s.daemon_pid(s.host) == host_pid
 
 
 # --------------------------------------------------------------------------
