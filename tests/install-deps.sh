@@ -45,6 +45,8 @@ PACKAGES=(
     # tap-bench: valgrind for --callgrind (instructions per sign-in), and
     # pam_google_authenticator, the peer module case (a) is printed beside
     valgrind libpam-google-authenticator
+    # the fuzz tier (fuzz/run.sh): libfuzzer-sys builds libFuzzer, which is C++
+    g++
 )
 
 if [ "$(id -u)" -ne 0 ]; then
