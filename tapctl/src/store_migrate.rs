@@ -43,12 +43,8 @@ pub fn run(args: StoreMigrateArgs, policy_path: Option<PathBuf>) -> Result<()> {
         ));
     }
     let store = policy.store.sqlite_path();
-    let owner = std::fs::metadata(store).map_err(|e| {
-        Failure::new(
-            Exit::NotFound,
-            format!("store {}: {e}", store.display()),
-        )
-    })?;
+    let owner = std::fs::metadata(store)
+        .map_err(|e| Failure::new(Exit::NotFound, format!("store {}: {e}", store.display())))?;
     let stdin = match &args.password_file {
         Some(path) => Stdio::from(root_only(path)?),
         None => Stdio::null(),
@@ -125,9 +121,8 @@ fn tapd_binary() -> Result<PathBuf> {
     let path = beside
         .filter(|p| p.is_file())
         .unwrap_or_else(|| PathBuf::from(INSTALLED_TAPD));
-    let meta = std::fs::metadata(&path).map_err(|e| {
-        Failure::new(Exit::Internal, format!("tapd {}: {e}", path.display()))
-    })?;
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| Failure::new(Exit::Internal, format!("tapd {}: {e}", path.display())))?;
     if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
         return Err(Failure::new(
             Exit::Internal,

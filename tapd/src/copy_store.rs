@@ -21,8 +21,7 @@ pub struct CopyRequest<'a> {
 
 /// Copies, and returns the line that says what was copied.
 pub fn copy(request: &CopyRequest<'_>, stdin: impl Read) -> Result<String, String> {
-    let policy =
-        Policy::load(request.policy).map_err(|e| format!("policy not usable: {e}"))?;
+    let policy = Policy::load(request.policy).map_err(|e| format!("policy not usable: {e}"))?;
     if policy.store.backend != Backend::Sqlite {
         return Err(format!(
             "the policy {} names a PostgreSQL store already; copy this host's SQLite store \

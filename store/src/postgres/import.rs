@@ -177,11 +177,17 @@ async fn insert_all(c: &Client, s: &Snapshot, host: &str) -> Sql<Copied> {
                  $5::BYTEA[], $6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[])",
             &[
                 &k.iter().map(|x| x.user.as_str()).collect::<Vec<_>>(),
-                &k.iter().map(|x| x.credential_id.as_slice()).collect::<Vec<_>>(),
-                &k.iter().map(|x| x.public_key.as_slice()).collect::<Vec<_>>(),
+                &k.iter()
+                    .map(|x| x.credential_id.as_slice())
+                    .collect::<Vec<_>>(),
+                &k.iter()
+                    .map(|x| x.public_key.as_slice())
+                    .collect::<Vec<_>>(),
                 &k.iter().map(|x| x.algorithm).collect::<Vec<_>>(),
                 &k.iter().map(|x| x.aaguid.as_slice()).collect::<Vec<_>>(),
-                &k.iter().map(|x| i64::from(x.sign_count)).collect::<Vec<_>>(),
+                &k.iter()
+                    .map(|x| i64::from(x.sign_count))
+                    .collect::<Vec<_>>(),
                 &k.iter().map(|x| x.label.as_str()).collect::<Vec<_>>(),
                 &k.iter().map(|x| x.attestation.as_str()).collect::<Vec<_>>(),
                 &k.iter().map(|x| x.created).collect::<Vec<_>>(),

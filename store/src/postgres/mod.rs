@@ -114,7 +114,10 @@ impl PostgresStore {
         PostgresStore::migrated(config, Some(password))
     }
 
-    fn migrated(config: &PostgresConfig, password: Option<Zeroizing<String>>) -> Result<PostgresStore> {
+    fn migrated(
+        config: &PostgresConfig,
+        password: Option<Zeroizing<String>>,
+    ) -> Result<PostgresStore> {
         let store = PostgresStore::open(config, password)?;
         let version = store.migrate()?;
         store.check_version(version)?;
