@@ -86,6 +86,7 @@ class Ops:
         shutil.copy(pg.ROLES_SQL, self.server_dir / "roles.sql")
         self.saved_policy = DEFAULT_POLICY.read_text() if DEFAULT_POLICY.exists() else None
         self.made = []  # directories this module made outside its own
+        self.files = []  # and files
 
     # -- the page's placeholders --------------------------------------------
     def placed(self, text):
@@ -115,8 +116,10 @@ class Ops:
         def certificates(cluster):
             DEBIAN_CONF.mkdir(parents=True, exist_ok=True)
             for name in ("server.crt", "server.key"):
+                assert not (DEBIAN_CONF / name).exists(), "not ours to replace"
                 shutil.copy(cluster.server / name, DEBIAN_CONF / name)
                 pg.give(DEBIAN_CONF / name, 0o600)
+                self.files.append(DEBIAN_CONF / name)
             # the port in the doc's lines: none is set there (Debian's 5432)
             assert "5432" not in conf and "port" not in conf, conf
 
@@ -127,7 +130,9 @@ class Ops:
         os.symlink(f".s.PGSQL.{self.cluster.port}", DEBIAN_SOCKETS / ".s.PGSQL.5432")
         # what every host has (prose in the doc): the CA's certificate
         ca = Path("/etc/pam_tap/db-ca.pem")
-        ca.parent.mkdir(mode=0o755, exist_ok=True)
+        if not ca.parent.exists():
+            ca.parent.mkdir(mode=0o755)
+            self.made.append(ca.parent)
         shutil.copy(self.cluster.ca, ca)
         os.chmod(ca, 0o644)
 
@@ -163,6 +168,8 @@ class Ops:
             self.cluster.stop()
         if getattr(self, "mounted", None) is not None:
             subprocess.run(["umount", self.mounted], capture_output=True)
+        for path in self.files:
+            path.unlink(missing_ok=True)
         for directory in self.made:
             shutil.rmtree(directory, ignore_errors=True)
         if self.saved_policy is not None:
@@ -230,6 +237,11 @@ def test_password_files_and_the_schema_as_the_doc_says(ops):
     # the host role may not make the schema
     host_policy = ops.tap.write_policy("host-only.toml",
                                        text=ops.base_policy() + ops.host_store)
+    # before the schema exists, tapctl init says what to do
+    init = ops.tap.tapctl("init", policy=host_policy, check=False)
+    assert init.returncode == 6, init
+    assert "schema version 0" in init.stderr and "`tapd --migrate`" in init.stderr, init.stderr
+    assert "pam_tap_admin" in init.stderr, init.stderr
     refused = run_sh(migrate, ops.server_dir, binds=[(host_policy, DEFAULT_POLICY)])
     assert refused.returncode != 0 and "permission denied" in refused.stderr, refused
     done = ok(ops.on_admin_host(migrate))
@@ -307,3 +319,47 @@ def test_backup_restore_and_revoking_everything_as_the_doc_says(ops):
     assert listed and all(p["revoked_at"] for p in listed), listed
     refused = ops.sign_in("tapuser4", issued["pass"])
     assert refused.outcome != "PAM_SUCCESS", refused
+
+
+def test_store_migrate_refuses_what_it_should_and_copies_nothing(ops):
+    url = ops.placed("postgresql://pam_tap_admin@db.example:5432/pam_tap")
+    ca = "/etc/pam_tap/db-ca.pem"
+    count = ops.cluster.sql("pam_tap", "SELECT count(*) FROM pam_tap.audit")
+
+    def migrate(*args, as_user=None, policy=None):
+        cmd = [WORLD.tapctl]
+        if policy:
+            cmd += ["--policy", policy]
+        cmd += ["store", "migrate", "--to", url, "--ca-file", ca, *args]
+        if as_user:
+            cmd = harness.as_user_prefix(as_user) + [str(c) for c in cmd]
+        return subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+
+    sqlite_policy = ops.tap.write_policy("sqlite.toml", text=ops.sqlite_policy)
+    # not root
+    proc = migrate(as_user="tapuser1", policy=sqlite_policy)
+    assert proc.returncode == 3 and "for root" in proc.stderr, proc
+    # a password file others may read
+    loose = ops.base / "loose.pw"
+    loose.write_text((ops.server_dir / "admin.pw").read_text())
+    os.chmod(loose, 0o644)
+    proc = migrate("--password-file", loose, policy=sqlite_policy)
+    assert proc.returncode == 2 and "root's alone" in proc.stderr, proc
+    # a policy on PostgreSQL already: nothing to copy from
+    proc = migrate(policy=DEFAULT_POLICY)
+    assert proc.returncode == 2 and "PostgreSQL store already" in proc.stderr, proc
+    # a wrong password: refused by the server
+    wrong = ops.base / "wrong.pw"
+    wrong.write_text("not-the-password\n")
+    os.chmod(wrong, 0o600)
+    proc = migrate("--password-file", wrong, policy=sqlite_policy)
+    assert proc.returncode == 6 and "password authentication failed" in proc.stderr, proc
+    # the host role has no right to copy, even with --merge
+    host_url = url.replace("pam_tap_admin", "pam_tap_host")
+    proc = subprocess.run([str(WORLD.tapctl), "--policy", str(sqlite_policy), "store", "migrate",
+                           "--to", host_url, "--ca-file", ca, "--password-file",
+                           str(ops.server_dir / "host.pw"), "--merge"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 6 and "permission denied" in proc.stderr, proc
+    assert ops.cluster.sql("pam_tap", "SELECT count(*) FROM pam_tap.audit") == count
