@@ -45,6 +45,23 @@ pub fn run(args: StoreMigrateArgs, policy_path: Option<PathBuf>) -> Result<()> {
     let store = policy.store.sqlite_path();
     let owner = std::fs::metadata(store)
         .map_err(|e| Failure::new(Exit::NotFound, format!("store {}: {e}", store.display())))?;
+    // The copy runs as this owner and gets the admin password: only tapd's
+    // own user (or root) may be handed it, never whoever owns a stray file.
+    let tapd_user = tap_core::accounts::user_by_name(tap_core::daemon::DAEMON_USER)
+        .ok()
+        .flatten();
+    if owner.uid() != 0 && !tapd_user.is_some_and(|u| u.uid == owner.uid()) {
+        return Err(Failure::new(
+            Exit::Policy,
+            format!(
+                "store {} is owned by uid {}, not by tapd's user {}: not handing it the \
+                 admin password",
+                store.display(),
+                owner.uid(),
+                tap_core::daemon::DAEMON_USER
+            ),
+        ));
+    }
     let stdin = match &args.password_file {
         Some(path) => Stdio::from(root_only(path)?),
         None => Stdio::null(),

@@ -346,6 +346,18 @@ def test_store_migrate_refuses_what_it_should_and_copies_nothing(ops):
     os.chmod(loose, 0o644)
     proc = migrate("--password-file", loose, policy=sqlite_policy)
     assert proc.returncode == 2 and "root's alone" in proc.stderr, proc
+    # a store some other user owns is not handed the admin password
+    stray_dir = ops.base / "stray"
+    stray_dir.mkdir(mode=0o700)
+    uid, gid = harness.USERS["tapuser1"]
+    os.chown(stray_dir, uid, gid)
+    stray = stray_dir / "tap.db"
+    shutil.copy(ops.tap.store, stray)
+    os.chown(stray, uid, gid)
+    os.chmod(stray, 0o600)
+    stray_policy = ops.tap.write_policy("stray.toml", text=harness.policy_text(stray))
+    proc = migrate("--password-file", ops.server_dir / "admin.pw", policy=stray_policy)
+    assert proc.returncode == 5 and "not handing it the admin password" in proc.stderr, proc
     # a policy on PostgreSQL already: nothing to copy from
     proc = migrate(policy=DEFAULT_POLICY)
     assert proc.returncode == 2 and "PostgreSQL store already" in proc.stderr, proc
