@@ -68,13 +68,14 @@ pub fn run(args: StoreMigrateArgs, policy_path: Option<PathBuf>) -> Result<()> {
     };
     let tapd = tapd_binary()?;
     let mut command = Command::new(&tapd);
+    // tapd runs from /: relative paths are made absolute here.
     command
         .arg("--policy")
-        .arg(&policy_path)
+        .arg(absolute(&policy_path)?)
         .arg("--migrate-to")
         .arg(&args.to);
     if let Some(ca) = &args.ca_file {
-        command.arg("--ca-file").arg(ca);
+        command.arg("--ca-file").arg(absolute(ca)?);
     }
     if args.merge {
         command.arg("--merge");
@@ -99,6 +100,11 @@ pub fn run(args: StoreMigrateArgs, policy_path: Option<PathBuf>) -> Result<()> {
         // tapd said why on stderr.
         Err(Failure::new(Exit::Store, ""))
     }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path)
+        .map_err(|e| Failure::new(Exit::Usage, format!("{}: {e}", path.display())))
 }
 
 /// The password file, open: a regular file (not a link), root's, and no

@@ -375,3 +375,11 @@ def test_store_migrate_refuses_what_it_should_and_copies_nothing(ops):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 6 and "permission denied" in proc.stderr, proc
     assert ops.cluster.sql("pam_tap", "SELECT count(*) FROM pam_tap.audit") == count
+    # relative file names are the caller's (tapd runs from /): the copy
+    # gets as far as the database, which holds passes already
+    proc = subprocess.run([str(WORLD.tapctl), "--policy", str(sqlite_policy), "store", "migrate",
+                           "--to", url, "--ca-file", "db-ca.pem", "--password-file",
+                           os.path.relpath(ops.server_dir / "admin.pw", "/etc/pam_tap")],
+                          capture_output=True, text=True, timeout=60, cwd="/etc/pam_tap")
+    assert proc.returncode == 6 and "holds 4 passes" in proc.stderr, proc
+    assert ops.cluster.sql("pam_tap", "SELECT count(*) FROM pam_tap.audit") == count
