@@ -50,18 +50,22 @@ pub fn run(args: StoreMigrateArgs, policy_path: Option<PathBuf>) -> Result<()> {
     let tapd_user = tap_core::accounts::user_by_name(tap_core::daemon::DAEMON_USER)
         .ok()
         .flatten();
-    if owner.uid() != 0 && !tapd_user.is_some_and(|u| u.uid == owner.uid()) {
-        return Err(Failure::new(
-            Exit::Policy,
-            format!(
-                "store {} is owned by uid {}, not by tapd's user {}: not handing it the \
-                 admin password",
-                store.display(),
-                owner.uid(),
-                tap_core::daemon::DAEMON_USER
-            ),
-        ));
-    }
+    let (uid, gid) = match tapd_user {
+        _ if owner.uid() == 0 => (0, 0),
+        Some(user) if user.uid == owner.uid() => (user.uid, user.gid),
+        _ => {
+            return Err(Failure::new(
+                Exit::Policy,
+                format!(
+                    "store {} is owned by uid {}, not by tapd's user {}: not handing it the \
+                     admin password",
+                    store.display(),
+                    owner.uid(),
+                    tap_core::daemon::DAEMON_USER
+                ),
+            ))
+        }
+    };
     let stdin = match &args.password_file {
         Some(path) => Stdio::from(root_only(path)?),
         None => Stdio::null(),
@@ -80,11 +84,11 @@ pub fn run(args: StoreMigrateArgs, policy_path: Option<PathBuf>) -> Result<()> {
     if args.merge {
         command.arg("--merge");
     }
-    // As the store's owner, with no supplementary groups (std drops them
-    // when root sets the uid), nothing of root's environment, from /.
+    // As the store's owner with its own group, no supplementary groups (std
+    // drops them when root sets the uid), nothing of root's environment, from /.
     command
-        .uid(owner.uid())
-        .gid(owner.gid())
+        .uid(uid)
+        .gid(gid)
         .env_clear()
         .current_dir("/")
         .stdin(stdin);
