@@ -42,6 +42,8 @@ PACKAGES=(
     # directory; never a cluster or service of the host (see below). libssl-dev:
     # the PostgreSQL client's TLS (openssl-sys links the system's OpenSSL)
     postgresql postgresql-client libssl-dev
+    # docs/fleet.md's commands, run as written by test_fleet_ops.py: jq reads tapctl's JSON
+    jq
     # tap-bench: valgrind for --callgrind (instructions per sign-in), and
     # pam_google_authenticator, the peer module case (a) is printed beside
     valgrind libpam-google-authenticator
