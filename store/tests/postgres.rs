@@ -1434,6 +1434,7 @@ fn copy_from_sqlite(cluster: &Cluster) {
         must(source.put_pass(&used, &audit("pass.issued")));
         assert!(must(source.record_success(
             &used,
+            &PassProof::from_phc(&used.phc),
             150,
             500,
             &audit("signin.pass.success")
@@ -1501,10 +1502,30 @@ fn copy_from_sqlite(cluster: &Cluster) {
         (copied.passes, copied.keys, copied.ssh_keys, copied.audit),
         (3, 2, 2, audit_rows)
     );
+    // every state as it was (read back, like everything, in verifier form)
+    let without_hash = |passes: Vec<PassRecord>| -> Vec<PassRecord> {
+        passes
+            .into_iter()
+            .map(|p| PassRecord {
+                phc: String::new(),
+                ..p
+            })
+            .collect()
+    };
     assert_eq!(
-        must(admin.passes()),
-        snapshot.passes,
-        "hashes and all state"
+        without_hash(must(admin.passes())),
+        without_hash(snapshot.passes.clone()),
+        "all state"
+    );
+    // and the hashes themselves, byte for byte
+    let phcs: Vec<&str> = snapshot.passes.iter().map(|p| p.phc.as_str()).collect();
+    assert_eq!(
+        cluster.sql(
+            &db,
+            "SELECT string_agg(phc, ' ' ORDER BY \"user\") FROM pam_tap.passes"
+        ),
+        phcs.join(" "),
+        "hashes"
     );
     for user in ["alice", "bob", "carol"] {
         let keys: Vec<_> = snapshot
@@ -1549,8 +1570,11 @@ fn copy_from_sqlite(cluster: &Cluster) {
     // The copy behaves as the source did: the used pass stays used, the
     // counter goes on from 42 only, a usable pass signs in.
     let alice = must(host.pass("alice")).unwrap_or_else(|| panic!("no pass"));
+    // (with the real proof: the hosts read only the verifier)
+    let alice_proof = PassProof::from_phc("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA");
     assert!(!must(host.record_success(
         &alice,
+        &alice_proof,
         200,
         600,
         &audit("signin.pass.success")
@@ -1559,6 +1583,7 @@ fn copy_from_sqlite(cluster: &Cluster) {
     assert_eq!(bob.failures, 2);
     assert!(must(host.record_success(
         &bob,
+        &PassProof::from_phc(&sample(100).phc),
         200,
         600,
         &audit("signin.pass.success")
