@@ -100,8 +100,8 @@ class Host:
             time.sleep(0.02)
         raise AssertionError(f"{self.name}: tapd did not answer within 15 s")
 
-    def sign_in(self, service, user, answer, popen=False, wait_file=None):
-        return harness.drive(service, user, [answer], popen=popen, wait_file=wait_file,
+    def sign_in(self, service, user, answers=(), popen=False, wait_file=None):
+        return harness.drive(service, user, list(answers), popen=popen, wait_file=wait_file,
                              prefix=self.enter())
 
     def stop(self):

@@ -13,6 +13,8 @@ sees it.
 """
 
 import json
+import os
+import shutil
 import subprocess
 import time
 from datetime import datetime, timezone
@@ -21,6 +23,7 @@ import pytest
 
 import fleet as fleet_hosts
 import harness
+import keys_support as ks
 import pg
 from conftest import WORLD
 
@@ -64,6 +67,7 @@ class Fleet:
             self.hosts[name] = fleet_hosts.Host(name, base / "hosts" / name, host_text)
             self.hosts[name].start_tapd()
         self.services = fleet_hosts.services(WORLD.pam_tap_so)
+        self.softkey = ks.softkey_binary(WORLD)
 
     def tapd_as_pam_tap(self, *args):
         uid, gid = harness.USERS[harness.DAEMON_USER]
@@ -81,8 +85,30 @@ class Fleet:
     def show(self, user):
         return self.tap.show(user, policy=self.admin)
 
-    def sign_in(self, host, user, answer, stack="gate"):
-        return self.hosts[host].sign_in(self.services[stack], user, answer)
+    def sign_in(self, host, user, answer=None, stack="gate"):
+        answers = [] if answer is None else [answer]
+        return self.hosts[host].sign_in(self.services[stack], user, answers)
+
+    # -- security keys (pam_tap-softkey behind the one helper path) -----------
+    def new_key(self, user, name):
+        keydir = self.base / f"keys-{user}"
+        if not keydir.exists():
+            keydir.mkdir(mode=0o755)
+            uid, gid = harness.USERS[user]
+            os.chown(keydir, uid, gid)
+        return ks.SoftKey(keydir / f"{name}.json", user, self.softkey)
+
+    def plug(self, key):
+        """The helper every host runs is now `key`."""
+        tmp = self.helper.with_suffix(".tmp")
+        tmp.write_text("#!/bin/sh\nexec " + " ".join(ks.harness_quote(a) for a in key.argv())
+                       + ' "$@"\n')
+        os.chown(tmp, 0, 0)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, self.helper)
+
+    def keys(self, user):
+        return json.loads(self.tap.tapctl("keys", user, "--json", policy=self.admin).stdout)
 
     def sql(self, statement):
         return self.cluster.sql("pam_tap", statement)
@@ -196,8 +222,8 @@ def race(fleet, user, answer, go):
     procs = []
     for i in range(RACERS):
         host = fleet.host(HOST_NAMES[i % len(HOST_NAMES)])
-        procs.append((host.name, host.sign_in(fleet.services["gate"], user, answer, popen=True,
-                                              wait_file=go)))
+        procs.append((host.name, host.sign_in(fleet.services["gate"], user, [answer],
+                                              popen=True, wait_file=go)))
     time.sleep(0.8)  # let every driver reach its wait
     t0 = time.monotonic()
     go.touch()
@@ -278,3 +304,67 @@ def test_enrollment_window_is_per_user_not_per_host(fleet):
     for name in ("host-b", "host-c"):
         window = status(name)["enroll_window_until"]
         assert window and datetime.fromisoformat(window) > now, (name, window)
+
+
+# ---------------------------------------------------------------------------
+# cross-host: security keys
+
+def enroll_on_host(fleet, host, user, label):
+    """A pass sign-in on `host`, then `tapctl enroll` as the user there (its
+    tapd, the standard socket): the key is in the fleet's store."""
+    issued = fleet.issue(user)
+    r = fleet.sign_in(host, user, issued["pass"])
+    assert r.outcome == "PAM_SUCCESS", r
+    proc = fleet.host(host).run_here(WORLD.tapctl, "enroll", "--label", label, as_user=user)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    [key] = fleet.keys(user)
+    assert key["label"] == label, key
+    return key
+
+
+def assert_key_success(r):
+    """Signed in by touch: the cue, no prompt, on the deny stack."""
+    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
+    assert r.messages == [{"style": "PAM_TEXT_INFO", "msg": ks.TOUCH_CUE}], r
+
+
+def test_a_key_enrolled_on_one_host_signs_in_on_the_others(fleet):
+    user = "tapuser6"
+    fleet.plug(fleet.new_key(user, "key"))
+    enrolled = enroll_on_host(fleet, "host-a", user, "fleet key")
+    count = enrolled["sign_count"]
+    for name in ("host-b", "host-c"):
+        assert_key_success(fleet.sign_in(name, user, stack="deny"))
+        [key] = fleet.keys(user)
+        assert key["sign_count"] > count and key["last_used"], (name, key)
+        count = key["sign_count"]
+    rows = fleet.sql("SELECT event || ' ' || host FROM pam_tap.audit WHERE \"user\" = 'tapuser6' "
+                     "AND event LIKE '%key%' ORDER BY seq").splitlines()
+    assert rows == ["key.enrolled host-a", "signin.key.success host-b",
+                    "signin.key.success host-c"], rows
+
+
+def test_a_cloned_key_used_on_another_host_after_the_original_is_refused(fleet):
+    user = "tapuser7"
+    key = fleet.new_key(user, "key")
+    fleet.plug(key)
+    enroll_on_host(fleet, "host-a", user, "cloned key")
+    # the attacker copies the key's secret state now
+    clone = fleet.new_key(user, "clone")
+    shutil.copyfile(key.path, clone.path)
+    # the owner signs in on host A: the counter moves on, fleet-wide
+    assert_key_success(fleet.sign_in("host-a", user, stack="deny"))
+    [stored] = fleet.keys(user)
+    # the clone's next signature carries a counter the store has seen
+    fleet.plug(clone)
+    r = fleet.sign_in("host-b", user, stack="gate")
+    assert r.rc == "PAM_AUTH_ERR" and not r.fellthrough, r
+    assert harness.PROMPT not in r.prompts, r
+    [after] = fleet.keys(user)
+    assert after["sign_count"] == stored["sign_count"], (stored, after)
+    regressed = fleet.sql("SELECT host || ' ' || detail FROM pam_tap.audit "
+                          "WHERE \"user\" = 'tapuser7' AND event = 'key.counter_regressed'")
+    assert regressed.startswith("host-b ") and "clone" in regressed, regressed
+    # the original key still signs in, on another host again
+    fleet.plug(key)
+    assert_key_success(fleet.sign_in("host-c", user, stack="deny"))
