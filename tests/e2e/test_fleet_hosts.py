@@ -49,6 +49,10 @@ class Fleet:
     def __init__(self, base):
         self.base = base
         self.hosts = {}
+        self.cluster = self.tap = None
+
+    def start(self):
+        base = self.base
         self.cluster = pg.Cluster(base / "cluster")
         self.tap = harness.Tap(base / "admin", WORLD.pam_tap_so, WORLD.tapctl)
         secrets = base / "secrets"
@@ -116,22 +120,22 @@ class Fleet:
     def stop(self):
         for host in self.hosts.values():
             host.stop()
-        self.tap.stop_daemons()
-        self.cluster.stop()
+        if self.tap is not None:
+            self.tap.stop_daemons()
+        if self.cluster is not None:
+            self.cluster.stop()
 
 
 @pytest.fixture(scope="module")
 def fleet():
     if WORLD.missing:
         pytest.fail(WORLD.missing)
-    base = WORLD.base / "t" / "fleet-hosts"
-    f = None
+    f = Fleet(WORLD.base / "t" / "fleet-hosts")
     try:
-        f = Fleet(base)
+        f.start()
         yield f
     finally:
-        if f is not None:
-            f.stop()
+        f.stop()
 
 
 def refused_everywhere(fleet, user, answer):
