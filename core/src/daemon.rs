@@ -16,6 +16,12 @@ pub const DEFAULT_SOCKET: &str = "/run/pam_tap/tapd.sock";
 /// path: a client never takes a decision from it.
 pub const DAEMON_USER: &str = "pam-tap";
 
+/// How long the PAM module waits for tapd's answer to one sign-in step, a
+/// free hash slot included: past it the sign-in fails closed instead of
+/// hanging a login. A store call's worst case must fit inside it
+/// (`policy::store`).
+pub const SIGN_IN_WAIT: Duration = Duration::from_secs(10);
+
 /// How to start the daemon, for messages.
 pub const HOW_TO_START: &str =
     "start it with `systemctl start pam-tap.socket`, or run `tapd` where there is no systemd";

@@ -802,6 +802,10 @@ mod tests {
                 "must be an absolute path",
             ),
             ("[store]\nstatement_timeout = \"2m\"", "statement_timeout = \"2m\" is out of range"),
+            (
+                "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\nconnect_timeout = \"3s\"\nstatement_timeout = \"4s\"",
+                "statement_timeout + 2 x connect_timeout is 10s, but a login waits at most 10s",
+            ),
             ("[store]\nbackend = \"mysql\"", "unknown variant"),
             ("[store]\nhost = \"db1\"", "unknown field"),
             ("store = 5", "a [store] table, or the SQLite file's path"),

@@ -16,6 +16,7 @@
 //!   multi-use pass's success may be merely atomic (see `record_success`).
 
 use crate::audit::AuditRecord;
+use crate::hashing::PassProof;
 use crate::keys::credential::KeyCredential;
 use crate::pass::PassRecord;
 use crate::ssh::record::SshKeyRecord;
@@ -42,6 +43,10 @@ pub enum AddKey {
     TooMany,
     /// This credential is already enrolled for the user.
     Duplicate,
+    /// The store found the user's enrollment window closed (a backend that
+    /// re-checks it, by its own clock, for a caller that is no
+    /// administrator: PostgreSQL's host role).
+    WindowClosed,
 }
 
 /// Outcome of counting a wrong pass.
@@ -85,6 +90,11 @@ pub trait Store {
     /// of many concurrent sign-ins with one one-time pass exactly one gets
     /// `true`; the others get `false` and change nothing.
     ///
+    /// `proof` is what checking the pass gave. A backend whose readers see
+    /// only a verifier of the hash (PostgreSQL's host role) changes nothing
+    /// unless it is the pass's hash field; SQLite, read only by the daemon
+    /// that owns it, has no one to prove it to.
+    ///
     /// Consuming a one-time pass is durable before this returns. A multi-use
     /// pass changes no state that guards access (only `last_used`, the
     /// enrollment window and the audit row, which syslog also carries), so
@@ -93,6 +103,7 @@ pub trait Store {
     fn record_success(
         &mut self,
         pass: &PassRecord,
+        proof: &PassProof,
         now: Timestamp,
         enroll_until: Timestamp,
         audit: &AuditRecord,

@@ -29,10 +29,6 @@ use zeroize::Zeroizing;
 /// longest delay any module asked for.
 const FAIL_DELAY_USEC: libc::c_uint = 2_000_000;
 
-/// How long one step may take at tapd, waiting for a free hash slot
-/// included: past it the sign-in fails closed instead of hanging a login.
-const DAEMON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 struct PamTap;
 pam::pam_hooks!(PamTap);
 
@@ -170,7 +166,7 @@ fn run(pamh: &mut PamHandle, args: &ModuleArgs, user: &str, silent: bool) -> Sig
     };
     let mut tapd = Remote {
         socket: &args.socket,
-        timeout: DAEMON_TIMEOUT,
+        timeout: tap_core::daemon::SIGN_IN_WAIT,
     };
     signin::drive(
         &mut tapd,

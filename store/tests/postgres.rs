@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use tap_core::audit::{AuditRecord, Event};
+use tap_core::hashing::PassProof;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::pass::testkit::sample;
 use tap_core::pass::PassRecord;
@@ -38,6 +39,10 @@ const CASES: &[(&str, Case)] = &[
     ),
     ("failures_lock_at_the_limit", failures_lock),
     ("keys_add_list_limit_remove", keys_add_limit_remove),
+    (
+        "hosts_see_a_verifier_prove_the_pass_and_enroll_only_in_a_window",
+        host_proof_and_window,
+    ),
     ("key_counter_moves_once_and_only_forward", key_counter),
     ("ssh_keys_add_list_limit_remove_and_use", ssh_keys),
     ("audit_keeps_the_newest_in_order_with_the_host", audit_order),
@@ -368,9 +373,18 @@ fn put_replaces(cluster: &Cluster) {
         .put_pass(&second, &audit("pass.replaced"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(old, Some(first));
+    // hosts see the hash only in verifier form
+    let seen = host
+        .pass("alice")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no pass"));
+    assert!(seen.phc.starts_with("$argon2id-sha256$"), "{}", seen.phc);
     assert_eq!(
-        host.pass("alice").unwrap_or_else(|e| panic!("{e}")),
-        Some(second)
+        seen,
+        PassRecord {
+            phc: seen.phc.clone(),
+            ..second
+        }
     );
     assert_eq!(host.passes().unwrap_or_else(|e| panic!("{e}")).len(), 1);
     assert_eq!(
@@ -389,10 +403,22 @@ fn one_time_once(cluster: &Cluster) {
         .put_pass(&pass, &audit("pass.issued"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(host
-        .record_success(&pass, 150, 500, &audit("signin.pass.success"))
+        .record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            150,
+            500,
+            &audit("signin.pass.success")
+        )
         .unwrap_or_else(|e| panic!("{e}")));
     assert!(!host
-        .record_success(&pass, 151, 500, &audit("signin.pass.success"))
+        .record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            151,
+            500,
+            &audit("signin.pass.success")
+        )
         .unwrap_or_else(|e| panic!("{e}")));
     let stored = host
         .pass("alice")
@@ -420,7 +446,7 @@ fn success_rechecks(cluster: &Cluster) {
         .put_pass(&pass, &audit("pass.issued"))
         .unwrap_or_else(|e| panic!("{e}"));
     let mut ok = |p: &PassRecord, now| {
-        host.record_success(p, now, 500, &audit("x"))
+        host.record_success(p, &PassProof::from_phc(&p.phc), now, 500, &audit("x"))
             .unwrap_or_else(|e| panic!("{e}"))
     };
     assert!(!ok(&pass, 99), "before start");
@@ -448,7 +474,13 @@ fn success_rechecks(cluster: &Cluster) {
         .revoke("bob", 171, &audit("pass.revoked"))
         .unwrap_or_else(|e| panic!("{e}")));
     assert!(!host
-        .record_success(&pass, 180, 500, &audit("x"))
+        .record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            180,
+            500,
+            &audit("x")
+        )
         .unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(audited(&admin, "x"), 2);
     assert_eq!(audited(&admin, "pass.revoked"), 1);
@@ -482,7 +514,13 @@ fn failures_lock(cluster: &Cluster) {
     );
     assert!(
         !host
-            .record_success(&pass, 120, 500, &audit("x"))
+            .record_success(
+                &pass,
+                &PassProof::from_phc(&pass.phc),
+                120,
+                500,
+                &audit("x")
+            )
             .unwrap_or_else(|e| panic!("{e}")),
         "locked"
     );
@@ -516,6 +554,125 @@ fn key(user: &str, id: u8) -> KeyCredential {
         created: 100,
         last_used: None,
     }
+}
+
+fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The host role reads passes only in verifier form, checks a real pass
+/// against it, and records a sign-in only with the pass's proof; a key is
+/// added by a host only while the user's window is open by the database's
+/// clock, by the admin role always.
+fn host_proof_and_window(cluster: &Cluster) {
+    let (db, mut admin, mut host) = fresh(cluster);
+    let now = wall_clock();
+    let cheap = tap_core::hashing::HashCost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let phc = tap_core::hashing::hash("K7QM9XRT4D", &cheap).unwrap_or_else(|e| panic!("{e}"));
+    let issued = PassRecord {
+        phc: phc.clone(),
+        start: now - 10,
+        expires: now + 3_600,
+        ..sample(now - 10)
+    };
+    admin
+        .put_pass(&issued, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let seen = host
+        .pass("alice")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no pass"));
+    // the database's view and core agree on the verifier; the hash is not shown
+    assert_eq!(Ok(seen.phc.clone()), tap_core::hashing::verifier_form(&phc));
+    let field = phc.rsplit_once('$').map(|(_, f)| f).unwrap_or_default();
+    assert!(!seen.phc.contains(field));
+    assert_eq!(
+        raw(cluster, &db, Role::Host, "SELECT phc FROM pam_tap.passes"),
+        Err("42501".into())
+    );
+    let proof = tap_core::hashing::verify_in(
+        "K7QM9XRT4D",
+        &seen.phc,
+        &mut tap_core::hashing::HashMemory::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|| panic!("the right pass must verify against the verifier"));
+    // A key before any sign-in: the host may not add it, the admin may.
+    let add = |store: &mut PostgresStore, k: &KeyCredential| {
+        store
+            .add_key(k, 5, &audit("key.enrolled"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(add(&mut host, &key("alice", 1)), AddKey::WindowClosed);
+    assert_eq!(audited(&host, "key.enrolled"), 0);
+    // What a stolen host credential has: the verifier, and its own field.
+    let verifier_field = seen
+        .phc
+        .rsplit_once('$')
+        .map(|(_, f)| f)
+        .unwrap_or_default();
+    for forged in ["", verifier_field, "...", &seen.phc] {
+        let forged = PassProof::from_phc(&format!("$x${forged}"));
+        assert!(!host
+            .record_success(
+                &seen,
+                &forged,
+                now,
+                now + 600,
+                &audit("signin.pass.success")
+            )
+            .unwrap_or_else(|e| panic!("{e}")));
+    }
+    let still = host.pass("alice").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(still.and_then(|p| p.enroll_until), None, "nothing recorded");
+    assert_eq!(add(&mut host, &key("alice", 1)), AddKey::WindowClosed);
+    // The pass's own proof records the sign-in and opens the window.
+    assert!(host
+        .record_success(&seen, &proof, now, now + 600, &audit("signin.pass.success"))
+        .unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(add(&mut host, &key("alice", 1)), AddKey::Added);
+    assert_eq!(add(&mut host, &key("alice", 1)), AddKey::Duplicate);
+    assert_eq!(audited(&host, "key.enrolled"), 1);
+    // bob has no window: not for his keys, nor his SSH keys, from a host
+    assert_eq!(add(&mut host, &key("bob", 2)), AddKey::WindowClosed);
+    assert_eq!(
+        host.add_ssh_key(&ssh_key("bob", 2), 5, &audit("ssh_key.added"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        AddKey::WindowClosed
+    );
+    assert_eq!(
+        host.add_ssh_key(&ssh_key("alice", 2), 5, &audit("ssh_key.added"))
+            .unwrap_or_else(|e| panic!("{e}")),
+        AddKey::Added
+    );
+    assert_eq!(add(&mut admin, &key("bob", 2)), AddKey::Added);
+    // A window in the past (a host cannot choose the clock) is closed.
+    raw(
+        cluster,
+        &db,
+        Role::Admin,
+        &format!("UPDATE pam_tap.passes SET enroll_until = {}", now - 1),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(add(&mut host, &key("alice", 3)), AddKey::WindowClosed);
+    // A revoked pass's window is closed too.
+    raw(
+        cluster,
+        &db,
+        Role::Admin,
+        &format!(
+            "UPDATE pam_tap.passes SET enroll_until = {}, revoked_at = {now}",
+            now + 600
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(add(&mut host, &key("alice", 3)), AddKey::WindowClosed);
 }
 
 fn keys_add_limit_remove(cluster: &Cluster) {
@@ -735,6 +892,7 @@ fn race_exactly_once(cluster: &Cluster) {
                 let won = store
                     .record_success(
                         &one_time(1000 + round),
+                        &PassProof::from_phc(&one_time(1000 + round).phc),
                         150,
                         500,
                         &audit("signin.pass.success"),
@@ -850,10 +1008,22 @@ fn revoke_elsewhere(cluster: &Cluster) {
         .put_pass(&pass, &audit("pass.issued"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(host_a
-        .record_success(&pass, 150, 500, &audit("x"))
+        .record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            150,
+            500,
+            &audit("x")
+        )
         .unwrap_or_else(|e| panic!("{e}")));
     assert!(host_b
-        .record_success(&pass, 151, 500, &audit("x"))
+        .record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            151,
+            500,
+            &audit("x")
+        )
         .unwrap_or_else(|e| panic!("{e}")));
     admin
         .revoke("alice", 152, &audit("pass.revoked"))
@@ -864,10 +1034,22 @@ fn revoke_elsewhere(cluster: &Cluster) {
         .and_then(|p| p.revoked_at)
         .is_some());
     assert!(!host_b
-        .record_success(&pass, 153, 500, &audit("x"))
+        .record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            153,
+            500,
+            &audit("x")
+        )
         .unwrap_or_else(|e| panic!("{e}")));
     assert!(!host_a
-        .record_success(&pass, 153, 500, &audit("x"))
+        .record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            153,
+            500,
+            &audit("x")
+        )
         .unwrap_or_else(|e| panic!("{e}")));
 }
 
@@ -934,9 +1116,11 @@ fn host_cannot_issue(cluster: &Cluster) {
     assert!(host
         .remove_key("alice", &[1; 16], &audit("key.removed"))
         .is_err());
-    assert!(host
-        .add_key(&key("alice", 2), 5, &audit("key.enrolled"))
-        .is_err());
+    // a host adds a key only in the user's window (see host_proof_and_window)
+    assert_eq!(
+        host.add_key(&key("alice", 2), 5, &audit("key.enrolled")),
+        Ok(AddKey::WindowClosed)
+    );
     assert_eq!(
         before,
         cluster.sql(
@@ -951,14 +1135,20 @@ fn host_cannot_issue(cluster: &Cluster) {
     );
     // The session still works after refusals (and nothing was left half-done).
     assert!(host
-        .record_success(&pass, 150, 500, &audit("x"))
+        .record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            150,
+            500,
+            &audit("x")
+        )
         .unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(audited(&host, "pass.revoked"), 0);
 }
 
 fn excess_rights_warned(cluster: &Cluster) {
     let (db, _admin, _host) = fresh(cluster);
-    cluster.sql(&db, "GRANT INSERT ON pam_tap.passes TO pam_tap_host; GRANT UPDATE (failures) ON pam_tap.passes TO pam_tap_host; GRANT EXECUTE ON FUNCTION pam_tap.append_audit(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO PUBLIC");
+    cluster.sql(&db, "GRANT INSERT ON pam_tap.passes TO pam_tap_host; GRANT UPDATE (failures) ON pam_tap.passes TO pam_tap_host; GRANT SELECT (phc) ON pam_tap.passes TO pam_tap_host; GRANT EXECUTE ON FUNCTION pam_tap.append_audit(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO PUBLIC");
     let host = connect(cluster, &db, Role::Host);
     let shown: Vec<String> = host.warnings().iter().map(ToString::to_string).collect();
     for wanted in [
@@ -974,6 +1164,10 @@ fn excess_rights_warned(cluster: &Cluster) {
             role: "PUBLIC".into(),
             right: "EXECUTE on pam_tap.append_audit".into(),
         },
+        StoreWarning::ExcessRight {
+            role: "pam_tap_host".into(),
+            right: "SELECT on pam_tap.passes (the pass hashes; hosts read host_passes)".into(),
+        },
     ] {
         assert!(
             host.warnings().contains(&wanted),
@@ -986,7 +1180,7 @@ fn excess_rights_warned(cluster: &Cluster) {
     );
     // The admin's connect checks the host role too.
     let admin = connect(cluster, &db, Role::Admin);
-    assert_eq!(admin.warnings().len(), 3, "{:?}", admin.warnings());
+    assert_eq!(admin.warnings().len(), 4, "{:?}", admin.warnings());
     cluster.sql(&db, "GRANT pam_tap_admin TO pam_tap_host");
     let host = connect(cluster, &db, Role::Host);
     assert!(

@@ -153,3 +153,160 @@ class Cluster:
         return ("\n[store]\nbackend = \"postgresql\"\n"
                 f"url = \"{self.url(role)}\"\npassword_file = \"{password_file}\"\n"
                 f"ca_file = \"{self.ca}\"\nconnect_timeout = \"{connect_timeout}\"\n")
+
+
+# --------------------------------------------------------------------------
+# faults and failover (test_fleet_faults.py): additions only, the code above
+# is shared with the other fleet tests.
+
+def pids_of(cluster):
+    """The postmaster and every process it started (backends, walsender,
+    checkpointer, ...), postmaster first."""
+    top = cluster.proc.pid  # setpriv execs postgres: the same pid
+    children = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = Path(stat).read_text()
+        except OSError:
+            continue
+        # the command name may hold spaces: the fields after its ")"
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[1]) == top:
+            children.append(int(stat.split("/")[2]))
+    return [top] + children
+
+
+def freeze(cluster):
+    """The server stops answering, as a silently dropping network looks from
+    tapd: SIGSTOP the postmaster (it can start no backend), then the rest.
+    The kernel still completes TCP handshakes on the listening socket, so a
+    new connection hangs after connect() instead of being refused."""
+    stopped = []
+    for pid in pids_of(cluster):
+        os.kill(pid, signal.SIGSTOP)
+        stopped.append(pid)
+    return stopped
+
+
+def thaw(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def url_for(role, clusters, database="pam_tap", **params):
+    """A libpq URL naming several servers, in order (url.rs reads it)."""
+    hosts = ",".join(f"127.0.0.1:{c.port}" for c in clusters)
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"postgresql://{role}@{hosts}/{database}" + (f"?{query}" if query else "")
+
+
+def store_section(url, password_file, ca_file, connect_timeout="1s", statement_timeout="2s"):
+    """A policy's `[store]` table for any URL and timeouts."""
+    return ("\n[store]\nbackend = \"postgresql\"\n"
+            f"url = \"{url}\"\npassword_file = \"{password_file}\"\n"
+            f"ca_file = \"{ca_file}\"\nconnect_timeout = \"{connect_timeout}\"\n"
+            f"statement_timeout = \"{statement_timeout}\"\n")
+
+
+def reload(cluster):
+    cluster.sql("postgres", "SELECT pg_reload_conf()")
+
+
+def expired_certificate(cluster):
+    """A server certificate for 127.0.0.1 and localhost from the cluster's
+    CA whose validity ended in 2020 (`openssl ca` sets the dates; `x509
+    -req` cannot in OpenSSL 3.0)."""
+    d = cluster.dir / "expired-ca"
+    d.mkdir(exist_ok=True)
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("1000\n")
+    (d / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = here\n[here]\n"
+        f"database = {d}/index.txt\nnew_certs_dir = {d}\nserial = {d}/serial\n"
+        "default_md = sha256\npolicy = any\nunique_subject = no\n"
+        "[any]\ncommonName = supplied\n")
+    out = d / "server.crt"
+    run(["openssl", "ca", "-batch", "-notext", "-config", d / "ca.cnf",
+         "-cert", cluster.ca, "-keyfile", cluster.dir / "ca.key", "-in", cluster.dir / "server.csr",
+         "-out", out, "-startdate", "20200101000000Z", "-enddate", "20200102000000Z",
+         "-extfile", cluster.dir / "ext"])
+    return out
+
+
+def serve_certificate(cluster, certificate):
+    """The server presents `certificate` (same key) to new connections."""
+    target = cluster.server / "server.crt"
+    target.write_bytes(Path(certificate).read_bytes())
+    give(target, 0o600)
+    reload(cluster)
+
+
+class Standby(Cluster):
+    """A synchronous streaming standby of `primary`: `pg_basebackup -R` as
+    the owner over the primary's socket, its own port and socket directory,
+    the same server certificate (127.0.0.1 and localhost, so valid for
+    both), and the primary waiting for it on every commit
+    (`synchronous_standby_names`, `synchronous_commit = on`)."""
+
+    NAME = "pam_tap_standby"
+
+    def __init__(self, primary, workdir):
+        self.bin = primary.bin
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, mode=0o755)
+        self.server = self.dir / "server"
+        self.server.mkdir(mode=0o700)
+        give(self.server, 0o700)
+        self.data = self.server / "data"
+        self.ca = primary.ca
+        for name in ("server.crt", "server.key"):
+            (self.server / name).write_bytes((primary.server / name).read_bytes())
+            give(self.server / name, 0o600)
+        self.sock = self.server / "sock"
+        self.sock.mkdir()
+        give(self.sock, 0o700)
+        self.port = harness.free_port()
+        with open(primary.data / "pg_hba.conf", "a") as f:
+            f.write("local replication postgres trust\n")
+        reload(primary)
+        run(as_owner([self.bin / "pg_basebackup", "-D", self.data, "-R", "-X", "stream",
+                      "-c", "fast", "-d",
+                      f"host={primary.sock} port={primary.port} user=postgres "
+                      f"application_name={self.NAME}"]), cwd=self.server)
+        with open(self.data / "postgresql.conf", "a") as f:
+            # later lines win over the primary's, copied with the data
+            f.write(f"port = {self.port}\nunix_socket_directories = '{self.sock}'\n"
+                    f"ssl_cert_file = '{self.server}/server.crt'\n"
+                    f"ssl_key_file = '{self.server}/server.key'\n"
+                    # once promoted it has no standby of its own to wait for
+                    "synchronous_standby_names = ''\n")
+        self.log = self.dir / "postgres.log"
+        self.proc = None
+        self.start()
+        self.database = primary.database
+        self.passwords = primary.passwords
+        try:
+            with open(primary.data / "postgresql.conf", "a") as f:
+                f.write(f"synchronous_standby_names = '\"{self.NAME}\"'\n"
+                        "synchronous_commit = on\n")
+            reload(primary)
+            deadline = time.monotonic() + 30
+            query = ("SELECT sync_state FROM pg_stat_replication "
+                     f"WHERE application_name = '{self.NAME}'")
+            while primary.sql("postgres", query) != "sync":
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        "the standby is not synchronous: "
+                        f"{primary.sql('postgres', 'TABLE pg_stat_replication')}")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()  # the caller never gets it to stop
+            raise
+
+    def promote(self):
+        """`pg_ctl promote`, waiting until it takes writes."""
+        run(as_owner([self.bin / "pg_ctl", "promote", "-w", "-t", "60", "-D", self.data]),
+            cwd=self.server)

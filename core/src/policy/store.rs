@@ -62,8 +62,8 @@ impl Default for StorePolicy {
             url: None,
             password_file: None,
             ca_file: None,
-            connect_timeout: Duration::from_secs(3),
-            statement_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(4),
             offline_keys: false,
         }
     }
@@ -156,6 +156,17 @@ impl StorePolicy {
                     "[store] {key} = \"{value}\" is out of range: allowed {low} to {high}"
                 ));
             }
+        }
+        // A call on a session the database stopped answering: the statement's
+        // bound, then one new connect and its statement (store/src/postgres).
+        let worst = self.statement_timeout.as_secs() + 2 * self.connect_timeout.as_secs();
+        let wait = crate::daemon::SIGN_IN_WAIT.as_secs();
+        if self.backend == Backend::Postgresql && worst >= wait {
+            return Err(format!(
+                "[store] statement_timeout + 2 x connect_timeout is {worst}s, but a login waits \
+                 at most {wait}s for tapd: a slow database would fail sign-ins tapd could still \
+                 finish. Keep the sum under {wait}s (the defaults are 4s and 2s)"
+            ));
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 use super::{Error, Failure, NothingReason, Outcome, Unavailable};
 use crate::accounts::Directory;
 use crate::audit::{AuditRecord, Event};
-use crate::hashing;
+use crate::hashing::{self, PassProof};
 use crate::keys::protocol::UserVerification;
 use crate::keys::verify::{verify_assertion, AssertionAnswer, StoredCredential, VerifyError};
 use crate::pass::PassRecord;
@@ -48,15 +48,16 @@ impl<'a> Requester<'a> {
 
 /// The Argon2 check, so the daemon can bound how many run at once.
 pub trait PassVerifier {
-    fn verify(&self, canonical: &str, phc: &str) -> Result<bool, String>;
+    /// `Some(proof)` for a right pass.
+    fn verify(&self, canonical: &str, phc: &str) -> Result<Option<PassProof>, String>;
 }
 
 /// Hashes right here, with no bound.
 pub struct DirectVerifier;
 
 impl PassVerifier for DirectVerifier {
-    fn verify(&self, canonical: &str, phc: &str) -> Result<bool, String> {
-        hashing::verify(canonical, phc)
+    fn verify(&self, canonical: &str, phc: &str) -> Result<Option<PassProof>, String> {
+        hashing::verify_in(canonical, phc, &mut hashing::HashMemory::default())
     }
 }
 
@@ -248,7 +249,7 @@ pub fn check_pass(
         return spent_pass(store, verifier, requester, &pass, reason, &canonical).map(decided);
     }
 
-    if verifier
+    if let Some(proof) = verifier
         .verify(&canonical, &pass.phc)
         .map_err(|e| Error::Unavailable(Unavailable::Hash(e)))?
     {
@@ -263,7 +264,7 @@ pub fn check_pass(
             timefmt::to_rfc3339(enroll_until)
         );
         let audit = requester.record(Event::PassSignIn, detail);
-        if !store.record_success(&pass, requester.now, enroll_until, &audit)? {
+        if !store.record_success(&pass, &proof, requester.now, enroll_until, &audit)? {
             store.append_audit(&requester.record(
                 Event::PassSignInFailed,
                 "right pass, but no longer usable".into(),
@@ -313,9 +314,10 @@ fn spent_pass(
     canonical: &str,
 ) -> Result<Outcome, Error> {
     if !reason.is_final()
-        || !verifier
+        || verifier
             .verify(canonical, &pass.phc)
             .map_err(|e| Error::Unavailable(Unavailable::Hash(e)))?
+            .is_none()
     {
         return Ok(Outcome::Nothing(NothingReason::Unusable(reason)));
     }

@@ -1,6 +1,6 @@
 //! The keys table: each user's security keys and their signature counters.
 
-use super::audit::{insert, values};
+use super::audit::values;
 use super::{PostgresStore, Result};
 use tap_core::audit::AuditRecord;
 use tap_core::keys::credential::KeyCredential;
@@ -8,10 +8,6 @@ use tap_core::store::AddKey;
 use tap_core::timefmt::Timestamp;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
-
-/// Advisory-lock classes: one user's key count, one user's SSH key count.
-pub(super) const KEYS_LOCK: i32 = 0x7461_7001;
-pub(super) const SSH_KEYS_LOCK: i32 = 0x7461_7002;
 
 pub(super) fn keys(store: &PostgresStore, user: &str) -> Result<Vec<KeyCredential>> {
     store.call("reading keys", |c| {
@@ -28,9 +24,10 @@ pub(super) fn keys(store: &PostgresStore, user: &str) -> Result<Vec<KeyCredentia
     })
 }
 
-/// Adds a key unless the user already has `max_keys` or this one. The
-/// count and the insert run under a lock on the user, so concurrent
-/// enrollments on any hosts cannot together pass the limit.
+/// Adds a key through pam_tap.add_key, which counts and inserts under a
+/// lock on the user (so enrollments on several hosts cannot together pass
+/// the limit) and, for a host, re-checks the user's enrollment window by
+/// the database's clock.
 pub(super) fn add_key(
     store: &mut PostgresStore,
     key: &KeyCredential,
@@ -39,56 +36,43 @@ pub(super) fn add_key(
 ) -> Result<AddKey> {
     let host = store.host_name.as_str();
     let max = i64::try_from(max_keys).unwrap_or(i64::MAX);
+    let sign_count = i64::from(key.sign_count);
+    let aaguid = key.aaguid.as_slice();
     store.call("adding a key", |c| {
         Box::pin(async move {
-            c.batch_execute("BEGIN").await?;
-            c.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                &[&KEYS_LOCK, &key.user],
-            )
-            .await?;
-            let count: i64 = c
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+                &key.user,
+                &key.credential_id,
+                &key.public_key,
+                &key.algorithm,
+                &aaguid,
+                &sign_count,
+                &key.label,
+                &key.attestation,
+                &key.created,
+                &max,
+            ];
+            params.extend(values(audit, &host));
+            let row = c
                 .query_one(
-                    "SELECT count(*) FROM pam_tap.keys WHERE \"user\" = $1",
-                    &[&key.user],
-                )
-                .await?
-                .try_get(0)?;
-            if count >= max {
-                c.batch_execute("ROLLBACK").await?;
-                return Ok(AddKey::TooMany);
-            }
-            let sign_count = i64::from(key.sign_count);
-            let aaguid = key.aaguid.as_slice();
-            let inserted = c
-                .execute(
-                    "INSERT INTO pam_tap.keys
-                     (\"user\", credential_id, public_key, algorithm, aaguid, sign_count, label,
-                      attestation, created, last_used)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)
-                     ON CONFLICT DO NOTHING",
-                    &[
-                        &key.user,
-                        &key.credential_id,
-                        &key.public_key,
-                        &key.algorithm,
-                        &aaguid,
-                        &sign_count,
-                        &key.label,
-                        &key.attestation,
-                        &key.created,
-                    ],
+                    "SELECT pam_tap.add_key($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                                            $13, $14, $15, $16, $17, $18, $19, $20)",
+                    &params,
                 )
                 .await?;
-            if inserted == 0 {
-                c.batch_execute("ROLLBACK").await?;
-                return Ok(AddKey::Duplicate);
-            }
-            insert(&c, audit, &host).await?;
-            c.batch_execute("COMMIT").await?;
-            Ok(AddKey::Added)
+            Ok(added(row.try_get(0)?))
         })
     })
+}
+
+/// pam_tap.add_key's and add_ssh_key's answer. Anything unknown is no key.
+pub(super) fn added(answer: &str) -> AddKey {
+    match answer {
+        "added" => AddKey::Added,
+        "too_many" => AddKey::TooMany,
+        "duplicate" => AddKey::Duplicate,
+        _ => AddKey::WindowClosed,
+    }
 }
 
 /// Removes one key, with its audit record, in one statement.

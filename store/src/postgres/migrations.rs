@@ -86,10 +86,28 @@ SET search_path = pg_catalog, pg_temp AS $f$
     RETURNING seq
 $f$;
 
+-- What hosts read of the passes: every column, but the hash in verifier
+-- form only (core/src/hashing.rs, VERIFIER_IDENT): the PHC string with its
+-- hash field replaced by that field's SHA-256. A host checks a pass against
+-- it; record_success wants the hash field itself, which only the pass
+-- gives. So a stolen host credential cannot consume a pass, nor open an
+-- enrollment window (and so add a key), without knowing the pass.
+CREATE VIEW pam_tap.host_passes AS
+SELECT "user", id,
+    CASE WHEN phc LIKE '$argon2id$%' THEN
+        '$argon2id-sha256' || substr(regexp_replace(phc, '[^$]*$', ''), 10)
+        || rtrim(encode(sha256(convert_to(substring(phc FROM '[^$]*$'), 'UTF8')), 'base64'), '=')
+    ELSE '' END AS phc,
+    issued_by, created, start, expires, one_time, used_at, last_used, failures, locked_at,
+    revoked_at, enroll_until, length
+FROM pam_tap.passes;
+
 -- A right pass: consumes a one-time pass, sets last_used and the enrollment
--- window, only while this very pass is usable at p_now; audited when it did.
+-- window, only while this very pass is usable at p_now and p_proof is its
+-- hash field (see host_passes); audited when it did.
 CREATE FUNCTION pam_tap.record_success(
     p_user TEXT, p_id BIGINT, p_one_time BOOLEAN, p_now BIGINT, p_enroll_until BIGINT,
+    p_proof TEXT,
     a_time BIGINT, a_event TEXT, a_user TEXT, a_actor TEXT, a_service TEXT,
     a_rhost TEXT, a_tty TEXT, a_detail TEXT, a_peer TEXT, a_host TEXT)
 RETURNS BOOLEAN LANGUAGE sql SECURITY DEFINER
@@ -103,6 +121,7 @@ SET search_path = pg_catalog, pg_temp AS $f$
           AND revoked_at IS NULL AND locked_at IS NULL
           AND (NOT one_time OR used_at IS NULL)
           AND start <= p_now AND expires > p_now
+          AND substring(phc FROM '[^$]*$') = p_proof
         RETURNING 1
     ), logged AS (
         INSERT INTO pam_tap.audit (time, event, "user", actor, service, rhost, tty, detail, peer, host)
@@ -183,19 +202,101 @@ SET search_path = pg_catalog, pg_temp AS $f$
     SELECT count(*) = 1 FROM changed
 $f$;
 
+-- Whether p_user may add a key now: an administrator may for anyone; a
+-- host only while the user's enrollment window is open by the database's
+-- clock (a host cannot choose the time), a window only a right pass opens.
+CREATE FUNCTION pam_tap.may_enroll(p_user TEXT)
+RETURNS BOOLEAN LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $f$
+    SELECT pg_has_role(session_user, 'pam_tap_admin', 'MEMBER')
+        OR EXISTS (SELECT FROM pam_tap.passes
+                   WHERE "user" = p_user AND revoked_at IS NULL
+                     AND enroll_until > extract(epoch FROM statement_timestamp())::BIGINT)
+$f$;
+
+-- A security key: 'added', 'too_many' (the user has p_max), 'duplicate', or
+-- 'window_closed' (see may_enroll). Counted and inserted under a lock on
+-- the user, so enrollments on several hosts cannot together pass p_max.
+CREATE FUNCTION pam_tap.add_key(
+    p_user TEXT, p_credential_id BYTEA, p_public_key BYTEA, p_algorithm BIGINT,
+    p_aaguid BYTEA, p_sign_count BIGINT, p_label TEXT, p_attestation TEXT, p_created BIGINT,
+    p_max BIGINT,
+    a_time BIGINT, a_event TEXT, a_user TEXT, a_actor TEXT, a_service TEXT,
+    a_rhost TEXT, a_tty TEXT, a_detail TEXT, a_peer TEXT, a_host TEXT)
+RETURNS TEXT LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1952542721, hashtext(p_user));
+    IF NOT pam_tap.may_enroll(p_user) THEN
+        RETURN 'window_closed';
+    END IF;
+    IF (SELECT count(*) FROM pam_tap.keys k WHERE k."user" = p_user) >= p_max THEN
+        RETURN 'too_many';
+    END IF;
+    INSERT INTO pam_tap.keys ("user", credential_id, public_key, algorithm, aaguid, sign_count,
+                              label, attestation, created, last_used)
+    VALUES (p_user, p_credential_id, p_public_key, p_algorithm, p_aaguid, p_sign_count,
+            p_label, p_attestation, p_created, NULL)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN 'duplicate';
+    END IF;
+    PERFORM pam_tap.append_audit(a_time, a_event, a_user, a_actor, a_service, a_rhost, a_tty,
+                                 a_detail, a_peer, a_host);
+    RETURN 'added';
+END
+$f$;
+
+-- An SSH key, as add_key (a key has one user: its fingerprint is the key).
+CREATE FUNCTION pam_tap.add_ssh_key(
+    p_fingerprint TEXT, p_user TEXT, p_key_type TEXT, p_blob BYTEA, p_label TEXT,
+    p_application TEXT, p_aaguid BYTEA, p_attestation TEXT, p_created BIGINT, p_max BIGINT,
+    a_time BIGINT, a_event TEXT, a_user TEXT, a_actor TEXT, a_service TEXT,
+    a_rhost TEXT, a_tty TEXT, a_detail TEXT, a_peer TEXT, a_host TEXT)
+RETURNS TEXT LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1952542722, hashtext(p_user));
+    IF NOT pam_tap.may_enroll(p_user) THEN
+        RETURN 'window_closed';
+    END IF;
+    IF (SELECT count(*) FROM pam_tap.ssh_keys k WHERE k."user" = p_user) >= p_max THEN
+        RETURN 'too_many';
+    END IF;
+    INSERT INTO pam_tap.ssh_keys (fingerprint, "user", key_type, blob, label, application,
+                                  aaguid, attestation, created, last_used)
+    VALUES (p_fingerprint, p_user, p_key_type, p_blob, p_label, p_application, p_aaguid,
+            p_attestation, p_created, NULL)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN 'duplicate';
+    END IF;
+    PERFORM pam_tap.append_audit(a_time, a_event, a_user, a_actor, a_service, a_rhost, a_tty,
+                                 a_detail, a_peer, a_host);
+    RETURN 'added';
+END
+$f$;
+
 -- Functions are executable by PUBLIC unless revoked: only hosts (and the
 -- owner) may call these.
 REVOKE ALL ON FUNCTION pam_tap.append_audit(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) FROM PUBLIC;
-REVOKE ALL ON FUNCTION pam_tap.record_success(TEXT, BIGINT, BOOLEAN, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pam_tap.record_success(TEXT, BIGINT, BOOLEAN, BIGINT, BIGINT, TEXT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pam_tap.count_failure(TEXT, BIGINT, BIGINT, BIGINT) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pam_tap.record_key_use(TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pam_tap.record_ssh_key_use(TEXT, TEXT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) FROM PUBLIC;
 
--- pam_tap_host: read what sign-in needs; change only through the functions.
-GRANT SELECT ON pam_tap.schema_version, pam_tap.passes, pam_tap.keys, pam_tap.ssh_keys, pam_tap.audit
-    TO pam_tap_host;
+REVOKE ALL ON FUNCTION pam_tap.may_enroll(TEXT) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pam_tap.add_key(TEXT, BYTEA, BYTEA, BIGINT, BYTEA, BIGINT, TEXT, TEXT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pam_tap.add_ssh_key(TEXT, TEXT, TEXT, BYTEA, TEXT, TEXT, BYTEA, TEXT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) FROM PUBLIC;
+
+-- pam_tap_host: read what sign-in needs (passes through host_passes only);
+-- change only through the functions.
+GRANT SELECT ON pam_tap.schema_version, pam_tap.host_passes, pam_tap.keys, pam_tap.ssh_keys,
+    pam_tap.audit TO pam_tap_host;
+GRANT EXECUTE ON FUNCTION pam_tap.add_key(TEXT, BYTEA, BYTEA, BIGINT, BYTEA, BIGINT, TEXT, TEXT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;
+GRANT EXECUTE ON FUNCTION pam_tap.add_ssh_key(TEXT, TEXT, TEXT, BYTEA, TEXT, TEXT, BYTEA, TEXT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;
 GRANT EXECUTE ON FUNCTION pam_tap.append_audit(BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;
-GRANT EXECUTE ON FUNCTION pam_tap.record_success(TEXT, BIGINT, BOOLEAN, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;
+GRANT EXECUTE ON FUNCTION pam_tap.record_success(TEXT, BIGINT, BOOLEAN, BIGINT, BIGINT, TEXT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;
 GRANT EXECUTE ON FUNCTION pam_tap.count_failure(TEXT, BIGINT, BIGINT, BIGINT) TO pam_tap_host;
 GRANT EXECUTE ON FUNCTION pam_tap.record_key_use(TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;
 GRANT EXECUTE ON FUNCTION pam_tap.record_ssh_key_use(TEXT, TEXT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;

@@ -46,6 +46,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tap_core::audit::AuditRecord;
+use tap_core::hashing::PassProof;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
@@ -268,11 +269,12 @@ impl Store for PostgresStore {
     fn record_success(
         &mut self,
         pass: &PassRecord,
+        proof: &PassProof,
         now: Timestamp,
         enroll_until: Timestamp,
         audit: &AuditRecord,
     ) -> Result<bool> {
-        passes::record_success(self, pass, now, enroll_until, audit)
+        passes::record_success(self, pass, proof, now, enroll_until, audit)
     }
 
     fn record_failure(

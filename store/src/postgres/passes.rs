@@ -1,11 +1,14 @@
 //! The passes table: one pass per user, and the conditional changes that
 //! use, count and revoke it. Sign-in's changes go through the functions
 //! migration 1 defines (the host role may call nothing else); issuing and
-//! revoking are plain statements only pam_tap_admin may run.
+//! revoking are plain statements only pam_tap_admin may run. Passes are read
+//! through the view `host_passes`, which shows the hash in verifier form
+//! (see migrations.rs): what hosts may read, and all sign-in needs.
 
 use super::audit::{insert, values};
 use super::{PostgresStore, Result};
 use tap_core::audit::AuditRecord;
+use tap_core::hashing::PassProof;
 use tap_core::pass::PassRecord;
 use tap_core::store::FailureCount;
 use tap_core::timefmt::Timestamp;
@@ -18,7 +21,7 @@ const COLUMNS: &str = "\"user\", id, phc, issued_by, created, start, expires, on
 pub(super) fn pass(store: &PostgresStore, user: &str) -> Result<Option<PassRecord>> {
     store.call("reading a pass", |c| {
         Box::pin(async move {
-            let sql = format!("SELECT {COLUMNS} FROM pam_tap.passes WHERE \"user\" = $1");
+            let sql = format!("SELECT {COLUMNS} FROM pam_tap.host_passes WHERE \"user\" = $1");
             c.query_opt(&sql, &[&user])
                 .await?
                 .map(|r| from_row(&r))
@@ -30,7 +33,7 @@ pub(super) fn pass(store: &PostgresStore, user: &str) -> Result<Option<PassRecor
 pub(super) fn passes(store: &PostgresStore) -> Result<Vec<PassRecord>> {
     store.call("listing passes", |c| {
         Box::pin(async move {
-            let sql = format!("SELECT {COLUMNS} FROM pam_tap.passes ORDER BY \"user\"");
+            let sql = format!("SELECT {COLUMNS} FROM pam_tap.host_passes ORDER BY \"user\"");
             c.query(&sql, &[]).await?.iter().map(from_row).collect()
         })
     })
@@ -121,10 +124,12 @@ pub(super) fn revoke(
 
 /// Records a right pass: one call of pam_tap.record_success, which
 /// re-checks every condition as it writes, so of many concurrent sign-ins
-/// with one one-time pass, on any hosts, exactly one gets `true`.
+/// with one one-time pass, on any hosts, exactly one gets `true`; and
+/// which changes nothing unless `proof` is the pass's hash field.
 pub(super) fn record_success(
     store: &mut PostgresStore,
     pass: &PassRecord,
+    proof: &PassProof,
     now: Timestamp,
     enroll_until: Timestamp,
     audit: &AuditRecord,
@@ -132,12 +137,19 @@ pub(super) fn record_success(
     let host = store.host_name.as_str();
     store.call("recording a sign-in", |c| {
         Box::pin(async move {
-            let mut params: Vec<&(dyn ToSql + Sync)> =
-                vec![&pass.user, &pass.id, &pass.one_time, &now, &enroll_until];
+            let proof = proof.expose();
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+                &pass.user,
+                &pass.id,
+                &pass.one_time,
+                &now,
+                &enroll_until,
+                &proof,
+            ];
             params.extend(values(audit, &host));
             c.query_one(
                 "SELECT pam_tap.record_success($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                                               $13, $14, $15)",
+                                               $13, $14, $15, $16)",
                 &params,
             )
             .await?

@@ -48,7 +48,8 @@ impl std::fmt::Display for StoreWarning {
 }
 
 /// Rights the host role must not hold on any pam_tap table: every change
-/// goes through the functions. Column grants count too.
+/// goes through the functions, and the hashes are read only in verifier
+/// form. Column grants count too.
 const CHECK: &str = "
 WITH roles AS (
     SELECT DISTINCT r FROM unnest(ARRAY['pam_tap_host', current_user::TEXT]) r
@@ -65,6 +66,12 @@ WITH roles AS (
        OR has_table_privilege(roles.r, tables.oid, p.privilege)
 )
 SELECT r, privilege || ' on pam_tap.' || relname FROM rights
+UNION ALL
+-- the hashes themselves: with them a host could prove a pass it does not know
+SELECT r, 'SELECT on pam_tap.passes (the pass hashes; hosts read host_passes)' FROM roles
+    WHERE r <> 'pam_tap_admin'
+      AND CASE WHEN to_regclass('pam_tap.passes') IS NULL THEN false
+               ELSE has_column_privilege(r, 'pam_tap.passes', 'phc', 'SELECT') END
 UNION ALL
 SELECT r, 'membership of pam_tap_admin' FROM roles
     WHERE r <> 'pam_tap_admin' AND pg_has_role(r, 'pam_tap_admin', 'MEMBER')

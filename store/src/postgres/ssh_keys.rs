@@ -1,7 +1,7 @@
 //! The ssh_keys table: each user's OpenSSH keys, as sshd is served them.
 
-use super::audit::{insert, values};
-use super::keys::SSH_KEYS_LOCK;
+use super::audit::values;
+use super::keys::added;
 use super::{PostgresStore, Result};
 use tap_core::audit::AuditRecord;
 use tap_core::ssh::record::SshKeyRecord;
@@ -25,8 +25,9 @@ pub(super) fn ssh_keys(store: &PostgresStore, user: &str) -> Result<Vec<SshKeyRe
     })
 }
 
-/// Adds a key unless the user has `max_keys` already, or anyone has this
-/// key; counted under a lock on the user.
+/// Adds a key through pam_tap.add_ssh_key: unless the user has `max_keys`
+/// already, or anyone has this key; counted under a lock on the user, and
+/// for a host only in the user's enrollment window (see keys.rs).
 pub(super) fn add_ssh_key(
     store: &mut PostgresStore,
     key: &SshKeyRecord,
@@ -35,53 +36,31 @@ pub(super) fn add_ssh_key(
 ) -> Result<AddKey> {
     let host = store.host_name.as_str();
     let max = i64::try_from(max_keys).unwrap_or(i64::MAX);
+    let aaguid = key.aaguid.map(|a| a.to_vec());
+    let aaguid = &aaguid;
     store.call("adding an SSH key", |c| {
         Box::pin(async move {
-            c.batch_execute("BEGIN").await?;
-            c.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                &[&SSH_KEYS_LOCK, &key.user],
-            )
-            .await?;
-            let count: i64 = c
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+                &key.fingerprint,
+                &key.user,
+                &key.key_type,
+                &key.blob,
+                &key.label,
+                &key.application,
+                aaguid,
+                &key.attestation,
+                &key.created,
+                &max,
+            ];
+            params.extend(values(audit, &host));
+            let row = c
                 .query_one(
-                    "SELECT count(*) FROM pam_tap.ssh_keys WHERE \"user\" = $1",
-                    &[&key.user],
-                )
-                .await?
-                .try_get(0)?;
-            if count >= max {
-                c.batch_execute("ROLLBACK").await?;
-                return Ok(AddKey::TooMany);
-            }
-            let aaguid = key.aaguid.map(|a| a.to_vec());
-            let inserted = c
-                .execute(
-                    "INSERT INTO pam_tap.ssh_keys
-                     (fingerprint, \"user\", key_type, blob, label, application, aaguid,
-                      attestation, created, last_used)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)
-                     ON CONFLICT DO NOTHING",
-                    &[
-                        &key.fingerprint,
-                        &key.user,
-                        &key.key_type,
-                        &key.blob,
-                        &key.label,
-                        &key.application,
-                        &aaguid,
-                        &key.attestation,
-                        &key.created,
-                    ],
+                    "SELECT pam_tap.add_ssh_key($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                                                $13, $14, $15, $16, $17, $18, $19, $20)",
+                    &params,
                 )
                 .await?;
-            if inserted == 0 {
-                c.batch_execute("ROLLBACK").await?;
-                return Ok(AddKey::Duplicate);
-            }
-            insert(&c, audit, &host).await?;
-            c.batch_execute("COMMIT").await?;
-            Ok(AddKey::Added)
+            Ok(added(row.try_get(0)?))
         })
     })
 }

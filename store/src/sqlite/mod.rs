@@ -17,6 +17,7 @@ use durability::{Durability, BUSY_TIMEOUT, NEW_STORE_PAGE_BYTES};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use tap_core::audit::AuditRecord;
+use tap_core::hashing::PassProof;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
@@ -187,6 +188,7 @@ impl Store for SqliteStore {
     fn record_success(
         &mut self,
         pass: &PassRecord,
+        _proof: &PassProof,
         now: Timestamp,
         enroll_until: Timestamp,
         audit: &AuditRecord,

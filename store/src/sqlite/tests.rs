@@ -1,6 +1,7 @@
 use super::durability::{Durability, LOG_EMPTY_ABOVE_BYTES, NEW_STORE_PAGE_BYTES};
 use super::migrations::MIGRATIONS;
 use super::*;
+use tap_core::hashing::PassProof;
 use tap_core::pass::testkit::sample;
 
 /// A record of any name: the store keeps what it is given.
@@ -252,8 +253,20 @@ fn one_time_pass_is_consumed_once() -> Result<()> {
         ..sample(100)
     };
     store.put_pass(&pass, &audit("pass.issued"))?;
-    assert!(store.record_success(&pass, 150, 500, &audit("signin.pass.success"))?);
-    assert!(!store.record_success(&pass, 151, 500, &audit("signin.pass.success"))?);
+    assert!(store.record_success(
+        &pass,
+        &PassProof::from_phc(&pass.phc),
+        150,
+        500,
+        &audit("signin.pass.success")
+    )?);
+    assert!(!store.record_success(
+        &pass,
+        &PassProof::from_phc(&pass.phc),
+        151,
+        500,
+        &audit("signin.pass.success")
+    )?);
     assert_eq!(store.pass("alice")?.and_then(|p| p.used_at), Some(150));
     assert_eq!(store.pass("alice")?.and_then(|p| p.enroll_until), Some(500));
     Ok(())
@@ -279,7 +292,13 @@ fn only_a_multi_use_success_commits_unsynced() -> Result<()> {
     let pass = sample(100);
     store.put_pass(&pass, &audit("pass.issued"))?;
     assert_eq!(synchronous(&store), FULL);
-    assert!(store.record_success(&pass, 150, 500, &audit("signin.pass.success"))?);
+    assert!(store.record_success(
+        &pass,
+        &PassProof::from_phc(&pass.phc),
+        150,
+        500,
+        &audit("signin.pass.success")
+    )?);
     assert_eq!(synchronous(&store), NORMAL);
     store.record_failure("alice", pass.id, 151, 5, &|_| {
         vec![audit("signin.pass.failure")]
@@ -291,7 +310,13 @@ fn only_a_multi_use_success_commits_unsynced() -> Result<()> {
         ..sample(100)
     };
     store.put_pass(&one_time, &audit("pass.issued"))?;
-    assert!(store.record_success(&one_time, 152, 500, &audit("signin.pass.success"))?);
+    assert!(store.record_success(
+        &one_time,
+        &PassProof::from_phc(&one_time.phc),
+        152,
+        500,
+        &audit("signin.pass.success")
+    )?);
     assert_eq!(synchronous(&store), FULL);
     assert!(store.revoke("alice", 153, &audit("pass.revoked"))?);
     assert_eq!(synchronous(&store), FULL);
@@ -385,25 +410,55 @@ fn success_rechecks_window_revocation_and_id() -> Result<()> {
     };
     store.put_pass(&pass, &audit("pass.issued"))?;
     assert!(
-        !store.record_success(&pass, 99, 500, &audit("x"))?,
+        !store.record_success(&pass, &PassProof::from_phc(&pass.phc), 99, 500, &audit("x"))?,
         "before start"
     );
     assert!(
-        !store.record_success(&pass, 100 + 3_600, 500, &audit("x"))?,
+        !store.record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            100 + 3_600,
+            500,
+            &audit("x")
+        )?,
         "at expiry"
     );
     assert!(
-        !store.record_success(&replaced, 150, 500, &audit("x"))?,
+        !store.record_success(
+            &replaced,
+            &PassProof::from_phc(&replaced.phc),
+            150,
+            500,
+            &audit("x")
+        )?,
         "a replaced pass"
     );
-    assert!(store.record_success(&pass, 150, 500, &audit("x"))?);
+    assert!(store.record_success(
+        &pass,
+        &PassProof::from_phc(&pass.phc),
+        150,
+        500,
+        &audit("x")
+    )?);
     assert!(
-        store.record_success(&pass, 160, 500, &audit("x"))?,
+        store.record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            160,
+            500,
+            &audit("x")
+        )?,
         "multi-use"
     );
     assert!(store.revoke("alice", 170, &audit("pass.revoked"))?);
     assert!(!store.revoke("alice", 171, &audit("pass.revoked"))?);
-    assert!(!store.record_success(&pass, 180, 500, &audit("x"))?);
+    assert!(!store.record_success(
+        &pass,
+        &PassProof::from_phc(&pass.phc),
+        180,
+        500,
+        &audit("x")
+    )?);
     Ok(())
 }
 
@@ -425,7 +480,13 @@ fn failures_lock_at_the_limit() -> Result<()> {
     );
     assert_eq!(store.pass("alice")?.and_then(|p| p.locked_at), Some(112));
     assert!(
-        !store.record_success(&pass, 120, 500, &audit("x"))?,
+        !store.record_success(
+            &pass,
+            &PassProof::from_phc(&pass.phc),
+            120,
+            500,
+            &audit("x")
+        )?,
         "locked"
     );
     Ok(())

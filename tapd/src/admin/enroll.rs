@@ -3,7 +3,7 @@
 //! challenge, and verifies and stores the answer tapctl's helper gives.
 
 use super::caller::admitted;
-use super::keys::{no_window, window_open};
+use super::keys::{no_window, window_open, WINDOW_CLOSED_IN_STORE};
 use super::proof;
 use super::record::{record, store_failed};
 use super::Ask;
@@ -110,5 +110,6 @@ pub fn finish(
             ErrorKind::BadRequest,
             "this security key is already registered",
         )),
+        AddKey::WindowClosed => Err(not_permitted(WINDOW_CLOSED_IN_STORE.into())),
     }
 }

@@ -155,3 +155,11 @@ pub fn no_window(ask: &Ask<'_, '_>, user: &str) -> Refusal {
         ),
     )
 }
+
+/// The store refused a key because it found the window closed: a fleet
+/// store re-checks it, by the database's clock, for a host that is no
+/// administrator there.
+pub const WINDOW_CLOSED_IN_STORE: &str = "the store found the enrollment window closed (a fleet \
+     database checks it by its own clock; this host's store role adds keys only in an open \
+     window: sign in with a pass again, or have an administrator add the key through a tapd \
+     connected as pam_tap_admin)";

@@ -181,6 +181,14 @@ pub fn add(
                 format!("the key {} is enrolled already", key.fingerprint),
             ),
         )),
+        AddKey::WindowClosed => Err(audit_refusal(
+            ask,
+            &user,
+            refusal(
+                ErrorKind::NotPermitted,
+                super::keys::WINDOW_CLOSED_IN_STORE.to_string(),
+            ),
+        )),
     }
 }
 

@@ -9,7 +9,7 @@ use crate::peer::Peer;
 use std::sync::Arc;
 use tap_core::accounts::Account;
 use tap_core::audit::AuditRecord;
-use tap_core::hashing::HashCost;
+use tap_core::hashing::{HashCost, PassProof};
 use tap_core::keys::testkit::{assertion, packed_registration, TestKey};
 use tap_core::policy::Policy;
 use tap_core::store::Store;
@@ -159,7 +159,13 @@ impl World {
         let audit = AuditRecord::new(self.now, tap_core::audit::Event::PassSignIn, user, user);
         assert!(self
             .store
-            .record_success(&pass, self.now, self.now + 600, &audit)
+            .record_success(
+                &pass,
+                &PassProof::from_phc(&pass.phc),
+                self.now,
+                self.now + 600,
+                &audit
+            )
             .unwrap());
     }
 }
