@@ -8,7 +8,8 @@
 #   fuzz/run.sh 600 keys_verify
 #
 # cargo-fuzz wants nightly-only rustc flags (-Zsanitizer=address, ...);
-# RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. Not for CI.
+# RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them (fuzz/'s own
+# build only). tests/run-all.sh runs it for 20 s a target.
 set -euo pipefail
 
 seconds=${1:-60}
@@ -30,7 +31,9 @@ for target in "${targets[@]}"; do
     mkdir -p "corpus/$target" "artifacts/$target" logs
     echo "== $target: ${seconds}s"
     # -timeout: one input taking >10 s is a finding (a hang), not a pause.
-    if ! nice -n 10 cargo fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+    inputs=("corpus/$target")
+    [ -d "seeds/$target" ] && inputs+=("seeds/$target")
+    if ! nice -n 10 cargo fuzz run "$target" "${inputs[@]}" -- \
         -max_total_time="$seconds" -timeout=10 -max_len=8192 -print_final_stats=1 \
         >"logs/$target.log" 2>&1; then
         status=1

@@ -42,9 +42,13 @@ PACKAGES=(
     # directory; never a cluster or service of the host (see below). libssl-dev:
     # the PostgreSQL client's TLS (openssl-sys links the system's OpenSSL)
     postgresql postgresql-client libssl-dev
+    # docs/fleet.md's commands, run as written by test_fleet_ops.py: jq reads tapctl's JSON
+    jq
     # tap-bench: valgrind for --callgrind (instructions per sign-in), and
     # pam_google_authenticator, the peer module case (a) is printed beside
     valgrind libpam-google-authenticator
+    # the fuzz tier (fuzz/run.sh): libfuzzer-sys builds libFuzzer, which is C++
+    g++
 )
 
 if [ "$(id -u)" -ne 0 ]; then

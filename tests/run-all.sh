@@ -2,7 +2,8 @@
 # Every pam_tap test tier, in order:
 #   1. cargo fmt --check
 #   2. cargo clippy --workspace --all-targets -- -D warnings
-#   3. cargo test --workspace                 (core unit tests, injected time)
+#   3. cargo test --workspace                 (core unit tests, injected time);
+#      then each cargo-fuzz target for FUZZ_SECONDS (20) from its seeds
 #   4. cargo build --release -p pam_tap -p tapctl -p tapd -p tap-keyhelper (the .so,
 #      and tapctl under test, built as packaging/build.sh builds them: with
 #      only the shipped crates' features), then -p tap-bench -p tap-softkey;
@@ -91,6 +92,12 @@ if [ "$E2E_ONLY" = 0 ]; then
         # a build failure prints no "test result" line: count it once
         grep -qE '^test result: .* [1-9][0-9]* failed' "$LOGDIR/cargo-test.log" || failed=$((failed + 1))
     fi
+    # Every fuzz target for a short while from the committed seeds: what
+    # tapd, tapctl and the module read from untrusted hands (fuzz/README.md).
+    # A crash or hang fails the tier; its input lands in fuzz/artifacts/.
+    step "fuzz (each target ${FUZZ_SECONDS:-20} s, fuzz/run.sh)" \
+        bash -c "set -o pipefail; fuzz/run.sh ${FUZZ_SECONDS:-20} 2>&1 | tee '$LOGDIR/fuzz.log'" ||
+        failed=$((failed + 1))
 fi
 # The shipped crates on their own: with the whole workspace, test-only members
 # would add features to their dependencies (serde_json's preserve_order, ...),

@@ -8,8 +8,10 @@
 )]
 
 pub mod postgres;
+pub mod snapshot;
 pub mod sqlite;
 mod sys;
 
 pub use postgres::{PostgresConfig, PostgresStore, StoreWarning};
+pub use snapshot::{Copied, Snapshot};
 pub use sqlite::{OpenOptions, SqliteStore};

@@ -17,7 +17,7 @@ use tap_core::pass::testkit::sample;
 use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
 use tap_core::store::{AddKey, AuditFilter, FailureCount, Store};
-use tap_store::{PostgresConfig, PostgresStore, StoreWarning};
+use tap_store::{PostgresConfig, PostgresStore, Snapshot, SqliteStore, StoreWarning};
 
 type Case = fn(&Cluster);
 
@@ -77,6 +77,10 @@ const CASES: &[(&str, Case)] = &[
     (
         "an_unreachable_server_fails_within_connect_timeout",
         unreachable,
+    ),
+    (
+        "a_sqlite_store_is_copied_whole_once_and_all_or_nothing",
+        copy_from_sqlite,
     ),
 ];
 
@@ -1449,4 +1453,219 @@ fn unreachable(cluster: &Cluster) {
     assert!(began.elapsed() < 2 * timeout + Duration::from_millis(500));
     assert_eq!(store.server(), Some(format!("127.0.0.1:{}", cluster.port)));
     drop(silent);
+}
+
+fn must<T>(r: Result<T, tap_core::store::StoreError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A host's SQLite store with a pass in each state, keys with counters,
+/// SSH keys and audit records, copied by `import`: everything arrives, a
+/// second copy and a clash are refused, a failing copy leaves nothing.
+fn copy_from_sqlite(cluster: &Cluster) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("tap.db");
+    {
+        let mut source = must(SqliteStore::open(
+            &path,
+            tap_store::OpenOptions {
+                create: true,
+                check_trust: true,
+            },
+        ));
+        let used = PassRecord {
+            phc: "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into(),
+            ..one_time(3)
+        };
+        must(source.put_pass(&used, &audit("pass.issued")));
+        assert!(must(source.record_success(
+            &used,
+            &PassProof::from_phc(&used.phc),
+            150,
+            500,
+            &audit("signin.pass.success")
+        )));
+        let bob = PassRecord {
+            user: "bob".into(),
+            ..sample(100)
+        };
+        must(source.put_pass(&bob, &audit("pass.issued")));
+        for _ in 0..2 {
+            must(source.record_failure("bob", bob.id, 160, 5, &|_| {
+                vec![audit("signin.pass.failure")]
+            }));
+        }
+        let carol = PassRecord {
+            user: "carol".into(),
+            ..sample(100)
+        };
+        must(source.put_pass(&carol, &audit("pass.issued")));
+        assert!(must(source.revoke("carol", 170, &audit("pass.revoked"))));
+        let alice_key = key("alice", 1);
+        must(source.add_key(&alice_key, 5, &audit("key.enrolled")));
+        must(source.add_key(&key("bob", 2), 5, &audit("key.enrolled")));
+        assert!(must(source.record_key_use(
+            &alice_key,
+            42,
+            180,
+            &audit("signin.key.success")
+        )));
+        must(source.add_ssh_key(&ssh_key("bob", 4), 5, &audit("ssh.key.added")));
+        must(source.add_ssh_key(&ssh_key("bob", 5), 5, &audit("ssh.key.added")));
+    }
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
+    let wal = dir.path().join("tap.db-wal");
+    let before = (read(&path), read(&wal));
+    let snapshot = must(must(SqliteStore::open_read_only(&path)).snapshot());
+    assert_eq!(before, (read(&path), read(&wal)), "the source is only read");
+    assert_eq!(
+        (
+            snapshot.passes.len(),
+            snapshot.keys.len(),
+            snapshot.ssh_keys.len()
+        ),
+        (3, 2, 2)
+    );
+    let audit_rows = snapshot.audit.len();
+    assert!(audit_rows >= 11, "{audit_rows}");
+
+    // A failing copy (a clash inside the copy itself, found by the
+    // database after the passes went in) leaves the target as it was.
+    let (db, mut admin, mut host) = fresh(cluster);
+    let mut broken = snapshot.clone();
+    broken.ssh_keys.push(broken.ssh_keys[0].clone());
+    let refused = admin.import(&broken, false).map(|_| ()).unwrap_err().0;
+    assert!(refused.contains("nothing was copied"), "{refused}");
+    assert!(must(admin.passes()).is_empty());
+    assert!(must(admin.audit(None, 1000)).is_empty());
+
+    // The host role may not copy (it cannot even lock the tables).
+    let denied = host.import(&snapshot, false).map(|_| ()).unwrap_err().0;
+    assert!(denied.contains("permission denied"), "{denied}");
+
+    let copied = must(admin.import(&snapshot, false));
+    assert_eq!(
+        (copied.passes, copied.keys, copied.ssh_keys, copied.audit),
+        (3, 2, 2, audit_rows)
+    );
+    assert_eq!(
+        must(admin.passes()),
+        snapshot.passes,
+        "hashes and all state"
+    );
+    for user in ["alice", "bob", "carol"] {
+        let keys: Vec<_> = snapshot
+            .keys
+            .iter()
+            .filter(|k| k.user == user)
+            .cloned()
+            .collect();
+        assert_eq!(must(host.keys(user)), keys, "counters too");
+        let ssh: Vec<_> = snapshot
+            .ssh_keys
+            .iter()
+            .filter(|k| k.user == user)
+            .cloned()
+            .collect();
+        assert_eq!(must(host.ssh_keys(user)), ssh);
+    }
+    let strip = |records: Vec<AuditRecord>| {
+        records
+            .into_iter()
+            .map(|r| AuditRecord { seq: 0, ..r })
+            .collect::<Vec<_>>()
+    };
+    let landed = must(admin.audit(None, 100_000));
+    assert!(landed.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(
+        strip(landed),
+        strip(snapshot.audit.clone()),
+        "order and times kept"
+    );
+    let other_host = raw(
+        cluster,
+        &db,
+        Role::Admin,
+        &format!(
+            "SELECT 1 FROM pam_tap.audit WHERE host <> '{}'",
+            admin.host_name()
+        ),
+    );
+    assert_eq!(other_host, Ok(0), "every record names the source host");
+
+    // The copy behaves as the source did: the used pass stays used, the
+    // counter goes on from 42 only, a usable pass signs in.
+    let alice = must(host.pass("alice")).unwrap_or_else(|| panic!("no pass"));
+    // the proofs are of the source's hashes: the host reads verifiers only
+    assert!(!must(host.record_success(
+        &alice,
+        &PassProof::from_phc("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"),
+        200,
+        600,
+        &audit("signin.pass.success")
+    )));
+    let bob = must(host.pass("bob")).unwrap_or_else(|| panic!("no pass"));
+    assert_eq!(bob.failures, 2);
+    assert!(must(host.record_success(
+        &bob,
+        &PassProof::from_phc(&sample(100).phc),
+        200,
+        600,
+        &audit("signin.pass.success")
+    )));
+    let stale = key("alice", 1);
+    assert!(!must(host.record_key_use(
+        &stale,
+        11,
+        201,
+        &audit("signin.key.success")
+    )));
+    let current = KeyCredential {
+        sign_count: 42,
+        ..stale
+    };
+    assert!(must(host.record_key_use(
+        &current,
+        43,
+        202,
+        &audit("signin.key.success")
+    )));
+
+    // A second copy is refused, and changes nothing.
+    let count = must(admin.audit(None, 100_000)).len();
+    let again = admin.import(&snapshot, false).map(|_| ()).unwrap_err().0;
+    assert!(
+        again.contains("holds 3 passes, 2 security keys and 2 SSH keys"),
+        "{again}"
+    );
+    assert_eq!(must(admin.audit(None, 100_000)).len(), count);
+
+    // --merge adds another host's users, but a clash refuses it whole.
+    let dave = PassRecord {
+        user: "dave".into(),
+        ..sample(100)
+    };
+    let clash = Snapshot {
+        passes: vec![dave.clone(), snapshot.passes[0].clone()],
+        ..Snapshot::default()
+    };
+    let refused = admin.import(&clash, true).map(|_| ()).unwrap_err().0;
+    assert!(refused.contains("the pass of alice"), "{refused}");
+    assert!(must(admin.pass("dave")).is_none(), "nothing of it went in");
+    let key_clash = Snapshot {
+        keys: vec![key("bob", 2)],
+        ssh_keys: vec![ssh_key("erin", 4)],
+        ..Snapshot::default()
+    };
+    let refused = admin.import(&key_clash, true).map(|_| ()).unwrap_err().0;
+    assert!(
+        refused.contains("a security key of bob") && refused.contains("SSH key SHA256:key4 of bob"),
+        "{refused}"
+    );
+    let more = Snapshot {
+        passes: vec![dave],
+        ..Snapshot::default()
+    };
+    assert_eq!(must(admin.import(&more, true)).passes, 1);
+    assert_eq!(must(admin.passes()).len(), 4);
 }

@@ -16,8 +16,8 @@ use std::path::PathBuf;
         4 not found, 5 policy invalid or unsafe, 6 store or tapd unavailable."
 )]
 pub struct Cli {
-    /// Policy file for `policy check` (default /etc/security/pam_tap.toml).
-    /// Other commands use the policy tapd reads.
+    /// Policy file for `policy check` and `store migrate` (default
+    /// /etc/security/pam_tap.toml). Other commands use the policy tapd reads.
     #[arg(long, global = true, value_name = "PATH")]
     pub policy: Option<PathBuf>,
 
@@ -92,6 +92,10 @@ pub enum Command {
     /// Policy file tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The store itself (root): `store migrate --to URL` copies this host's
+    /// SQLite store into a fleet's PostgreSQL database.
+    #[command(subcommand)]
+    Store(StoreCommand),
 }
 
 #[derive(Debug, Args)]
@@ -238,4 +242,33 @@ pub enum PolicyCommand {
         #[command(flatten)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy this host's SQLite store (passes with their state, security keys
+    /// with their counters, SSH keys, the audit trail) into a PostgreSQL
+    /// database, as its admin role, in one transaction; the SQLite store is
+    /// only read. Root only: tapd does the copy, run as the store's owner.
+    Migrate(StoreMigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreMigrateArgs {
+    /// The database, as its admin role:
+    /// postgresql://pam_tap_admin@HOST[:PORT]/DB[?PARAMS].
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// The admin role's password, as the file's first line; root's alone
+    /// (mode 0600).
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// The CA that signed the database server's certificate.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Copy into a database that holds passes or keys already (another
+    /// host's); still refused, whole, if any user here has a pass, or any
+    /// key here is enrolled, there already: nothing is ever replaced.
+    #[arg(long)]
+    pub merge: bool,
 }

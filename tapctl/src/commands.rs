@@ -1,7 +1,9 @@
 //! One function per subcommand: each sends its request to tapd and prints
 //! the reply (`policy check` alone reads a file, here).
 
-use crate::cli::{Command, Format, IssueArgs, KeysAction, PolicyCommand, SshKeysAction};
+use crate::cli::{
+    Command, Format, IssueArgs, KeysAction, PolicyCommand, SshKeysAction, StoreCommand,
+};
 use crate::client::Client;
 use crate::failure::{Exit, Failure, Result};
 use crate::output::{out, outln};
@@ -15,6 +17,10 @@ pub fn run(command: Command, policy_path: Option<PathBuf>, socket: PathBuf) -> R
     if let Command::Policy(PolicyCommand::Check { file, format }) = command {
         return policy_check(file.or(policy_path), format.json);
     }
+    if let Command::Store(StoreCommand::Migrate(args)) = command {
+        // Runs tapd itself, as the store's owner: not a request to tapd.
+        return crate::store_migrate::run(args, policy_path);
+    }
     if let Command::SshEnroll(args) = command {
         // Runs on the laptop: no tapd there.
         return crate::ssh_enroll::run(args);
@@ -22,7 +28,8 @@ pub fn run(command: Command, policy_path: Option<PathBuf>, socket: PathBuf) -> R
     if policy_path.is_some() {
         return Err(Failure::new(
             Exit::Usage,
-            "--policy applies to `policy check` only: other commands use the policy tapd reads",
+            "--policy applies to `policy check` and `store migrate` only: other commands use \
+             the policy tapd reads",
         ));
     }
     let client = Client::new(Some(socket));
@@ -77,7 +84,7 @@ pub fn run(command: Command, policy_path: Option<PathBuf>, socket: PathBuf) -> R
             limit,
             format,
         } => audit(&client, AdminRequest::Audit { user, host, limit }, format),
-        Command::Policy(_) => Ok(()),
+        Command::Policy(_) | Command::Store(_) => Ok(()),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod output;
 pub mod ssh_enroll;
 pub mod ssh_keys;
+pub mod store_migrate;
 mod sys;
 pub mod terminal;
 pub mod view;

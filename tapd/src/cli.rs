@@ -31,6 +31,19 @@ pub struct Cli {
     /// (pam_tap_admin): the hosts' role may not change the schema.
     #[arg(long)]
     pub migrate: bool,
+    /// Copy the policy's SQLite store into the PostgreSQL database at URL,
+    /// connecting as the admin role (its password, if any, as the first line
+    /// of stdin), then exit. Run as the store's owner; `tapctl store migrate`
+    /// does that. The SQLite store is only read.
+    #[arg(long, value_name = "URL", conflicts_with = "migrate")]
+    pub migrate_to: Option<String>,
+    /// With --migrate-to: the CA file that signed the database's certificate.
+    #[arg(long, value_name = "PATH", requires = "migrate_to")]
+    pub ca_file: Option<PathBuf>,
+    /// With --migrate-to: copy into a database that holds passes or keys
+    /// already (refused if any user's pass or key is there).
+    #[arg(long, requires = "migrate_to")]
+    pub merge: bool,
 }
 
 impl Cli {

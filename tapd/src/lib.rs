@@ -12,6 +12,7 @@ pub mod admin;
 pub mod cli;
 mod connection;
 pub mod context;
+pub mod copy_store;
 mod deadline;
 pub mod dispatch;
 pub mod hash_gate;

@@ -25,6 +25,18 @@ fn run(cli: &Cli) -> Result<(), String> {
     if cli.migrate {
         return migrate(cli);
     }
+    if let Some(url) = &cli.migrate_to {
+        sys::private_umask();
+        let request = tapd::copy_store::CopyRequest {
+            policy: &cli.policy,
+            url,
+            ca_file: cli.ca_file.clone(),
+            merge: cli.merge,
+        };
+        let done = tapd::copy_store::copy(&request, std::io::stdin().lock())?;
+        println!("{done}");
+        return Ok(());
+    }
     // Before any thread: these change process-wide state every thread inherits.
     sys::private_umask();
     let inherited = activation::inherited().map_err(|e| format!("socket activation: {e}"))?;

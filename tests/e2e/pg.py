@@ -49,7 +49,13 @@ def run(cmd, **kw):
 
 
 class Cluster:
-    def __init__(self, workdir):
+    def __init__(self, workdir, conf="", hba=None, socket_dirs=(), setup=True, prepare=None):
+        """conf: postgresql.conf lines after ours (later lines win); hba: the
+        pg_hba.conf lines for pam_tap's roles instead of ours; socket_dirs:
+        more socket directories (made, owned by OWNER); prepare(cluster):
+        called before the server starts (its certificates are made);
+        setup=False leaves the database, roles.sql and the passwords to the
+        caller."""
         self.bin = server_bin()
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, mode=0o755)
@@ -64,24 +70,32 @@ class Cluster:
         self.sock = self.server / "sock"
         self.sock.mkdir()
         give(self.sock, 0o700)
+        for extra in socket_dirs:
+            Path(extra).mkdir(parents=True, exist_ok=True)
+            give(extra, 0o755)
+        sockets = ", ".join(str(d) for d in (self.sock, *socket_dirs))
         self.port = harness.free_port()
         with open(self.data / "postgresql.conf", "a") as f:
             f.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
-                    f"unix_socket_directories = '{self.sock}'\nssl = on\n"
+                    f"unix_socket_directories = '{sockets}'\nssl = on\n"
                     f"ssl_cert_file = '{self.server}/server.crt'\n"
                     f"ssl_key_file = '{self.server}/server.key'\n"
                     "password_encryption = 'scram-sha-256'\nmax_connections = 150\n"
-                    "shared_buffers = 16MB\nfsync = off\nfull_page_writes = off\n")
-        (self.data / "pg_hba.conf").write_text(
-            "local all postgres trust\n"
-            "hostssl all pam_tap_admin,pam_tap_host 127.0.0.1/32 scram-sha-256\n")
+                    "shared_buffers = 16MB\nfsync = off\nfull_page_writes = off\n" + conf)
+        if hba is None:
+            hba = "hostssl all pam_tap_admin,pam_tap_host 127.0.0.1/32 scram-sha-256\n"
+        (self.data / "pg_hba.conf").write_text("local all postgres trust\n" + hba)
         self.log = self.dir / "postgres.log"
         self.proc = None
+        if prepare is not None:
+            prepare(self)
         self.start()
         self.database = "pam_tap"
+        self.passwords = {}
+        if not setup:
+            return
         self.sql("postgres", f"CREATE DATABASE {self.database}")
         run(self.psql(self.database) + ["-v", "ON_ERROR_STOP=1", "-f", ROLES_SQL])
-        self.passwords = {}
         for role in ("pam_tap_admin", "pam_tap_host"):
             secret = os.urandom(12).hex()
             self.passwords[role] = secret

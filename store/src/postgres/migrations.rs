@@ -351,7 +351,8 @@ impl PostgresStore {
         if version < known {
             return Err(StoreError(format!(
                 "postgresql database {} has schema version {version}, this pam_tap needs \
-                 {known}: an administrator migrates it as pam_tap_admin",
+                 {known}: an administrator runs `tapd --migrate` with a policy whose url \
+                 names pam_tap_admin (docs/fleet.md)",
                 self.database
             )));
         }

@@ -29,6 +29,7 @@
 //! `privileges` (warnings about the host role's rights), `roles.sql`.
 
 mod audit;
+mod import;
 mod keys;
 mod link;
 mod migrations;
@@ -52,6 +53,7 @@ use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
 use tap_core::store::{AddKey, AuditFilter, FailureCount, Store, StoreError};
 use tap_core::timefmt::Timestamp;
+use zeroize::Zeroizing;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -90,7 +92,7 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects and checks the schema is the one this build knows.
     pub fn connect(config: &PostgresConfig) -> Result<PostgresStore> {
-        let store = PostgresStore::open(config)?;
+        let store = PostgresStore::open(config, None)?;
         let version = store.schema_version()?;
         store.check_version(version)?;
         store.finish()
@@ -99,19 +101,40 @@ impl PostgresStore {
     /// Connects as pam_tap_admin and brings the schema up to date first
     /// (`tapctl init`, `tapd --migrate`). Refuses a newer schema.
     pub fn connect_and_migrate(config: &PostgresConfig) -> Result<PostgresStore> {
-        let store = PostgresStore::open(config)?;
+        PostgresStore::migrated(config, None)
+    }
+
+    /// `connect_and_migrate` with the role's password given, not read from
+    /// `password_file`: `tapd --migrate-to` runs as the store's owner and
+    /// takes the admin password on stdin from root's tapctl, so the admin
+    /// password file stays root's alone.
+    pub fn connect_and_migrate_with_password(
+        config: &PostgresConfig,
+        password: Zeroizing<String>,
+    ) -> Result<PostgresStore> {
+        PostgresStore::migrated(config, Some(password))
+    }
+
+    fn migrated(
+        config: &PostgresConfig,
+        password: Option<Zeroizing<String>>,
+    ) -> Result<PostgresStore> {
+        let store = PostgresStore::open(config, password)?;
         let version = store.migrate()?;
         store.check_version(version)?;
         store.finish()
     }
 
-    fn open(config: &PostgresConfig) -> Result<PostgresStore> {
+    fn open(config: &PostgresConfig, given: Option<Zeroizing<String>>) -> Result<PostgresStore> {
         let target = url::parse(&config.url, config.ca_file.as_ref())?;
-        let password = config
-            .password_file
-            .as_deref()
-            .map(secret::read_password_file)
-            .transpose()?;
+        let password = match given {
+            Some(password) => Some(password),
+            None => config
+                .password_file
+                .as_deref()
+                .map(secret::read_password_file)
+                .transpose()?,
+        };
         let host_name = crate::sys::host_name()
             .map_err(|e| StoreError(format!("postgresql: this host's name: {e}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -92,7 +92,7 @@ pub(super) fn record_key_use(
     )
 }
 
-fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyCredential> {
+pub(super) fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyCredential> {
     let aaguid: Vec<u8> = r.get("aaguid")?;
     Ok(KeyCredential {
         user: r.get("user")?,

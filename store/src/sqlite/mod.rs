@@ -8,6 +8,7 @@ mod files;
 mod keys;
 mod migrations;
 mod passes;
+mod snapshot;
 mod ssh_keys;
 #[cfg(test)]
 mod tests;

@@ -91,7 +91,7 @@ pub(super) fn record_ssh_key_use(
     )
 }
 
-fn key_from_row(r: &Row<'_>) -> rusqlite::Result<SshKeyRecord> {
+pub(super) fn key_from_row(r: &Row<'_>) -> rusqlite::Result<SshKeyRecord> {
     let aaguid: Option<Vec<u8>> = r.get("aaguid")?;
     Ok(SshKeyRecord {
         user: r.get("user")?,

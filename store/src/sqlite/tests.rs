@@ -691,3 +691,49 @@ fn a_trusting_create_in_someone_elses_directory_makes_nothing() {
     assert!(error.contains("owned by uid 65534"), "{error}");
     assert!(!path.exists(), "nothing left behind");
 }
+
+#[test]
+fn a_read_only_open_reads_everything_and_changes_nothing() -> Result<()> {
+    let (dir, mut store) = fresh();
+    store.put_pass(&sample(100), &audit("pass.issued"))?;
+    store.append_audit(&audit("other"))?;
+    let path = dir.path().join("tap.db");
+    let files =
+        || ["tap.db", "tap.db-wal"].map(|f| std::fs::read(dir.path().join(f)).unwrap_or_default());
+    let before = files();
+    let reader = SqliteStore::open_read_only(&path)?;
+    let snapshot = reader.snapshot()?;
+    assert_eq!(snapshot.passes, vec![sample(100)]);
+    let events: Vec<_> = snapshot.audit.iter().map(|a| a.event.as_str()).collect();
+    assert_eq!(events, ["pass.issued", "other"]);
+    // It cannot write, even by mistake.
+    let write = reader.conn.execute("DELETE FROM passes", []);
+    assert!(write.is_err(), "{write:?}");
+    drop(reader);
+    assert_eq!(files(), before, "nothing changed on disk");
+    Ok(())
+}
+
+#[test]
+fn a_read_only_open_refuses_another_schema_and_leaves_it() -> Result<()> {
+    let (dir, store) = fresh();
+    let path = dir.path().join("tap.db");
+    for version in [MIGRATIONS.len() - 1, 99] {
+        store
+            .conn
+            .pragma_update(None, "user_version", version as i64)
+            .map_err(|e| StoreError(e.to_string()))?;
+        let error = SqliteStore::open_read_only(&path).err().map(|e| e.0);
+        let error = error.unwrap_or_default();
+        assert!(
+            error.contains(&format!("schema version {version}")),
+            "{error}"
+        );
+        let now: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| StoreError(e.to_string()))?;
+        assert_eq!(now as usize, version, "not migrated");
+    }
+    Ok(())
+}
