@@ -7,8 +7,8 @@ scram-sha-256, store/src/postgres/roles.sql as shipped), the schema made by
 gate stack (a wrong PAM_IGNORE would let the user in).
 
 This is one host. Several hosts (namespaces with their own host names) and
-the 64-way race across them are test_fleet_hosts.py's; failover to a
-standby is not here.
+the 64-way race across them are test_fleet_hosts.py's; faults and failover
+to a standby are test_fleet_faults.py's.
 """
 
 import socket
