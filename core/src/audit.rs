@@ -24,6 +24,10 @@ pub struct AuditRecord {
     /// Who asked the daemon, from the socket: `pid=… uid=…`. The service,
     /// rhost and tty above are as that client reported them.
     pub peer: String,
+    /// The host that wrote it, as the store keeps it (a fleet store names
+    /// each; a SQLite store is one host's and gives that host's name). A
+    /// store fills it in itself when appending: what is set here is ignored.
+    pub host: String,
 }
 
 /// Every event pam_tap records: the one list a log reader needs. The

@@ -57,6 +57,15 @@ pub struct FailureCount {
     pub locked_now: bool,
 }
 
+/// Which audit records to read: every set field must match exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter<'a> {
+    /// Records about this user.
+    pub user: Option<&'a str>,
+    /// Records this host wrote.
+    pub host: Option<&'a str>,
+}
+
 /// Passes, security keys and the audit trail, as one backend keeps them.
 pub trait Store {
     /// The user's pass, whatever its state; None when there is none.
@@ -121,7 +130,13 @@ pub trait Store {
 
     /// Audit records, oldest first: the newest `limit` of them, of one user
     /// or of all. Each record carries its sequence number, which only grows.
-    fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>>;
+    fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.audit_where(AuditFilter { user, host: None }, limit)
+    }
+
+    /// Audit records matching `filter`, oldest first: the newest `limit` of
+    /// those (the filter applies before the limit).
+    fn audit_where(&self, filter: AuditFilter<'_>, limit: u32) -> Result<Vec<AuditRecord>>;
 
     /// The user's keys, oldest first (ties by credential id).
     fn keys(&self, user: &str) -> Result<Vec<KeyCredential>>;

@@ -44,6 +44,10 @@ pub enum AdminRequest {
     },
     Audit {
         user: Option<String>,
+        /// Only the records this host wrote (its name as the store keeps
+        /// it). Absent from older clients' requests: every host.
+        #[serde(default)]
+        host: Option<String>,
         limit: u32,
     },
     /// The keys of `user`, or the caller's own.
@@ -296,6 +300,8 @@ pub struct AuditEntry {
     pub rhost: String,
     pub tty: String,
     pub detail: String,
+    /// The host that wrote it.
+    pub host: String,
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use tap_core::keys::credential::KeyCredential;
 use tap_core::pass::testkit::sample;
 use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
-use tap_core::store::{AddKey, FailureCount, Store};
+use tap_core::store::{AddKey, AuditFilter, FailureCount, Store};
 use tap_store::{PostgresConfig, PostgresStore, Snapshot, SqliteStore, StoreWarning};
 
 type Case = fn(&Cluster);
@@ -46,6 +46,7 @@ const CASES: &[(&str, Case)] = &[
     ("key_counter_moves_once_and_only_forward", key_counter),
     ("ssh_keys_add_list_limit_remove_and_use", ssh_keys),
     ("audit_keeps_the_newest_in_order_with_the_host", audit_order),
+    ("audit_filters_by_host_before_the_limit", audit_by_host),
     (
         "exactly_once_under_a_race_of_64_connections",
         race_exactly_once,
@@ -829,6 +830,51 @@ fn audit_order(cluster: &Cluster) {
     let hosts = cluster.sql(&db, "SELECT DISTINCT host FROM pam_tap.audit");
     assert_eq!(hosts, host.host_name());
     assert!(!hosts.is_empty());
+}
+
+fn audit_by_host(cluster: &Cluster) {
+    let (db, _admin, mut host) = fresh(cluster);
+    let here = host.host_name().to_string();
+    for i in 0..3 {
+        host.append_audit(&AuditRecord {
+            time: i,
+            ..audit("e")
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // five newer records, as another host's tapd writes them
+    cluster.sql(
+        &db,
+        "SELECT pam_tap.append_audit((10 + g)::BIGINT, 'e', 'bob', 'bob', 'sshd', '', '', '', '', \
+         'other-host') FROM generate_series(0, 4) g",
+    );
+    let read = |user: Option<&str>, host_name: Option<&str>, limit: u32| {
+        host.audit_where(
+            AuditFilter {
+                user,
+                host: host_name,
+            },
+            limit,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|a| (a.time, a.host.clone()))
+        .collect::<Vec<_>>()
+    };
+    // filtered in the query: this host's newest two, though five are newer
+    assert_eq!(
+        read(None, Some(&here), 2),
+        vec![(1, here.clone()), (2, here.clone())]
+    );
+    let other: Vec<_> = (10..15).map(|t| (t, "other-host".to_string())).collect();
+    assert_eq!(read(None, Some("other-host"), 100), other);
+    assert_eq!(read(Some("bob"), Some("other-host"), 100), other);
+    assert_eq!(read(Some("alice"), Some("other-host"), 100), vec![]);
+    assert_eq!(read(None, Some("no-such-host"), 100), vec![]);
+    // unfiltered: every host's, each naming its own
+    let all = read(None, None, 100);
+    assert_eq!(all.len(), 8);
+    assert_eq!(all.iter().filter(|(_, h)| *h == here).count(), 3);
 }
 
 fn race_exactly_once(cluster: &Cluster) {

@@ -79,6 +79,10 @@ pub enum Command {
         /// Only records about this user.
         #[arg(long)]
         user: Option<String>,
+        /// Only records written by this host (its name as `uname -n` gives
+        /// it; a fleet's PostgreSQL store keeps every host's records).
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
         /// Show at most this many of the newest records.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         limit: u32,

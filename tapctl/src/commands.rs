@@ -80,9 +80,10 @@ pub fn run(command: Command, policy_path: Option<PathBuf>, socket: PathBuf) -> R
         Command::Status { format } => crate::keys::status(&client, format.json),
         Command::Audit {
             user,
+            host,
             limit,
             format,
-        } => audit(&client, user, limit, format),
+        } => audit(&client, AdminRequest::Audit { user, host, limit }, format),
         Command::Policy(_) | Command::Store(_) => Ok(()),
     }
 }
@@ -223,8 +224,8 @@ fn revoke(client: &Client, user: &str) -> Result<()> {
     }
 }
 
-fn audit(client: &Client, user: Option<String>, limit: u32, format: Format) -> Result<()> {
-    let reply = client.admin(AdminRequest::Audit { user, limit })?;
+fn audit(client: &Client, request: AdminRequest, format: Format) -> Result<()> {
+    let reply = client.admin(request)?;
     let AdminReply::Audit { records } = reply else {
         return Err(out_of_turn(reply));
     };
@@ -236,6 +237,7 @@ fn audit(client: &Client, user: Option<String>, limit: u32, format: Format) -> R
         .map(|a| {
             vec![
                 timefmt::to_rfc3339(a.time),
+                a.host.clone(),
                 a.event.clone(),
                 a.user.clone(),
                 a.actor.clone(),
@@ -247,7 +249,7 @@ fn audit(client: &Client, user: Option<String>, limit: u32, format: Format) -> R
         .collect();
     out(&table(
         &[
-            "TIME", "EVENT", "USER", "ACTOR", "SERVICE", "RHOST", "DETAIL",
+            "TIME", "HOST", "EVENT", "USER", "ACTOR", "SERVICE", "RHOST", "DETAIL",
         ],
         &rows,
     ))

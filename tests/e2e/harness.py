@@ -466,7 +466,9 @@ def as_user_prefix(user):
 def drive(service, user, answers=(), silent=False, conv="ok", authtok=None, hex_answers=(),
           rhost=None, tty=None, setcred=False, session=False, as_user=None, wait_file=None,
           timeout=120,
-          popen=False):
+          popen=False, prefix=()):
+    """Run the PAM driver (after `prefix`, e.g. an nsenter into a simulated
+    host, outermost)."""
     cmd = [DRIVER, "--service", service, "--conv", conv]
     if user is not None:
         cmd += ["--user", user]
@@ -490,6 +492,7 @@ def drive(service, user, answers=(), silent=False, conv="ok", authtok=None, hex_
         cmd += ["--wait-file", str(wait_file)]
     if as_user:
         cmd = as_user_prefix(as_user) + cmd
+    cmd = [str(c) for c in prefix] + cmd
     if popen:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL)

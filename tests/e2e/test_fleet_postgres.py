@@ -6,8 +6,9 @@ scram-sha-256, store/src/postgres/roles.sql as shipped), the schema made by
 `pam_tap_host` serving the release pam_tap.so through real libpam on the
 gate stack (a wrong PAM_IGNORE would let the user in).
 
-This is one host. Several hosts (namespaces with their own host names),
-the 64-way race across them, and failover to a standby are not here yet.
+This is one host. Several hosts (namespaces with their own host names) and
+the 64-way race across them are test_fleet_hosts.py's; faults and failover
+to a standby are test_fleet_faults.py's.
 """
 
 import socket

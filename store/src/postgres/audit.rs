@@ -2,6 +2,7 @@
 
 use super::{PostgresStore, Result};
 use tap_core::audit::AuditRecord;
+use tap_core::store::AuditFilter;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
@@ -35,22 +36,26 @@ pub(super) fn append_audit(store: &mut PostgresStore, audit: &AuditRecord) -> Re
     })
 }
 
-/// Audit records, oldest first; the newest `limit` of them.
+/// Audit records matching `filter`, oldest first; the newest `limit` of
+/// them: the filter is in the query, so it applies before the limit.
 pub(super) fn audit(
     store: &PostgresStore,
-    user: Option<&str>,
+    filter: AuditFilter<'_>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>> {
     let limit = i64::from(limit);
+    let (user, host) = (filter.user, filter.host);
     store.call("reading audit", |c| {
         Box::pin(async move {
             let rows = c
                 .query(
                     "SELECT * FROM (SELECT seq, time, event, \"user\", actor, service, rhost, tty,
-                            detail, peer FROM pam_tap.audit
-                        WHERE $1::TEXT IS NULL OR \"user\" = $1 ORDER BY seq DESC LIMIT $2) newest
+                            detail, peer, host FROM pam_tap.audit
+                        WHERE ($1::TEXT IS NULL OR \"user\" = $1)
+                          AND ($2::TEXT IS NULL OR host = $2)
+                        ORDER BY seq DESC LIMIT $3) newest
                      ORDER BY seq",
-                    &[&user, &limit],
+                    &[&user, &host, &limit],
                 )
                 .await?;
             rows.iter()
@@ -66,6 +71,7 @@ pub(super) fn audit(
                         tty: r.try_get(7)?,
                         detail: r.try_get(8)?,
                         peer: r.try_get(9)?,
+                        host: r.try_get(10)?,
                     })
                 })
                 .collect()

@@ -51,7 +51,7 @@ use tap_core::hashing::PassProof;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
-use tap_core::store::{AddKey, FailureCount, Store, StoreError};
+use tap_core::store::{AddKey, AuditFilter, FailureCount, Store, StoreError};
 use tap_core::timefmt::Timestamp;
 use zeroize::Zeroizing;
 
@@ -315,8 +315,8 @@ impl Store for PostgresStore {
         audit::append_audit(self, audit)
     }
 
-    fn audit(&self, user: Option<&str>, limit: u32) -> Result<Vec<AuditRecord>> {
-        audit::audit(self, user, limit)
+    fn audit_where(&self, filter: AuditFilter<'_>, limit: u32) -> Result<Vec<AuditRecord>> {
+        audit::audit(self, filter, limit)
     }
 
     fn keys(&self, user: &str) -> Result<Vec<KeyCredential>> {

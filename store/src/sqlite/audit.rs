@@ -4,26 +4,31 @@ use super::durability::Durability;
 use super::{err, Result, SqliteStore};
 use rusqlite::params;
 use tap_core::audit::AuditRecord;
+use tap_core::store::AuditFilter;
 
 pub(super) fn append_audit(store: &mut SqliteStore, audit: &AuditRecord) -> Result<()> {
     store.write(Durability::Synced, |tx| insert_audit(tx, audit))
 }
 
-/// Audit records, oldest first; the newest `limit` of them.
+/// Audit records matching `filter`, oldest first; the newest `limit` of
+/// them. A SQLite store is one host's: its records carry this host's name,
+/// so a host filter keeps all of them or none, in the query itself.
 pub(super) fn audit(
     store: &SqliteStore,
-    user: Option<&str>,
+    filter: AuditFilter<'_>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>> {
+    let here = crate::sys::host_name().map_err(|e| err(&store.path, "reading the host name", e))?;
     let mut stmt = store
         .conn
         .prepare(
             "SELECT * FROM (SELECT seq, time, event, user, actor, service, rhost, tty, detail, peer FROM audit
-             WHERE ?1 IS NULL OR user = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+             WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR ?2 = ?3)
+             ORDER BY seq DESC LIMIT ?4) ORDER BY seq",
         )
         .map_err(|e| err(&store.path, "reading audit", e))?;
     let rows = stmt
-        .query_map(params![user, limit], |r| {
+        .query_map(params![filter.user, filter.host, here, limit], |r| {
             Ok(AuditRecord {
                 seq: r.get(0)?,
                 time: r.get(1)?,
@@ -35,6 +40,7 @@ pub(super) fn audit(
                 tty: r.get(7)?,
                 detail: r.get(8)?,
                 peer: r.get(9)?,
+                host: here.clone(),
             })
         })
         .map_err(|e| err(&store.path, "reading audit", e))?;

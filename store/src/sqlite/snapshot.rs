@@ -7,7 +7,7 @@ use super::{err, files, migrations, Result, SqliteStore};
 use crate::snapshot::Snapshot;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
-use tap_core::store::StoreError;
+use tap_core::store::{AuditFilter, StoreError};
 
 impl SqliteStore {
     /// Opens an existing store to read it only. Trusted as the daemon trusts
@@ -74,7 +74,7 @@ impl SqliteStore {
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(fail)?;
-        let audit = super::audit::audit(self, None, u32::MAX)?;
+        let audit = super::audit::audit(self, AuditFilter::default(), u32::MAX)?;
         Ok(Snapshot {
             passes,
             keys,

@@ -570,6 +570,40 @@ fn audit_keeps_the_newest_in_order() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn audit_by_host_is_this_hosts_records_or_none() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    for i in 0..5 {
+        store.append_audit(&AuditRecord {
+            time: i,
+            // a record cannot name another host: the store names its own
+            host: "elsewhere".into(),
+            ..audit("e")
+        })?;
+    }
+    let here = crate::sys::host_name().unwrap_or_else(|e| panic!("{e}"));
+    let only = |user, host| AuditFilter { user, host };
+    let mine = store.audit_where(only(None, Some(&here)), 3)?;
+    assert_eq!(
+        mine.iter().map(|a| a.time).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert!(mine.iter().all(|a| a.host == here));
+    assert_eq!(
+        store
+            .audit_where(only(Some("alice"), Some(&here)), 10)?
+            .len(),
+        5
+    );
+    assert!(store
+        .audit_where(only(None, Some("elsewhere")), 10)?
+        .is_empty());
+    assert!(store
+        .audit_where(only(Some("bob"), Some(&here)), 10)?
+        .is_empty());
+    Ok(())
+}
+
 fn ssh_key(user: &str, id: u8) -> SshKeyRecord {
     SshKeyRecord {
         user: user.into(),

@@ -68,5 +68,6 @@ pub fn audit_entry(record: AuditRecord) -> AuditEntry {
         rhost: record.rhost,
         tty: record.tty,
         detail: record.detail,
+        host: record.host,
     }
 }

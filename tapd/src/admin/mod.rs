@@ -54,7 +54,9 @@ fn dispatch(ask: &mut Ask<'_, '_>, request: AdminRequest) -> Result<AdminReply, 
         AdminRequest::Show { user } => passes::show(ask, &user),
         AdminRequest::List {} => passes::list(ask),
         AdminRequest::Revoke { user } => passes::revoke(ask, &user),
-        AdminRequest::Audit { user, limit } => audit::audit(ask, user.as_deref(), limit),
+        AdminRequest::Audit { user, host, limit } => {
+            audit::audit(ask, user.as_deref(), host.as_deref(), limit)
+        }
         AdminRequest::Keys { user } => keys::list(ask, user.as_deref()),
         AdminRequest::RemoveKey { user, id, proof } => {
             keys::remove(ask, user.as_deref(), &id, proof.as_ref())

@@ -309,6 +309,7 @@ fn reading_passes_is_for_admins_and_for_oneself() {
 
     let audit = |user: Option<&str>| AdminRequest::Audit {
         user: user.map(Into::into),
+        host: None,
         limit: 10,
     };
     assert_eq!(w.refused(ALICE, audit(None)).0, ErrorKind::NotPermitted);
@@ -329,6 +330,29 @@ fn reading_passes_is_for_admins_and_for_oneself() {
         panic!()
     };
     assert_eq!(records.len(), 2);
+
+    // by host: a SQLite store's records are this host's, and say so
+    let here = tap_core::sys::host_name().unwrap();
+    assert!(records.iter().all(|r| r.host == here), "{records:?}");
+    let on = |user: Option<&str>, host: &str| AdminRequest::Audit {
+        user: user.map(Into::into),
+        host: Some(host.into()),
+        limit: 10,
+    };
+    let AdminReply::Audit { records } = w.ok(ADA, on(None, &here)) else {
+        panic!()
+    };
+    assert_eq!(records.len(), 2);
+    let AdminReply::Audit { records } = w.ok(ADA, on(None, "not-this-host")) else {
+        panic!()
+    };
+    assert!(records.is_empty(), "{records:?}");
+    let AdminReply::Audit { records } = w.ok(ALICE, on(Some("alice"), &here)) else {
+        panic!()
+    };
+    assert_eq!(records.len(), 1);
+    // a host's whole trail is an admin's to read
+    assert_eq!(w.refused(ALICE, on(None, &here)).0, ErrorKind::NotPermitted);
 }
 
 #[test]
