@@ -118,10 +118,17 @@ impl Flood {
 
 /// (e) and (f): `clients` threads, each one whole login, released together.
 pub fn flood(clients: usize, l: Login<'_>) -> Flood {
+    flood_over(clients, &[l])
+}
+
+/// `clients` threads released together, client i logging in with
+/// `logins[i % n]` (one service per daemon: many hosts at once).
+pub fn flood_over(clients: usize, logins: &[Login<'_>]) -> Flood {
     let start = Barrier::new(clients + 1);
     let (codes, wall) = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..clients)
-            .map(|_| {
+            .map(|i| {
+                let l = logins[i % logins.len()];
                 let start = &start;
                 std::thread::Builder::new()
                     .stack_size(256 * 1024)

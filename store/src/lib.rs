@@ -10,6 +10,8 @@
 pub mod postgres;
 pub mod sqlite;
 mod sys;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use postgres::{PostgresConfig, PostgresStore, StoreWarning};
 pub use sqlite::{OpenOptions, SqliteStore};
