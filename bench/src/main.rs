@@ -14,18 +14,21 @@
 //! once; (f) 300 at once, against tapd's peak memory. Issue 13: (g)
 //! `tapctl authorized-keys USER` as sshd runs it, against `cat` of the same
 //! authorized_keys file, and with 100,000 other users' keys in the store.
+//! Issue 14, with `--postgres`: cases (a), (b) and (e) again with a
+//! PostgreSQL store (fleet.rs), the SQLite figures beside them.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod callgrind;
 mod cases;
 mod cleanup;
 mod daemon;
+mod fleet;
 mod keys;
 mod pam;
 mod ssh;
 mod workspace;
 
-use cases::{flood, interleaved, pairs, settle_log, Flood, Login};
+use cases::{flood, flood_over, interleaved, pairs, settle_log, Flood, Login};
 use daemon::Tapd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,7 +54,7 @@ const GOOGLE_AUTHENTICATOR: &[&str] = &[
 
 const USAGE: &str =
     "usage: tap-bench [--module PATH] [--tapd PATH] [--tapctl PATH] [--softkey PATH] [--runs N]
-                 [--check] [--tapd-env NAME=VALUE]...
+                 [--check] [--postgres] [--tapd-env NAME=VALUE]...
        tap-bench --callgrind [--module PATH] [--tapd PATH] [--tapctl PATH] [--profiles DIR] [--check]";
 
 struct Args {
@@ -62,6 +65,8 @@ struct Args {
     runs: usize,
     check: bool,
     callgrind: bool,
+    /// Issue 14's cases against a PostgreSQL store too (fleet.rs).
+    postgres: bool,
     /// Where --callgrind copies its callgrind.out files (for callgrind_annotate).
     profiles: Option<PathBuf>,
     /// For experiments only, e.g. GLIBC_TUNABLES=...: printed with the figures.
@@ -106,6 +111,7 @@ fn parse(raw: &[String]) -> Args {
         runs: 1,
         check: false,
         callgrind: false,
+        postgres: false,
         tapd_env: Vec::new(),
         profiles: None,
     };
@@ -135,6 +141,7 @@ fn parse(raw: &[String]) -> Args {
                 args.tapd_env.push((k.to_string(), v.to_string()));
             }
             "--callgrind" => args.callgrind = true,
+            "--postgres" => args.postgres = true,
             "--profiles" => args.profiles = Some(PathBuf::from(value())),
             _ => fail(USAGE),
         }
@@ -176,6 +183,36 @@ struct Run {
     keys_big: Duration,
     /// What the daemons logged about failed logins in (e) and (f).
     complaints: Vec<String>,
+    /// With --postgres.
+    fleet: Option<FleetRun>,
+}
+
+/// Issue 14's cases with the PostgreSQL store, and what (e) adds for the
+/// SQLite twin.
+struct FleetRun {
+    permit: Duration,
+    tap: Duration,
+    raw: Duration,
+    signin: Duration,
+    flood: Flood,
+    during: fleet::Connections,
+    after: fleet::Connections,
+    /// (e) against the SQLite daemon: its store connections.
+    sqlite_during: fleet::Connections,
+    sqlite_after: fleet::Connections,
+}
+
+impl FleetRun {
+    fn added_a_ms(&self) -> f64 {
+        ms(self.tap) - ms(self.permit)
+    }
+    fn ratio_b(&self) -> f64 {
+        self.signin.as_secs_f64() / self.raw.as_secs_f64()
+    }
+}
+
+fn per_second(f: &Flood) -> f64 {
+    f.succeeded() as f64 / f.wall.as_secs_f64()
 }
 
 impl Run {
@@ -232,6 +269,8 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
         .iter()
         .map(|name| work.start(name, &[], READY))
         .collect();
+    let pg = args.postgres.then(|| fleet::Fleet::start(work));
+    let pg_services: Vec<String> = (0..fleet::HOSTS).map(fleet::service).collect();
 
     println!(
         "pam_tap benchmark: {} with {} (one tapd per policy, each on its own socket in {}); every sign-in a whole PAM login\n",
@@ -267,6 +306,13 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
             }
         }
     }
+    if let Some(pg) = &pg {
+        println!("{}", pg.describe());
+        // Every host's connections open, as on a live fleet.
+        for service in &pg_services {
+            login(service, PASS_USER).ok();
+        }
+    }
     if google.is_none() {
         println!("(a) pam_google_authenticator.so not installed (tests/install-deps.sh installs libpam-google-authenticator): peer line skipped");
     }
@@ -280,7 +326,7 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
             one: &daemons[3],
             big: &daemons[4],
         };
-        let run = one_run(
+        let mut run = one_run(
             work,
             &login,
             &keys,
@@ -289,7 +335,12 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
             google.is_some(),
             cycle,
             &cost,
+            pg.is_some(),
         );
+        if let Some(pg) = &pg {
+            let logins = fleet::host_logins(&work.confdir, &pg_services, PASS_USER);
+            fleet_run(pg, &logins, &login, cycle, &cost, &mut run);
+        }
         print_run(&run, bound_kib);
         runs.push(run);
         println!();
@@ -297,7 +348,63 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
     for tapd in daemons {
         tapd.stop(STOP);
     }
+    if let Some(pg) = pg {
+        pg.stop();
+    }
     summary(&runs, bound_kib)
+}
+
+/// Issue 14's cases on the PostgreSQL store, after the SQLite ones of the
+/// same run: (a) and (b) against host 0's daemon, (e) over every host.
+fn fleet_run<'a>(
+    pg: &fleet::Fleet,
+    hosts: &[Login<'a>],
+    login: &dyn Fn(&'a str, &'a str) -> Login<'a>,
+    cycle: u32,
+    cost: &tap_core::hashing::HashCost,
+    run: &mut Run,
+) {
+    let a = interleaved(
+        20,
+        50,
+        &[
+            login("permit", NO_PASS_USER),
+            Login {
+                user: NO_PASS_USER,
+                ..hosts[0]
+            },
+        ],
+    );
+    let (raw, signin) = pairs(3 * cycle.max(20), cost, hosts[0]);
+    let mut counter = pg.counter();
+    let marks: Vec<usize> = pg.daemons.iter().map(Tapd::log_len).collect();
+    let (flooded, during) = fleet::sampled(
+        || counter.count(),
+        || flood_over(fleet::HOSTS * fleet::PER_HOST, hosts),
+    );
+    let after = counter.count();
+    if flooded.errors() > 0 {
+        for (host, (tapd, mark)) in pg.daemons.iter().zip(marks).enumerate() {
+            run.complaints
+                .extend(explain(&format!("(e) pg host {host}"), tapd, mark));
+        }
+    }
+    let (sqlite_during, sqlite_after) = run
+        .fleet
+        .as_ref()
+        .map(|f| (f.sqlite_during, f.sqlite_after))
+        .unwrap_or_default();
+    run.fleet = Some(FleetRun {
+        permit: a[0],
+        tap: a[1],
+        raw,
+        signin,
+        flood: flooded,
+        during,
+        after,
+        sqlite_during,
+        sqlite_after,
+    });
 }
 
 /// Case (g)'s file and its two daemons: SSH_USER's keys alone, and with
@@ -318,6 +425,7 @@ fn one_run<'a>(
     google: bool,
     cycle: u32,
     cost: &tap_core::hashing::HashCost,
+    postgres: bool,
 ) -> Run {
     // (a) No pass: the module's and daemon's whole cost for a user they have
     // nothing for, per login. Each stack ends in pam_permit.
@@ -356,7 +464,19 @@ fn one_run<'a>(
 
     // (e) 64 at once against one daemon.
     let mark = small_tapd.log_len();
-    let at_once = flood(AT_ONCE, login("tap", PASS_USER));
+    // With --postgres, the store's connections are counted meanwhile (the
+    // twin of the PostgreSQL flood's pg_stat_activity).
+    let store = fleet::sqlite_store(work, "small");
+    let (at_once, sqlite) = if postgres {
+        let (f, during) = fleet::sampled(
+            || fleet::sqlite_connections(small_tapd, &store),
+            || flood(AT_ONCE, login("tap", PASS_USER)),
+        );
+        let after = fleet::sqlite_connections(small_tapd, &store);
+        (f, Some((during, after)))
+    } else {
+        (flood(AT_ONCE, login("tap", PASS_USER)), None)
+    };
     let mut complaints = Vec::new();
     if at_once.errors() > 0 {
         complaints.extend(explain("(e)", small_tapd, mark));
@@ -393,6 +513,21 @@ fn one_run<'a>(
         keys_one: g[1],
         keys_big: g[2],
         complaints,
+        fleet: sqlite.map(|(during, after)| FleetRun {
+            permit: Duration::ZERO,
+            tap: Duration::ZERO,
+            raw: Duration::ZERO,
+            signin: Duration::ZERO,
+            flood: Flood {
+                clients: 0,
+                codes: Default::default(),
+                wall: Duration::ZERO,
+            },
+            during: Default::default(),
+            after: Default::default(),
+            sqlite_during: during,
+            sqlite_after: after,
+        }),
     }
 }
 
@@ -477,9 +612,43 @@ fn print_run(r: &Run, bound_kib: u64) {
         micros(r.keys_big),
         r.ratio_g_big()
     );
+    if let Some(f) = &r.fleet {
+        print_fleet_run(r, f);
+    }
     for line in &r.complaints {
         println!("    {line}");
     }
+}
+
+fn print_fleet_run(r: &Run, f: &FleetRun) {
+    println!(
+        "(a) PostgreSQL no pass    pam_permit alone {:>9}   pam_tap + pam_permit {:>9}   added {:.3} ms/login",
+        micros(f.permit),
+        micros(f.tap),
+        f.added_a_ms()
+    );
+    println!(
+        "(b) PostgreSQL pass       raw Argon2id      {:>9}   pam_tap login        {:>9}   ratio {:.3}x",
+        millis(f.raw),
+        millis(f.signin),
+        f.ratio_b()
+    );
+    println!(
+        "(e) SQLite, 1 tapd        {:.1} sign-ins/s; store connections {} at most during, {} after",
+        per_second(&r.at_once),
+        f.sqlite_during.open,
+        f.sqlite_after.open
+    );
+    println!(
+        "(e) PostgreSQL, {} tapd x {} {}; {:.1} sign-ins/s; connections {} at most during ({} at most active), {} after",
+        fleet::HOSTS,
+        fleet::PER_HOST,
+        f.flood.describe(),
+        per_second(&f.flood),
+        f.during.open,
+        f.during.active,
+        f.after.open
+    );
 }
 
 /// Prints each target against the median over the runs; returns the
@@ -563,6 +732,86 @@ fn summary(runs: &[Run], bound_kib: u64) -> Vec<String> {
     println!(
         "(g) big/1-user store      {g:.3}x [{each}]   target <= 1.2x: {}",
         verdict("g-big", g <= 1.2)
+    );
+    missed.extend(fleet_summary(runs));
+    missed
+}
+
+/// Issue 14's table: each case with SQLite and with PostgreSQL, judged on
+/// the median of the runs (errors on every run).
+fn fleet_summary(runs: &[Run]) -> Vec<String> {
+    let fleet: Vec<&FleetRun> = runs.iter().filter_map(|r| r.fleet.as_ref()).collect();
+    if fleet.is_empty() || fleet.len() != runs.len() {
+        return Vec::new();
+    }
+    let mut missed = Vec::new();
+    let mut verdict = |name: &str, ok: bool| {
+        if !ok {
+            missed.push(name.to_string());
+        }
+        if ok {
+            "met"
+        } else {
+            "MISSED"
+        }
+    };
+    let each = |values: Vec<f64>, digits: usize| -> (f64, String) {
+        let shown: Vec<String> = values.iter().map(|v| format!("{v:.digits$}")).collect();
+        (median(values), shown.join(" "))
+    };
+    println!(
+        "fleet (issue 14), SQLite and PostgreSQL side by side, median of {} run(s)",
+        runs.len()
+    );
+    let (s, s_each) = each(runs.iter().map(Run::added_a_ms).collect(), 3);
+    let (p, p_each) = each(fleet.iter().map(|f| f.added_a_ms()).collect(), 3);
+    println!(
+        "no pass, added over pam_permit   SQLite {s:.3} ms [{s_each}] {}   PostgreSQL {p:.3} ms [{p_each}] {}   target <= 0.5 ms",
+        verdict("fleet-a-sqlite", s <= 0.5),
+        verdict("fleet-a-postgres", p <= 0.5)
+    );
+    let (s, s_each) = each(runs.iter().map(Run::ratio_b).collect(), 3);
+    let (p, p_each) = each(fleet.iter().map(|f| f.ratio_b()).collect(), 3);
+    println!(
+        "pass sign-in / raw Argon2id      SQLite {s:.3}x [{s_each}] {}   PostgreSQL {p:.3}x [{p_each}] {}   target <= 1.10x",
+        verdict("fleet-b-sqlite", s <= 1.10),
+        verdict("fleet-b-postgres", p <= 1.10)
+    );
+    let s_errors: usize = runs.iter().map(|r| r.at_once.errors()).sum();
+    let (s_rate, s_each) = each(runs.iter().map(|r| per_second(&r.at_once)).collect(), 1);
+    let s_during = runs
+        .iter()
+        .filter_map(|r| r.fleet.as_ref())
+        .map(|f| f.sqlite_during.open)
+        .max()
+        .unwrap_or(0);
+    let s_after = runs
+        .iter()
+        .filter_map(|r| r.fleet.as_ref())
+        .map(|f| f.sqlite_after.open)
+        .max()
+        .unwrap_or(0);
+    println!(
+        "{AT_ONCE} at once, SQLite (1 tapd)       {s_errors} errors in {} logins {}; {s_rate:.1} sign-ins/s [{s_each}]; store connections at most {s_during} during, {s_after} after",
+        AT_ONCE * runs.len(),
+        verdict("fleet-e-sqlite", s_errors == 0)
+    );
+    let clients = fleet::HOSTS * fleet::PER_HOST;
+    let p_errors: usize = fleet.iter().map(|f| f.flood.errors()).sum();
+    let (p_rate, p_each) = each(fleet.iter().map(|f| per_second(&f.flood)).collect(), 1);
+    let during: Vec<String> = fleet
+        .iter()
+        .map(|f| format!("{}/{}", f.during.open, f.during.active))
+        .collect();
+    let after: Vec<String> = fleet.iter().map(|f| f.after.open.to_string()).collect();
+    println!(
+        "{clients} at once, PostgreSQL ({} tapd x {}) {p_errors} errors in {} logins {}; {p_rate:.1} sign-ins/s [{p_each}]; pg_stat_activity connections during open/active peak [{}], after [{}]",
+        fleet::HOSTS,
+        fleet::PER_HOST,
+        clients * runs.len(),
+        verdict("fleet-e-postgres", p_errors == 0),
+        during.join(" "),
+        after.join(" ")
     );
     missed
 }

@@ -60,13 +60,19 @@ impl Workspace {
     /// A service whose first line is pam_tap against daemon `name` (its
     /// policy for the key helper), then `last` (the rest of the stack).
     pub fn tap_service(&self, service: &str, name: &str, last: &str) {
+        self.tap_service_on(service, name, name, last);
+    }
+
+    /// As `tap_service`, for the daemon on socket `socket` serving policy
+    /// `policy` (several daemons, one policy: hosts sharing one database).
+    pub fn tap_service_on(&self, service: &str, policy: &str, socket: &str, last: &str) {
         self.write(
             &format!("pam.d/{service}"),
             &format!(
                 "auth [success=done ignore=ignore default=die] {} policy={} socket={} nodelay\n{last}\n",
                 self.module.display(),
-                self.dir.join(format!("{name}.toml")).display(),
-                self.socket(name).display()
+                self.dir.join(format!("{policy}.toml")).display(),
+                self.socket(socket).display()
             ),
         );
     }
@@ -77,10 +83,21 @@ impl Workspace {
 
     /// Starts the daemon for policy `name` on its own socket.
     pub fn start(&self, name: &str, wrapper: &[OsString], ready_within: Duration) -> Tapd {
+        self.start_on(name, name, wrapper, ready_within)
+    }
+
+    /// Starts a daemon for policy `policy` on socket `socket`.
+    pub fn start_on(
+        &self,
+        policy: &str,
+        socket: &str,
+        wrapper: &[OsString],
+        ready_within: Duration,
+    ) -> Tapd {
         Tapd::start(
             &self.tapd,
-            &self.dir.join(format!("{name}.toml")),
-            &self.socket(name),
+            &self.dir.join(format!("{policy}.toml")),
+            &self.socket(socket),
             wrapper,
             &self.tapd_env,
             ready_within,
@@ -102,24 +119,9 @@ impl Workspace {
 
     /// A multi-use pass for PASS_USER, at the policy's default cost.
     pub fn issue(&self, policy: &Path) {
-        let cost = Policy::default().pass.hash;
-        let now = now();
-        let pass = PassRecord::issue(NewPass {
-            user: PASS_USER,
-            id: 1,
-            phc: hashing::hash(PASS, &cost).unwrap_or_else(|e| fail(&e)),
-            issued_by: "bench",
-            created: now,
-            start: now,
-            expires: now + 6 * 3_600,
-            one_time: false,
-            length: PASS.len(),
-        });
+        let (pass, audit) = bench_pass();
         Self::store(policy)
-            .put_pass(
-                &pass,
-                &AuditRecord::new(now, Event::PassIssued, PASS_USER, "bench"),
-            )
+            .put_pass(&pass, &audit)
             .unwrap_or_else(|e| fail(&e.0));
     }
 
@@ -157,6 +159,28 @@ impl Workspace {
         }
         tx.commit().unwrap_or_else(|e| fail(&e.to_string()));
     }
+}
+
+/// A multi-use pass for PASS_USER, at the policy's default cost, with its
+/// audit record: what every store of the bench holds.
+pub fn bench_pass() -> (PassRecord, AuditRecord) {
+    let cost = Policy::default().pass.hash;
+    let now = now();
+    let pass = PassRecord::issue(NewPass {
+        user: PASS_USER,
+        id: 1,
+        phc: hashing::hash(PASS, &cost).unwrap_or_else(|e| fail(&e)),
+        issued_by: "bench",
+        created: now,
+        start: now,
+        expires: now + 6 * 3_600,
+        one_time: false,
+        length: PASS.len(),
+    });
+    (
+        pass,
+        AuditRecord::new(now, Event::PassIssued, PASS_USER, "bench"),
+    )
 }
 
 impl Drop for Workspace {

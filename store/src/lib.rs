@@ -11,6 +11,8 @@ pub mod postgres;
 pub mod snapshot;
 pub mod sqlite;
 mod sys;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use postgres::{PostgresConfig, PostgresStore, StoreWarning};
 pub use snapshot::{Copied, Snapshot};

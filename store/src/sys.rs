@@ -18,3 +18,17 @@ pub fn host_name() -> std::io::Result<String> {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
+
+/// Sends `signal` to process `pid` (a child this process started); false
+/// when it is gone or the pid does not fit.
+#[cfg(feature = "testkit")]
+pub fn signal(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    unsafe { libc::kill(pid, signal) == 0 }
+}

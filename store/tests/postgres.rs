@@ -1,9 +1,10 @@
-//! The PostgreSQL backend against a real server the tests start (pg/cluster.rs).
+//! The PostgreSQL backend against a real server the tests start
+//! (`tap_store::testkit::pg`, src/testkit/pg/cluster.rs).
 //! Its own harness: one cluster for every case, stopped at the end. Run
 //! `cargo test -p tap-store --test postgres [-- NAME]`. Nothing is skipped:
 //! without PostgreSQL's binaries every case fails, naming tests/install-deps.sh.
 
-mod pg;
+use tap_store::testkit::pg;
 
 use pg::cluster::{free_port, Cluster, ADMIN_PASSWORD, HOST_PASSWORD};
 use std::os::unix::fs::PermissionsExt;

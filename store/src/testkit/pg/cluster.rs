@@ -2,7 +2,8 @@
 //! unprivileged user (nobody, when the tests run as root: PostgreSQL refuses
 //! root), listening on 127.0.0.1 at a free port and on a private socket
 //! directory, TLS from a CA the tests make, scram-sha-256 over hostssl only.
-//! Never the host's clusters, services or /etc/postgresql.
+//! Never the host's clusters, services or /etc/postgresql. The tests'
+//! cluster skips flushes; the bench's (`Settings::durable`) does not.
 
 use super::certs::{Certs, Pem};
 use std::net::TcpListener;
@@ -26,8 +27,35 @@ pub struct Cluster {
 }
 
 fn root() -> bool {
-    // SAFETY: geteuid takes no arguments and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    crate::sys::euid() == 0
+}
+
+/// What differs between a cluster for semantics and one for timing.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// fsync and full_page_writes: off for the tests (nothing they check
+    /// needs durability), on for timing, as a real server runs.
+    pub durable: bool,
+    pub max_connections: u32,
+    pub shared_buffers_mib: u32,
+}
+
+impl Settings {
+    /// The tests': no flushes, 150 connections, 16 MiB of buffers.
+    pub const TESTS: Settings = Settings {
+        durable: false,
+        max_connections: 150,
+        shared_buffers_mib: 16,
+    };
+
+    /// As a server is run: flushes on, PostgreSQL's default buffers.
+    pub fn durable(max_connections: u32) -> Settings {
+        Settings {
+            durable: true,
+            max_connections,
+            shared_buffers_mib: 128,
+        }
+    }
 }
 
 /// The newest installed server's bin directory.
@@ -87,7 +115,12 @@ pub fn free_port() -> u16 {
 }
 
 impl Cluster {
+    /// The tests' cluster (`Settings::TESTS`).
     pub fn start() -> Cluster {
+        Cluster::start_with(Settings::TESTS)
+    }
+
+    pub fn start_with(settings: Settings) -> Cluster {
         let started = Instant::now();
         let bin = server_bin();
         let server = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -124,13 +157,19 @@ impl Cluster {
         let conf = format!(
             "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
              ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n\
-             password_encryption = 'scram-sha-256'\nmax_connections = 150\n\
-             shared_buffers = 16MB\nlogging_collector = off\n\
-             # a throwaway cluster: no flushes (semantics, not durability, are tested)\n\
-             fsync = off\nfull_page_writes = off\n",
+             password_encryption = 'scram-sha-256'\nmax_connections = {}\n\
+             shared_buffers = {}MB\nlogging_collector = off\n{}",
             sock.display(),
             server.path().join("server.crt").display(),
             server.path().join("server.key").display(),
+            settings.max_connections,
+            settings.shared_buffers_mib,
+            if settings.durable {
+                ""
+            } else {
+                "# a throwaway cluster: no flushes (semantics, not durability, are tested)\n\
+                 fsync = off\nfull_page_writes = off\n"
+            },
         );
         append(&data.join("postgresql.conf"), &conf);
         std::fs::write(
@@ -194,7 +233,8 @@ impl Cluster {
         std::fs::read_to_string(self.client.path().join("postgres.log")).unwrap_or_default()
     }
 
-    fn psql(&self, db: &str) -> Command {
+    /// psql as the superuser over the private socket, to database `db`.
+    pub fn psql(&self, db: &str) -> Command {
         let mut command = Command::new(self.bin.join("psql"));
         command
             .arg("-X")
@@ -276,11 +316,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         // An immediate shutdown: no checkpoint, the files go with the directory.
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(0);
-        if pid > 0 {
-            // SAFETY: kill with our own child's pid and a valid signal.
-            unsafe { libc::kill(pid, libc::SIGQUIT) };
-        }
+        crate::sys::signal(self.child.id(), libc::SIGQUIT);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -101,6 +101,12 @@ fn pem(cert: &X509, key: &PKey<Private>) -> Pem {
     }
 }
 
+impl Default for Certs {
+    fn default() -> Certs {
+        Certs::new()
+    }
+}
+
 impl Certs {
     pub fn new() -> Certs {
         let ca_key = key();
