@@ -1,10 +1,10 @@
 //! The audit table: append-only, numbered records, each naming its host.
 
+use super::link::Session;
 use super::{PostgresStore, Result};
 use tap_core::audit::AuditRecord;
 use tap_core::store::AuditFilter;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Client;
 
 /// One record's ten values, in the order every audit-writing function takes
 /// them (the host last).
@@ -17,7 +17,7 @@ pub(super) fn values<'r>(a: &'r AuditRecord, host: &'r &'r str) -> [&'r (dyn ToS
 
 /// Appends one record inside the caller's transaction (or as its own).
 pub(super) async fn insert(
-    c: &Client,
+    c: &Session,
     a: &AuditRecord,
     host: &&str,
 ) -> std::result::Result<(), tokio_postgres::Error> {

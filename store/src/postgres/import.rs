@@ -6,10 +6,10 @@
 //! the whole copy.
 
 use super::link::Outcome;
+use super::link::Session;
 use super::{PostgresStore, Result};
 use crate::snapshot::{Copied, Snapshot};
 use tap_core::store::StoreError;
-use tokio_postgres::Client;
 
 type Sql<T> = std::result::Result<T, tokio_postgres::Error>;
 
@@ -62,7 +62,7 @@ impl PostgresStore {
 }
 
 /// Without `merge`: any pass, key or SSH key in the database refuses.
-async fn not_empty(c: &Client) -> Sql<Option<String>> {
+async fn not_empty(c: &Session) -> Sql<Option<String>> {
     let row = c
         .query_one(
             "SELECT (SELECT count(*) FROM pam_tap.passes), (SELECT count(*) FROM pam_tap.keys),
@@ -81,7 +81,7 @@ async fn not_empty(c: &Client) -> Sql<Option<String>> {
 }
 
 /// With `merge`: the rows the copy would replace, if any, refuse it.
-async fn conflicts(c: &Client, snapshot: &Snapshot) -> Sql<Option<String>> {
+async fn conflicts(c: &Session, snapshot: &Snapshot) -> Sql<Option<String>> {
     let users: Vec<&str> = snapshot.passes.iter().map(|p| p.user.as_str()).collect();
     let mut found: Vec<String> = c
         .query(
@@ -138,7 +138,7 @@ fn wide(n: Option<usize>) -> Option<i64> {
     n.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-async fn insert_all(c: &Client, s: &Snapshot, host: &str) -> Sql<Copied> {
+async fn insert_all(c: &Session, s: &Snapshot, host: &str) -> Sql<Copied> {
     // One statement per table, the columns as arrays: four round trips
     // whatever the size, each well inside the statement timeout.
     let p = &s.passes;

@@ -7,14 +7,16 @@
 use super::url::{Roots, Server, Target};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use postgres_openssl::{MakeTlsConnector, TlsStream};
+use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 use tap_core::store::StoreError;
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
-use tokio_postgres::{Client, Config, Connection, Socket};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, Connection, Row, Socket, Statement};
 use zeroize::Zeroizing;
 
 type Conn = Connection<Socket, TlsStream<Socket>>;
@@ -33,9 +35,69 @@ pub(super) struct Dialer {
     application_name: String,
 }
 
+/// A session's client, and the statements it has prepared. Each statement
+/// is parsed once per session rather than at every call: a text query costs
+/// a round trip to prepare it before the one that runs it, and a sign-in
+/// runs the same few statements every time. (Their number is fixed: every
+/// statement is a constant of this backend, values are always parameters.)
+#[derive(Clone)]
+pub(super) struct Session {
+    client: Arc<Client>,
+    prepared: Arc<Mutex<HashMap<String, Statement>>>,
+}
+
+type Sql<T> = Result<T, tokio_postgres::Error>;
+
+impl Session {
+    async fn statement(&self, sql: &str) -> Sql<Statement> {
+        let known = self
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(sql).cloned());
+        if let Some(statement) = known {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await?;
+        if let Ok(mut cache) = self.prepared.lock() {
+            cache.insert(sql.to_string(), statement.clone());
+        }
+        Ok(statement)
+    }
+
+    pub(super) async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Sql<Vec<Row>> {
+        let statement = self.statement(sql).await?;
+        self.client.query(&statement, params).await
+    }
+
+    pub(super) async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Sql<Row> {
+        let statement = self.statement(sql).await?;
+        self.client.query_one(&statement, params).await
+    }
+
+    pub(super) async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Sql<Option<Row>> {
+        let statement = self.statement(sql).await?;
+        self.client.query_opt(&statement, params).await
+    }
+
+    pub(super) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Sql<u64> {
+        let statement = self.statement(sql).await?;
+        self.client.execute(&statement, params).await
+    }
+
+    /// Statements without parameters (transaction control, DDL), unprepared.
+    pub(super) async fn batch_execute(&self, sql: &str) -> Sql<()> {
+        self.client.batch_execute(sql).await
+    }
+}
+
 /// An open session.
 pub(super) struct Link {
-    pub client: Arc<Client>,
+    session: Session,
     connection: Pin<Box<Conn>>,
     /// Which server of the URL answered.
     pub server: String,
@@ -91,7 +153,10 @@ impl Dialer {
             match runtime.block_on(attempt) {
                 Ok(Ok((client, connection))) => {
                     return Ok(Link {
-                        client: Arc::new(client),
+                        session: Session {
+                            client: Arc::new(client),
+                            prepared: Arc::default(),
+                        },
                         connection: Box::pin(connection),
                         server: shown,
                     })
@@ -229,7 +294,9 @@ impl Link {
     pub(super) fn alive(&mut self, runtime: &tokio::runtime::Runtime) -> bool {
         let connection = &mut self.connection;
         runtime.block_on(poll_fn(|cx| {
-            Poll::Ready(connection.as_mut().poll(cx).is_pending() && !self.client.is_closed())
+            Poll::Ready(
+                connection.as_mut().poll(cx).is_pending() && !self.session.client.is_closed(),
+            )
         }))
     }
 
@@ -271,7 +338,15 @@ impl Link {
         }
     }
 
-    pub(super) fn parts(&mut self) -> (Arc<Client>, &mut Pin<Box<Conn>>) {
-        (Arc::clone(&self.client), &mut self.connection)
+    /// Drops the prepared statements (after a refusal: a statement whose
+    /// table a migration changed is refused until it is prepared again).
+    pub(super) fn forget_prepared(&mut self) {
+        if let Ok(mut cache) = self.session.prepared.lock() {
+            cache.clear();
+        }
+    }
+
+    pub(super) fn parts(&mut self) -> (Session, &mut Pin<Box<Conn>>) {
+        (self.session.clone(), &mut self.connection)
     }
 }

@@ -41,10 +41,9 @@ mod url;
 
 pub use privileges::StoreWarning;
 
-use link::{Dialer, Link, Outcome, Query};
+use link::{Dialer, Link, Outcome, Query, Session};
 use std::cell::RefCell;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tap_core::audit::AuditRecord;
 use tap_core::hashing::PassProof;
@@ -193,10 +192,7 @@ impl PostgresStore {
     /// middle of a change instead, the repeat re-checks its conditions like
     /// any call, so it can only refuse (a one-time pass already used), not
     /// let in twice.
-    fn call_raw<'a, T>(
-        &self,
-        query: impl Fn(Arc<tokio_postgres::Client>) -> Query<'a, T>,
-    ) -> Outcome<T> {
+    fn call_raw<'a, T>(&self, query: impl Fn(Session) -> Query<'a, T>) -> Outcome<T> {
         let reused = self.link.borrow().is_some();
         match self.call_once(&query) {
             Outcome::Lost(_) if reused => self.call_once(&query),
@@ -204,10 +200,7 @@ impl PostgresStore {
         }
     }
 
-    fn call_once<'a, T>(
-        &self,
-        query: &impl Fn(Arc<tokio_postgres::Client>) -> Query<'a, T>,
-    ) -> Outcome<T> {
+    fn call_once<'a, T>(&self, query: &impl Fn(Session) -> Query<'a, T>) -> Outcome<T> {
         let mut slot = self.link.borrow_mut();
         if let Some(link) = slot.as_mut() {
             if !link.alive(&self.runtime) {
@@ -235,6 +228,7 @@ impl PostgresStore {
             // A refusal inside a transaction leaves it aborted: end it (outside
             // one, the server only warns).
             Outcome::Refused(_) => {
+                link.forget_prepared();
                 let (client, connection) = link.parts();
                 let rollback: Query<'_, ()> =
                     Box::pin(async move { client.batch_execute("ROLLBACK").await });
@@ -252,11 +246,7 @@ impl PostgresStore {
     }
 
     /// `call_raw`, with both failures as one StoreError naming `what`.
-    fn call<'a, T>(
-        &self,
-        what: &str,
-        query: impl Fn(Arc<tokio_postgres::Client>) -> Query<'a, T>,
-    ) -> Result<T> {
+    fn call<'a, T>(&self, what: &str, query: impl Fn(Session) -> Query<'a, T>) -> Result<T> {
         match self.call_raw(query) {
             Outcome::Done(value) => Ok(value),
             Outcome::Refused(e) => Err(StoreError(format!(
