@@ -64,7 +64,9 @@ pub fn copy(request: &CopyRequest<'_>, stdin: impl Read) -> Result<String, Strin
 /// The first line of stdin; None when there is none (a Unix-socket peer
 /// needs no password).
 fn read_password(stdin: impl Read) -> Result<Option<Zeroizing<String>>, String> {
-    let mut text = Zeroizing::new(String::new());
+    // Room for all of it up front: a growing String would leave copies
+    // of the password behind in the buffers it outgrew.
+    let mut text = Zeroizing::new(String::with_capacity(4096));
     stdin
         .take(4096)
         .read_to_string(&mut text)

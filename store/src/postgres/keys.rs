@@ -34,32 +34,44 @@ pub(super) fn add_key(
     max_keys: usize,
     audit: &AuditRecord,
 ) -> Result<AddKey> {
-    let host = store.host_name.as_str();
     let max = i64::try_from(max_keys).unwrap_or(i64::MAX);
     let sign_count = i64::from(key.sign_count);
     let aaguid = key.aaguid.as_slice();
-    store.call("adding a key", |c| {
+    let values: [&(dyn ToSql + Sync); 10] = [
+        &key.user,
+        &key.credential_id,
+        &key.public_key,
+        &key.algorithm,
+        &aaguid,
+        &sign_count,
+        &key.label,
+        &key.attestation,
+        &key.created,
+        &max,
+    ];
+    add_through(store, "adding a key", "pam_tap.add_key", values, audit)
+}
+
+/// One call of pam_tap.add_key or add_ssh_key: the key's ten values (the
+/// limit last), then the audit record's.
+pub(super) fn add_through(
+    store: &PostgresStore,
+    what: &str,
+    function: &str,
+    key: [&(dyn ToSql + Sync); 10],
+    audit: &AuditRecord,
+) -> Result<AddKey> {
+    let host = store.host_name.as_str();
+    let sql = format!(
+        "SELECT {function}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19, $20)"
+    );
+    let sql = sql.as_str();
+    store.call(what, |c| {
         Box::pin(async move {
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-                &key.user,
-                &key.credential_id,
-                &key.public_key,
-                &key.algorithm,
-                &aaguid,
-                &sign_count,
-                &key.label,
-                &key.attestation,
-                &key.created,
-                &max,
-            ];
+            let mut params = key.to_vec();
             params.extend(values(audit, &host));
-            let row = c
-                .query_one(
-                    "SELECT pam_tap.add_key($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                                            $13, $14, $15, $16, $17, $18, $19, $20)",
-                    &params,
-                )
-                .await?;
+            let row = c.query_one(sql, &params).await?;
             Ok(added(row.try_get(0)?))
         })
     })

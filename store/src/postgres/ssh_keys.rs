@@ -1,7 +1,7 @@
 //! The ssh_keys table: each user's OpenSSH keys, as sshd is served them.
 
 use super::audit::values;
-use super::keys::added;
+use super::keys::add_through;
 use super::{PostgresStore, Result};
 use tap_core::audit::AuditRecord;
 use tap_core::ssh::record::SshKeyRecord;
@@ -34,35 +34,27 @@ pub(super) fn add_ssh_key(
     max_keys: usize,
     audit: &AuditRecord,
 ) -> Result<AddKey> {
-    let host = store.host_name.as_str();
     let max = i64::try_from(max_keys).unwrap_or(i64::MAX);
     let aaguid = key.aaguid.map(|a| a.to_vec());
-    let aaguid = &aaguid;
-    store.call("adding an SSH key", |c| {
-        Box::pin(async move {
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-                &key.fingerprint,
-                &key.user,
-                &key.key_type,
-                &key.blob,
-                &key.label,
-                &key.application,
-                aaguid,
-                &key.attestation,
-                &key.created,
-                &max,
-            ];
-            params.extend(values(audit, &host));
-            let row = c
-                .query_one(
-                    "SELECT pam_tap.add_ssh_key($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                                                $13, $14, $15, $16, $17, $18, $19, $20)",
-                    &params,
-                )
-                .await?;
-            Ok(added(row.try_get(0)?))
-        })
-    })
+    let values: [&(dyn ToSql + Sync); 10] = [
+        &key.fingerprint,
+        &key.user,
+        &key.key_type,
+        &key.blob,
+        &key.label,
+        &key.application,
+        &aaguid,
+        &key.attestation,
+        &key.created,
+        &max,
+    ];
+    add_through(
+        store,
+        "adding an SSH key",
+        "pam_tap.add_ssh_key",
+        values,
+        audit,
+    )
 }
 
 pub(super) fn remove_ssh_key(
