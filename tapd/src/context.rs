@@ -2,8 +2,10 @@
 //! from the request), the policy in force, this worker's store, and the
 //! daemon's shared state.
 
+use crate::offline::OfflineKeys;
 use crate::peer::Peer;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tap_core::hashing::HashMemory;
 use tap_core::policy::Policy;
@@ -108,11 +110,27 @@ pub trait HashGate: Send + Sync {
     fn run(&self, hash: &mut dyn FnMut(&mut HashMemory));
 }
 
+/// What a request has to do with the offline copy of the keys
+/// (`[store] offline_keys`, `crate::offline`).
+#[derive(Clone, Copy)]
+pub enum KeyCopy<'a> {
+    /// None is kept (SQLite, or offline_keys off).
+    None,
+    /// The database answered: keys read from it are copied.
+    Update {
+        copy: &'a OfflineKeys,
+        path: &'a Path,
+    },
+    /// The database is unreachable: `store` is the copy.
+    Serving,
+}
+
 /// One request's world.
 pub struct Context<'a> {
     pub peer: &'a Peer,
     pub policy: Arc<Policy>,
     pub store: &'a mut dyn Store,
+    pub key_copy: KeyCopy<'a>,
     pub challenges: &'a Challenges,
     pub hashes: &'a dyn HashGate,
     pub now: Timestamp,

@@ -183,6 +183,19 @@ impl PostgresStore {
         self.link.borrow().as_ref().map(|l| l.server.clone())
     }
 
+    /// Whether the database answers now: the session still stands, or a
+    /// new one could be made (within `connect_timeout` for each server).
+    /// tapd asks before a key sign-in when `offline_keys` may serve it.
+    pub fn reachable(&self) -> Result<()> {
+        let mut slot = self.link.borrow_mut();
+        if slot.as_mut().is_some_and(|link| link.alive(&self.runtime)) {
+            return Ok(());
+        }
+        *slot = None;
+        *slot = Some(self.dialer.dial(&self.runtime)?);
+        Ok(())
+    }
+
     /// Runs one call: dials first when the session was lost; a lost session
     /// is dropped, a refused statement is not. A session kept from an
     /// earlier call may have died meanwhile (a server restart or failover;
