@@ -23,6 +23,9 @@ pub struct PendingChallenge {
     pub expires: Timestamp,
     /// What it is for: a sign-in assertion, or an enrollment step (tapctl).
     pub purpose: ChallengePurpose,
+    /// Issued from the offline copy of the keys: the answer is checked
+    /// against the copy too, without trying the database again.
+    pub offline: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +97,15 @@ impl Challenges {
             .collect()
     }
 
+    /// Whether `challenge` is pending and was issued offline.
+    pub fn issued_offline(&self, challenge: &[u8]) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|map| map.get(challenge).map(|p| p.offline))
+            .unwrap_or(false)
+    }
+
     /// Takes a challenge (each is answered once), if it is still valid.
     pub fn take(&self, challenge: &[u8], now: Timestamp) -> Option<PendingChallenge> {
         let mut map = self.0.lock().ok()?;
@@ -146,6 +158,7 @@ mod tests {
             uid: 0,
             expires,
             purpose: ChallengePurpose::SignIn,
+            offline: false,
         }
     }
 

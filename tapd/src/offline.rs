@@ -19,6 +19,7 @@
 //!   counter or a higher one already (the key was used elsewhere meanwhile:
 //!   a clone, or a copy raced), which is flagged as `key.counter_regressed`.
 
+use crate::context::Challenges;
 use crate::log;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,18 @@ pub struct OfflineKeys {
     unsettled: AtomicBool,
 }
 
+/// A key answer to a challenge the copy issued: checked against the copy
+/// without trying the database again (which failed a moment ago, and
+/// might cost the connect timeouts once more).
+pub fn answers_offline_challenge(request: &Request, challenges: &Challenges) -> bool {
+    match request {
+        Request::SignIn(SignInRequest::KeyAnswer { challenge, .. }) => {
+            challenges.issued_offline(&challenge.0)
+        }
+        _ => false,
+    }
+}
+
 /// What an offline request may be: a key sign-in's steps, and sshd's ask
 /// for a user's SSH keys. A pass cannot be checked without the database.
 pub fn servable(request: &Request) -> bool {
@@ -56,10 +69,9 @@ pub fn servable(request: &Request) -> bool {
 
 impl OfflineKeys {
     pub fn new() -> OfflineKeys {
-        OfflineKeys {
-            copy: Mutex::new(None),
-            unsettled: AtomicBool::new(true),
-        }
+        let keys = OfflineKeys::default();
+        keys.unsettled.store(true, Ordering::Release);
+        keys
     }
 
     /// The copy at `path`, opened (created) on first use, or again when the

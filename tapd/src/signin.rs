@@ -55,6 +55,7 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
                             + policy.keys.touch_timeout.as_secs() as i64
                             + CHALLENGE_SLACK_SECS,
                         purpose: ChallengePurpose::SignIn,
+                        offline: plan.offline,
                     };
                     if !ctx.challenges.insert(challenge.to_vec(), pending, ctx.now) {
                         return refused(

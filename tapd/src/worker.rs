@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use tap_core::store::StoreError;
 use tap_protocol::{ErrorKind, Refusal, Request, Response};
 
 /// How long a request may wait for a worker before it is refused as busy.
@@ -227,10 +228,14 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
         .set_capacity(policy.daemon.max_concurrent_hashes);
     let copy_path = crate::offline::cache_path(&policy);
     let offline_ok = copy_path.is_some() && crate::offline::servable(&request);
-    let opened = if offline_ok {
-        store.get_answering(&policy)
-    } else {
+    let opened = if !offline_ok {
         store.get(&policy)
+    } else if crate::offline::answers_offline_challenge(&request, &shared.challenges) {
+        Err(StoreError(
+            "the database did not answer this sign-in's plan".into(),
+        ))
+    } else {
+        store.get_answering(&policy)
     };
     let what = crate::dispatch::describe(&request);
     let outcome = match (opened, copy_path.as_deref()) {

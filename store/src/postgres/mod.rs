@@ -183,13 +183,22 @@ impl PostgresStore {
         self.link.borrow().as_ref().map(|l| l.server.clone())
     }
 
-    /// Whether the database answers now: the session still stands, or a
-    /// new one could be made (within `connect_timeout` for each server).
-    /// tapd asks before a key sign-in when `offline_keys` may serve it.
+    /// Whether the database answers now, each step within
+    /// `connect_timeout`: the session answers a round trip, or a new one
+    /// can be made. tapd asks before a step `offline_keys` could serve, so
+    /// that a database gone away or gone silent is found in bounded time,
+    /// before the step, not by a step's own call failing part way (a
+    /// session's end is only seen when it is used: a round trip, not a look
+    /// at the socket).
     pub fn reachable(&self) -> Result<()> {
         let mut slot = self.link.borrow_mut();
-        if slot.as_mut().is_some_and(|link| link.alive(&self.runtime)) {
-            return Ok(());
+        if let Some(link) = slot.as_mut() {
+            let (session, connection) = link.parts();
+            let probe: Query<'_, ()> = Box::pin(async move { session.batch_execute("").await });
+            let deadline = self.dialer.connect_timeout();
+            if let Outcome::Done(()) = Link::run(&self.runtime, connection, probe, deadline) {
+                return Ok(());
+            }
         }
         *slot = None;
         *slot = Some(self.dialer.dial(&self.runtime)?);
