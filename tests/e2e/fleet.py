@@ -9,6 +9,8 @@ mount and UTS namespace, made by `unshare` around a holder process, with
 * its own `tapd`, run as pam-tap with no arguments, so on the standard
   policy and the standard socket /run/pam_tap/tapd.sock (a per-host
   directory bind-mounted over /run/pam_tap);
+* its own state directory /var/lib/pam_tap (tapd's, 0700, as the package
+  makes it), where the offline copy of the keys is kept by default;
 
 and every host's policy names the same PostgreSQL cluster as
 `pam_tap_host`. Sign-ins run the PAM driver inside the host's namespaces
@@ -35,6 +37,7 @@ import pg
 
 SECURITY = Path("/etc/security")
 RUN_DIR = Path("/run/pam_tap")
+STATE_DIR = Path("/var/lib/pam_tap")
 
 
 class Host:
@@ -55,8 +58,12 @@ class Host:
         self.run = harness.store_dir(self.dir / "run")
         os.chmod(self.run, 0o755)
         self.socket = self.run / "tapd.sock"
+        self.state = harness.store_dir(self.dir / "state")
+        # the mount point, in the e2e namespace's private /var
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
         script = (f"hostname {name} && mount --bind {self.security} {SECURITY} && "
-                  f"mount --bind {self.run} {RUN_DIR} && echo ready && exec sleep infinity")
+                  f"mount --bind {self.run} {RUN_DIR} && mount --bind {self.state} {STATE_DIR} && "
+                  "echo ready && exec sleep infinity")
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--uts", "--propagation", "private", "--", "sh", "-c", script],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -158,15 +165,13 @@ def policy_text(store_table, helper):
 
 
 class Fleet:
-    """`host_store(name, state_dir)`: more `[store]` lines for one host's
-    policy; `state_dir` is that host's own, tapd's (0700), as the package
-    makes /var/lib/pam_tap."""
+    """`host_store`: more `[store]` lines for every host's policy."""
 
-    def __init__(self, base, world, host_names=HOST_NAMES, host_store=None):
+    def __init__(self, base, world, host_names=HOST_NAMES, host_store=""):
         self.base = base
         self.world = world
         self.host_names = host_names
-        self.host_store = host_store or (lambda name, state_dir: "")
+        self.host_store = host_store
         self.hosts = {}
         self.cluster = self.tap = None
 
@@ -187,10 +192,7 @@ class Fleet:
         assert migrated.returncode == 0, migrated
         host_text = policy_text(self.cluster.store_table("pam_tap_host", host_pw), self.helper)
         for name in self.host_names:
-            state_dir = base / "hosts" / f"{name}-state"
-            extra = self.host_store(name, state_dir)
-            self.hosts[name] = Host(name, base / "hosts" / name, host_text + extra)
-            harness.store_dir(state_dir)
+            self.hosts[name] = Host(name, base / "hosts" / name, host_text + self.host_store)
             self.hosts[name].start_tapd()
         self.services = services(self.world.pam_tap_so)
         self.softkey = ks.softkey_binary(self.world)

@@ -18,7 +18,9 @@ Sign-ins are the release pam_tap.so through real libpam on the gate stack
 """
 
 import os
+import re
 import shutil
+import subprocess
 import time
 import tomllib
 
@@ -34,8 +36,22 @@ UNAVAIL = "PAM_AUTHINFO_UNAVAIL"
 OFFLINE = "(offline: the database was unreachable)"
 
 
-def offline_store(name, state_dir):
-    return f'offline_keys = true\noffline_cache = "{state_dir}/offline-keys.db"\n'
+FLEET_MD = harness.REPO / "docs" / "fleet.md"
+SECTION = "Key sign-ins while the database is down"
+
+
+def doc_block(lang):
+    """The page's one `lang` block in SECTION (indented ones too)."""
+    text = FLEET_MD.read_text()
+    found = re.search(rf"^## {re.escape(SECTION)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert found, f"docs/fleet.md has no '## {SECTION}'"
+    [(indent, body)] = re.findall(rf"^( *)```{lang}\n(.*?)^ *```", found.group(1), re.M | re.S)
+    return "".join(line[len(indent):] + "\n" for line in body.splitlines())
+
+
+def offline_store():
+    """The page's lines for a host's `[store]` table, as written."""
+    return doc_block("toml")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +59,7 @@ def fleet():
     if WORLD.missing:
         pytest.fail(WORLD.missing)
     f = fleet_hosts.Fleet(WORLD.base / "t" / "fleet-offline", WORLD, host_names=HOSTS,
-                          host_store=offline_store)
+                          host_store=offline_store())
     try:
         f.start()
         yield f
@@ -82,7 +98,9 @@ def key_user(fleet, user, on=HOSTS):
 
 
 def copy_file(fleet, name):
-    return fleet.base / "hosts" / f"{name}-state" / "offline-keys.db"
+    """The copy at the default path, /var/lib/pam_tap/offline-keys.db on
+    the host (its own state directory)."""
+    return fleet.host(name).state / "offline-keys.db"
 
 
 def test_each_host_keeps_its_own_copy_as_tapds_alone(fleet):
@@ -162,6 +180,15 @@ def test_a_clone_used_offline_is_flagged_when_the_database_is_back(fleet):
     assert len(flagged) == 1 and "possible cloned key" in flagged[0], rows
     # the flag names the host whose record came second
     assert flagged[0].split("|")[1] in HOSTS, flagged
+    # the page's command finds it (as root on a host: its role reads the audit)
+    env = dict(os.environ, PATH=f"{WORLD.base / 'bin'}:{os.environ['PATH']}")
+    found = subprocess.run(fleet.host("host-a").enter() + ["sh", "-e", "-c", doc_block("sh")],
+                           capture_output=True, text=True, timeout=60, env=env,
+                           stdin=subprocess.DEVNULL)
+    assert found.returncode == 0, found
+    mine = [line for line in found.stdout.splitlines() if f" {user} " in line]
+    assert len(mine) == 1 and "possible cloned key" in mine[0], found.stdout
+    print(f"\n  {mine[0]}")
 
 
 def test_a_silent_database_still_lets_a_copied_key_in_within_the_timeouts(fleet):
@@ -185,4 +212,4 @@ def test_policy_check_shows_the_offline_settings(fleet):
     proc = fleet.host("host-a").run_here(WORLD.tapctl, "policy", "check", check=True)
     store = tomllib.loads(proc.stdout[proc.stdout.index("["):])["store"]
     assert store["offline_keys"] is True, proc.stdout
-    assert store["offline_cache"].endswith("host-a-state/offline-keys.db"), proc.stdout
+    assert store.get("offline_cache") in (None, "/var/lib/pam_tap/offline-keys.db"), proc.stdout
