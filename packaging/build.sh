@@ -230,6 +230,10 @@ for f in LICENSE-MIT LICENSE-APACHE; do
     if [ -e "$repo/$f" ]; then cp "$repo/$f" "$stage/rpm-doc/$f"; else cp "$here/licenses/$f" "$stage/rpm-doc/$f"; fi
 done
 cp "$here/README.md" "$stage/rpm-doc/README.pam-tap"
+# A fleet's database: the roles and schema SQL its docs/fleet.md runs (data
+# a setup needs, so not under /usr/share/doc, which minimal systems drop).
+install -m 0644 "$repo/store/src/postgres/roles.sql" "$stage/roles.sql"
+install -m 0644 "$repo/docs/fleet.md" "$stage/rpm-doc/fleet.md"
 
 # --- .deb --------------------------------------------------------------------
 if [ $want_deb = 1 ]; then

@@ -117,7 +117,8 @@ for f in /usr/lib/tmpfiles.d/pam_tap.conf /usr/lib/sysusers.d/pam_tap.conf \
          /usr/lib/systemd/system/pam-tap.socket /usr/lib/systemd/system/pam-tap.service \
          /usr/share/man/man8/pam_tap.8.gz /usr/share/man/man1/tapctl.1.gz /usr/share/man/man5/pam_tap.toml.5.gz \
          /usr/share/bash-completion/completions/tapctl /usr/share/zsh/site-functions/_tapctl \
-         /usr/share/fish/vendor_completions.d/tapctl.fish /usr/share/licenses/pam-tap/LICENSE-MIT; do
+         /usr/share/fish/vendor_completions.d/tapctl.fish /usr/share/licenses/pam-tap/LICENSE-MIT \
+         /usr/share/pam_tap/roles.sql /usr/share/doc/pam-tap/fleet.md; do
     has_line "ships $f" "^-rw-r--r-- root root $f\$" lsv
 done
 has_line "%pre creates the group (groupadd -r pam-tap)" 'groupadd -r pam-tap' rpmq --scripts

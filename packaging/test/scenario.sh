@@ -57,6 +57,8 @@ check "tmpfiles.d and sysusers.d entries" R test -s /usr/lib/tmpfiles.d/pam_tap.
 check "man pages" R test -s /usr/share/man/man8/pam_tap.8.gz -a -s /usr/share/man/man8/tapd.8.gz -a -s /usr/share/man/man1/tapctl.1.gz -a -s /usr/share/man/man5/pam_tap.toml.5.gz
 check "completions" R test -s /usr/share/bash-completion/completions/tapctl -a -s /usr/share/zsh/vendor-completions/_tapctl -a -s /usr/share/fish/vendor_completions.d/tapctl.fish
 check "copyright and changelog" R test -s /usr/share/doc/pam-tap/copyright -a -s /usr/share/doc/pam-tap/changelog.Debian.gz
+check "a fleet's roles.sql, as the source has it" cmp "$root/usr/share/pam_tap/roles.sql" "$here/../../store/src/postgres/roles.sql"
+check "docs/fleet.md in the docs" bash -c "zcat '$root/usr/share/doc/pam-tap/fleet.md.gz' | cmp - '$here/../../docs/fleet.md'"
 check "the shipped policy is valid" R tapctl policy check
 check "pam-auth-update put pam_tap first in common-auth" common_auth_has_tap
 R cat /etc/pam.d/common-auth | grep -E '^auth' | sed 's/^/       common-auth: /'
