@@ -141,6 +141,12 @@ pub trait Store {
     /// The user's keys, oldest first (ties by credential id).
     fn keys(&self, user: &str) -> Result<Vec<KeyCredential>>;
 
+    /// The user's keys and pass, as a sign-in's plan reads them. A backend
+    /// across a network reads both in one round trip.
+    fn keys_and_pass(&self, user: &str) -> Result<(Vec<KeyCredential>, Option<PassRecord>)> {
+        Ok((self.keys(user)?, self.pass(user)?))
+    }
+
     /// Adds a key unless the user already has `max_keys` keys or this
     /// credential; the count and the insert are one atomic step. The audit
     /// record is written only when the key is added. Durable.

@@ -697,6 +697,20 @@ fn keys_add_limit_remove(cluster: &Cluster) {
         vec![key("alice", 1), key("alice", 2)]
     );
     assert_eq!(audited(&host, "key.enrolled"), 3);
+    // A plan's two reads in one round trip give what the two calls give.
+    admin
+        .put_pass(&one_time(7), &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for user in ["alice", "bob", "nobody"] {
+        let both = host.keys_and_pass(user).unwrap_or_else(|e| panic!("{e}"));
+        let apart = (host.keys(user), host.pass(user));
+        assert_eq!(
+            Ok(both),
+            apart.0.and_then(|keys| apart.1.map(|pass| (keys, pass))),
+            "{user}"
+        );
+    }
+    host.reachable().unwrap_or_else(|e| panic!("{e}"));
     assert!(admin
         .remove_key("alice", &[1; 16], &audit("key.removed"))
         .unwrap_or_else(|e| panic!("{e}")));

@@ -127,7 +127,7 @@ pub fn plan(
             keys: None,
         });
     }
-    let keys = store.keys(requester.user)?;
+    let (keys, pass) = store.keys_and_pass(requester.user)?;
     let mut issued = None;
     let key = if keys.is_empty() {
         None
@@ -142,7 +142,7 @@ pub fn plan(
             request: crate::enroll::proof::proof_request(policy, &keys, challenge),
         })
     };
-    let pass = store.pass(requester.user)?.map(|pass| PassState {
+    let pass = pass.map(|pass| PassState {
         reason: pass.usability(true, requester.now),
         length: pass.length,
     });

@@ -1,9 +1,13 @@
 //! The keys table: each user's security keys and their signature counters.
 
 use super::audit::values;
-use super::{PostgresStore, Result};
+use super::{PostgresStore, Result, Session};
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
 use tap_core::audit::AuditRecord;
 use tap_core::keys::credential::KeyCredential;
+use tap_core::pass::PassRecord;
 use tap_core::store::AddKey;
 use tap_core::timefmt::Timestamp;
 use tokio_postgres::types::ToSql;
@@ -11,15 +15,56 @@ use tokio_postgres::Row;
 
 pub(super) fn keys(store: &PostgresStore, user: &str) -> Result<Vec<KeyCredential>> {
     store.call("reading keys", |c| {
+        Box::pin(async move { read_keys(&c, user).await })
+    })
+}
+
+async fn read_keys(
+    c: &Session,
+    user: &str,
+) -> std::result::Result<Vec<KeyCredential>, tokio_postgres::Error> {
+    c.query(
+        "SELECT * FROM pam_tap.keys WHERE \"user\" = $1 ORDER BY created, credential_id",
+        &[&user],
+    )
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Both reads sent before either answer is awaited: one round trip, as
+/// the session pipelines them.
+pub(super) fn keys_and_pass(
+    store: &PostgresStore,
+    user: &str,
+) -> Result<(Vec<KeyCredential>, Option<PassRecord>)> {
+    store.call("reading keys and a pass", |c| {
         Box::pin(async move {
-            c.query(
-                "SELECT * FROM pam_tap.keys WHERE \"user\" = $1 ORDER BY created, credential_id",
-                &[&user],
-            )
-            .await?
-            .iter()
-            .map(from_row)
-            .collect()
+            let mut keys = pin!(read_keys(&c, user));
+            let mut pass = pin!(super::passes::read_pass(&c, user));
+            let (mut got_keys, mut got_pass) = (None, None);
+            let (keys, pass) = poll_fn(|cx| {
+                if got_keys.is_none() {
+                    if let Poll::Ready(result) = keys.as_mut().poll(cx) {
+                        got_keys = Some(result);
+                    }
+                }
+                if got_pass.is_none() {
+                    if let Poll::Ready(result) = pass.as_mut().poll(cx) {
+                        got_pass = Some(result);
+                    }
+                }
+                match (got_keys.take(), got_pass.take()) {
+                    (Some(keys), Some(pass)) => Poll::Ready((keys, pass)),
+                    (keys, pass) => {
+                        (got_keys, got_pass) = (keys, pass);
+                        Poll::Pending
+                    }
+                }
+            })
+            .await;
+            Ok((keys?, pass?))
         })
     })
 }

@@ -335,6 +335,10 @@ impl Store for PostgresStore {
         keys::keys(self, user)
     }
 
+    fn keys_and_pass(&self, user: &str) -> Result<(Vec<KeyCredential>, Option<PassRecord>)> {
+        keys::keys_and_pass(self, user)
+    }
+
     fn add_key(
         &mut self,
         key: &KeyCredential,

@@ -6,7 +6,7 @@
 //! (see migrations.rs): what hosts may read, and all sign-in needs.
 
 use super::audit::{insert, values};
-use super::{PostgresStore, Result};
+use super::{PostgresStore, Result, Session};
 use tap_core::audit::AuditRecord;
 use tap_core::hashing::PassProof;
 use tap_core::pass::PassRecord;
@@ -20,14 +20,19 @@ const COLUMNS: &str = "\"user\", id, phc, issued_by, created, start, expires, on
 
 pub(super) fn pass(store: &PostgresStore, user: &str) -> Result<Option<PassRecord>> {
     store.call("reading a pass", |c| {
-        Box::pin(async move {
-            let sql = format!("SELECT {COLUMNS} FROM pam_tap.host_passes WHERE \"user\" = $1");
-            c.query_opt(&sql, &[&user])
-                .await?
-                .map(|r| from_row(&r))
-                .transpose()
-        })
+        Box::pin(async move { read_pass(&c, user).await })
     })
+}
+
+pub(super) async fn read_pass(
+    c: &Session,
+    user: &str,
+) -> std::result::Result<Option<PassRecord>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM pam_tap.host_passes WHERE \"user\" = $1");
+    c.query_opt(&sql, &[&user])
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
 }
 
 pub(super) fn passes(store: &PostgresStore) -> Result<Vec<PassRecord>> {
