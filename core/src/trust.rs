@@ -170,19 +170,19 @@ pub fn check_owner_and_mode(
     writable_group: Option<u32>,
 ) -> Result<(), TrustError> {
     let mode = meta.mode() & 0o7777;
-    let path = path.to_path_buf();
+    let path = || path.to_path_buf();
     if meta.uid() != 0 {
         return Err(TrustError::NotRootOwned {
-            path,
+            path: path(),
             uid: meta.uid(),
         });
     }
     if mode & 0o002 != 0 {
-        return Err(TrustError::WorldWritable { path, mode });
+        return Err(TrustError::WorldWritable { path: path(), mode });
     }
     if mode & 0o020 != 0 && writable_group != Some(meta.gid()) {
         return Err(TrustError::GroupWritable {
-            path,
+            path: path(),
             gid: meta.gid(),
             mode,
             group_allowed: writable_group.is_some(),
