@@ -811,8 +811,17 @@ mod tests {
             .store
             .describe()
             .starts_with("postgresql://tapd@db1,db2/"));
+        let offline = parse(
+            "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\noffline_keys = true\n",
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            offline.store.offline_cache_path(),
+            Some(std::path::Path::new("/var/lib/pam_tap/offline-keys.db"))
+        );
+        assert_eq!(pg.store.offline_cache_path(), None);
         // The effective policy, as `tapctl policy check` prints it, reads back.
-        for policy in [&old, &pg] {
+        for policy in [&old, &pg, &offline] {
             let text = policy.to_toml();
             assert_eq!(parse(&text).as_ref(), Ok(policy), "{text}");
         }
@@ -822,9 +831,14 @@ mod tests {
             ("[store]\noffline_keys = true", "offline_keys is a postgresql setting"),
             ("[store]\nbackend = \"postgresql\"", "needs url ="),
             (
-                "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\noffline_keys = true",
-                "not available in this version",
+                "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\noffline_cache = \"/x\"",
+                "offline_cache is set, but offline_keys is not true",
             ),
+            (
+                "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\noffline_keys = true\noffline_cache = \"x.db\"",
+                "offline_cache = \"x.db\" must be an absolute path",
+            ),
+            ("[store]\noffline_cache = \"/x\"", "offline_cache is a postgresql setting"),
             ("[store]\nbackend = \"postgresql\"\nurl = \"mysql://h/d\"", "needs url ="),
             (
                 "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\npath = \"/x\"",

@@ -161,6 +161,11 @@ pub struct Plan {
     /// The prompt for this mode, from the policy.
     pub prompt: String,
     pub pass: Option<PassState>,
+    /// The store is unreachable and this plan comes from tapd's offline
+    /// copy of the user's keys (`[store] offline_keys`): only a key can
+    /// sign in, and anything else is "unavailable", never "nothing here".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
 }
 
 /// What the key helper said, as the client hands it on.

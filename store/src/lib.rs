@@ -16,4 +16,4 @@ pub mod testkit;
 
 pub use postgres::{PostgresConfig, PostgresStore, StoreWarning};
 pub use snapshot::{Copied, Snapshot};
-pub use sqlite::{OpenOptions, SqliteStore};
+pub use sqlite::{Offline, OfflineKeyUse, OpenOptions, SqliteStore};

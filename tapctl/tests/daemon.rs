@@ -13,7 +13,7 @@ use tap_core::hashing::HashCost;
 use tap_core::policy::Policy;
 use tap_protocol::{read_message, write_message, Request, MAX_REQUEST_BYTES};
 use tap_store::{OpenOptions, SqliteStore};
-use tapd::context::{Challenges, Context, HashGate};
+use tapd::context::{Challenges, Context, HashGate, KeyCopy};
 use tapd::peer::Peer;
 
 struct Unbounded;
@@ -70,6 +70,7 @@ fn serve(dir: &Path) -> PathBuf {
                 peer: &peer,
                 policy: policy.clone(),
                 store: &mut store,
+                key_copy: KeyCopy::None,
                 challenges: &challenges,
                 hashes: &Unbounded,
                 now,

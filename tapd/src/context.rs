@@ -2,8 +2,10 @@
 //! from the request), the policy in force, this worker's store, and the
 //! daemon's shared state.
 
+use crate::offline::OfflineKeys;
 use crate::peer::Peer;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tap_core::hashing::HashMemory;
 use tap_core::policy::Policy;
@@ -21,6 +23,9 @@ pub struct PendingChallenge {
     pub expires: Timestamp,
     /// What it is for: a sign-in assertion, or an enrollment step (tapctl).
     pub purpose: ChallengePurpose,
+    /// Issued from the offline copy of the keys: the answer is checked
+    /// against the copy too, without trying the database again.
+    pub offline: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +97,15 @@ impl Challenges {
             .collect()
     }
 
+    /// Whether `challenge` is pending and was issued offline.
+    pub fn issued_offline(&self, challenge: &[u8]) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|map| map.get(challenge).map(|p| p.offline))
+            .unwrap_or(false)
+    }
+
     /// Takes a challenge (each is answered once), if it is still valid.
     pub fn take(&self, challenge: &[u8], now: Timestamp) -> Option<PendingChallenge> {
         let mut map = self.0.lock().ok()?;
@@ -108,11 +122,27 @@ pub trait HashGate: Send + Sync {
     fn run(&self, hash: &mut dyn FnMut(&mut HashMemory));
 }
 
+/// What a request has to do with the offline copy of the keys
+/// (`[store] offline_keys`, `crate::offline`).
+#[derive(Clone, Copy)]
+pub enum KeyCopy<'a> {
+    /// None is kept (SQLite, or offline_keys off).
+    None,
+    /// The database answered: keys read from it are copied.
+    Update {
+        copy: &'a OfflineKeys,
+        path: &'a Path,
+    },
+    /// The database is unreachable: `store` is the copy.
+    Serving,
+}
+
 /// One request's world.
 pub struct Context<'a> {
     pub peer: &'a Peer,
     pub policy: Arc<Policy>,
     pub store: &'a mut dyn Store,
+    pub key_copy: KeyCopy<'a>,
     pub challenges: &'a Challenges,
     pub hashes: &'a dyn HashGate,
     pub now: Timestamp,
@@ -128,6 +158,7 @@ mod tests {
             uid: 0,
             expires,
             purpose: ChallengePurpose::SignIn,
+            offline: false,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod hash_gate;
 pub mod limits;
 pub mod log;
+pub mod offline;
 pub mod peer;
 pub mod policy_cache;
 pub mod server;

@@ -113,6 +113,7 @@ fn run(cli: &Cli) -> Result<(), Fatal> {
         policy: policy.clone(),
         challenges: Default::default(),
         hashes: tapd::hash_gate::HashSlots::new(hashes),
+        offline: tapd::offline::OfflineKeys::new(),
     });
     let workers = hashes + 2;
     let pool = Pool::start(workers, shared).map_err(Fatal::Workers)?;

@@ -2,7 +2,7 @@
 //! su, sudo). Each step is core's; this file adds who may ask, the pending
 //! key challenges, and the bound on concurrent hashes.
 
-use crate::context::{ChallengePurpose, Context, PendingChallenge};
+use crate::context::{ChallengePurpose, Context, KeyCopy, PendingChallenge};
 use crate::dispatch::refused;
 use tap_core::accounts::SystemDirectory;
 use tap_core::hashing::{HashError, PassProof};
@@ -27,27 +27,45 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
     let result = match request {
         SignInRequest::Plan { user, mode, origin } => {
             let requester = Requester::new(&user, &origin, &peer, ctx.now);
-            steps::plan(&policy, &SystemDirectory, ctx.store, &requester, mode).map(
-                |(plan, issued)| {
-                    if let Some(challenge) = issued {
-                        let pending = PendingChallenge {
-                            user: user.clone(),
-                            uid: ctx.peer.uid,
-                            expires: ctx.now
-                                + policy.keys.touch_timeout.as_secs() as i64
-                                + CHALLENGE_SLACK_SECS,
-                            purpose: ChallengePurpose::SignIn,
-                        };
-                        if !ctx.challenges.insert(challenge.to_vec(), pending, ctx.now) {
+            steps::plan(&policy, &SystemDirectory, ctx.store, &requester, mode).map(|planned| {
+                let mut plan = planned.plan;
+                match (ctx.key_copy, &planned.keys) {
+                    (KeyCopy::Update { copy, path }, Some(keys)) => {
+                        copy.remember_keys(path, &user, keys)
+                    }
+                    (KeyCopy::Serving, _) if plan.nothing.is_none() => {
+                        if plan.key.is_none() {
                             return refused(
-                                ErrorKind::Busy,
-                                "too many key challenges outstanding; try again",
+                                ErrorKind::Store,
+                                format!(
+                                    "the store is unreachable, and this host's offline copy \
+                                         has no security key of {user:?}"
+                                ),
                             );
                         }
+                        plan.offline = true;
                     }
-                    Response::Plan(plan)
-                },
-            )
+                    _ => {}
+                }
+                if let Some(challenge) = planned.challenge {
+                    let pending = PendingChallenge {
+                        user: user.clone(),
+                        uid: ctx.peer.uid,
+                        expires: ctx.now
+                            + policy.keys.touch_timeout.as_secs() as i64
+                            + CHALLENGE_SLACK_SECS,
+                        purpose: ChallengePurpose::SignIn,
+                        offline: plan.offline,
+                    };
+                    if !ctx.challenges.insert(challenge.to_vec(), pending, ctx.now) {
+                        return refused(
+                            ErrorKind::Busy,
+                            "too many key challenges outstanding; try again",
+                        );
+                    }
+                }
+                Response::Plan(plan)
+            })
         }
         SignInRequest::KeyAnswer {
             user,

@@ -37,6 +37,23 @@ impl StoreSlot {
         }
     }
 
+    /// `get`, and for PostgreSQL a session that answers now (one kept from
+    /// an earlier request may have died since): a request the offline copy
+    /// could serve learns here, before any step, which one serves it.
+    pub fn get_answering(&mut self, policy: &Policy) -> Result<&mut dyn Store, StoreError> {
+        if policy.store.backend == Backend::Sqlite {
+            return self.get(policy);
+        }
+        self.postgres(&policy.store)?;
+        match self.open.as_mut() {
+            Some(Open::Postgres { store, .. }) => {
+                store.reachable()?;
+                Ok(store.as_mut())
+            }
+            _ => Err(StoreError("store not open".into())),
+        }
+    }
+
     fn sqlite(&mut self, path: &Path) -> Result<&mut dyn Store, StoreError> {
         let id = file_id(path)?;
         let current = matches!(&self.open, Some(Open::Sqlite { path: p, id: i, .. }) if p == path && Some(*i) == id);

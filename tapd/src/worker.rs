@@ -4,8 +4,9 @@
 //! client, so no client can hold one. Root's requests go first, and one
 //! worker is always left for root.
 
-use crate::context::{Challenges, Context};
+use crate::context::{Challenges, Context, KeyCopy};
 use crate::hash_gate::HashSlots;
+use crate::offline::OfflineKeys;
 use crate::peer::Peer;
 use crate::policy_cache::PolicyCache;
 use crate::store_slot::StoreSlot;
@@ -13,6 +14,7 @@ use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use tap_core::store::StoreError;
 use tap_protocol::{ErrorKind, Refusal, Request, Response};
 
 /// How long a request may wait for a worker before it is refused as busy.
@@ -72,6 +74,8 @@ pub struct Shared {
     pub policy: Arc<PolicyCache>,
     pub challenges: Challenges,
     pub hashes: HashSlots,
+    /// `[store] offline_keys`: this host's copy of the fleet's keys.
+    pub offline: OfflineKeys,
 }
 
 pub struct Pool {
@@ -179,8 +183,14 @@ impl Pool {
         let mut store = StoreSlot::default();
         while let Some((job, user)) = self.next() {
             if job.slot.start() {
-                let response = serve(shared, &mut store, &job.peer, job.request);
-                job.slot.finish(response);
+                let mut served = serve(shared, &mut store, &job.peer, job.request);
+                job.slot.finish(served.response());
+                // After the answer, so no sign-in waits on it.
+                if let Some((path, policy)) = served.reached_store {
+                    if let Ok(database) = store.get(&policy) {
+                        shared.offline.reconcile(&path, database);
+                    }
+                }
             }
             if user {
                 if let Ok(mut queues) = self.queues.lock() {
@@ -193,19 +203,21 @@ impl Pool {
 }
 
 fn internal() -> Response {
-    Response::Refused(Refusal::new(
-        ErrorKind::Internal,
-        "internal error in tapd; see its log",
-    ))
+    Response::Refused(internal_refusal())
+}
+
+fn internal_refusal() -> Refusal {
+    Refusal::new(ErrorKind::Internal, "internal error in tapd; see its log")
 }
 
 /// One request on this worker: the policy as the file is now, this
-/// worker's store, then the handler.
-fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) -> Response {
+/// worker's store (or, for a key sign-in while a fleet's database is
+/// unreachable, the offline copy), then the handler.
+fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) -> Served {
     let policy = match shared.policy.current() {
         Ok(policy) => policy,
         Err(why) => {
-            return Response::Refused(Refusal::new(
+            return Served::refused(Refusal::new(
                 ErrorKind::Policy,
                 format!("policy not usable: {why}"),
             ))
@@ -214,39 +226,119 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
     shared
         .hashes
         .set_capacity(policy.daemon.max_concurrent_hashes);
-    let open = match store.get(&policy) {
-        Ok(open) => open,
-        Err(e) => {
+    let copy_path = crate::offline::cache_path(&policy);
+    let offline_ok = copy_path.is_some() && crate::offline::servable(&request);
+    let opened = if !offline_ok {
+        store.get(&policy)
+    } else if crate::offline::answers_offline_challenge(&request, &shared.challenges) {
+        Err(StoreError(
+            "the database did not answer this sign-in's plan".into(),
+        ))
+    } else {
+        store.get_answering(&policy)
+    };
+    let what = crate::dispatch::describe(&request);
+    let outcome = match (opened, copy_path.as_deref()) {
+        (Ok(open), path) => {
+            let key_copy = match path {
+                Some(path) => KeyCopy::Update {
+                    copy: &shared.offline,
+                    path,
+                },
+                None => KeyCopy::None,
+            };
+            let outcome = handle(shared, peer, policy.clone(), open, key_copy, request);
+            Served {
+                outcome,
+                reached_store: path.map(|path| (path.to_path_buf(), policy)),
+            }
+        }
+        (Err(e), Some(path)) if offline_ok => {
+            crate::log::warning(&format!(
+                "store not usable ({}); serving {what} from the offline copy of the keys",
+                e.0
+            ));
+            let mut copy = match shared.offline.open(path) {
+                Ok(copy) => copy,
+                Err(copy_failed) => {
+                    let why = format!("{}; and the offline copy: {}", e.0, copy_failed.0);
+                    crate::log::error(&format!("store not usable: {why}"));
+                    return Served::refused(Refusal::new(ErrorKind::Store, why));
+                }
+            };
+            let Some(open) = copy.as_mut() else {
+                return Served::refused(internal_refusal());
+            };
+            shared.offline.served_offline();
+            Served {
+                outcome: handle(shared, peer, policy, open, KeyCopy::Serving, request),
+                reached_store: None,
+            }
+        }
+        (Err(e), _) => {
             crate::log::error(&format!("store not usable: {}", e.0));
-            return Response::Refused(Refusal::new(ErrorKind::Store, e.0));
+            return Served::refused(Refusal::new(ErrorKind::Store, e.0));
         }
     };
+    match &outcome.outcome {
+        Some(response) => crate::dispatch::log_refusal(peer, &what, response),
+        None => {
+            // Whatever the handler left half done is rolled back with the
+            // connection; the next request opens a fresh one.
+            store.close();
+            crate::log::error(&format!("a handler panicked serving {}", peer.describe()));
+        }
+    }
+    outcome
+}
+
+/// What became of one request.
+struct Served {
+    /// None: the handler panicked.
+    outcome: Option<Response>,
+    /// The database answered this request, and the policy keeps an offline
+    /// copy there: the copy's records may be reconciled now.
+    reached_store: Option<(std::path::PathBuf, Arc<tap_core::policy::Policy>)>,
+}
+
+impl Served {
+    fn refused(refusal: Refusal) -> Served {
+        Served {
+            outcome: Some(Response::Refused(refusal)),
+            reached_store: None,
+        }
+    }
+
+    fn response(&mut self) -> Response {
+        self.outcome
+            .take()
+            .unwrap_or_else(|| Response::Refused(internal_refusal()))
+    }
+}
+
+/// The handler on `open`, with panics caught (None).
+fn handle(
+    shared: &Shared,
+    peer: &Peer,
+    policy: Arc<tap_core::policy::Policy>,
+    open: &mut dyn tap_core::store::Store,
+    key_copy: KeyCopy<'_>,
+    request: Request,
+) -> Option<Response> {
     let gate = shared.hashes.for_peer(peer.is_root());
     let mut ctx = Context {
         peer,
         policy,
         store: open,
+        key_copy,
         challenges: &shared.challenges,
         hashes: &gate,
         now: now(),
     };
-    let what = crate::dispatch::describe(&request);
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
         crate::dispatch::handle(&mut ctx, request)
-    }));
-    match outcome {
-        Ok(response) => {
-            crate::dispatch::log_refusal(peer, &what, &response);
-            response
-        }
-        Err(_) => {
-            // Whatever the handler left half done is rolled back with the
-            // connection; the next request opens a fresh one.
-            store.close();
-            crate::log::error(&format!("a handler panicked serving {}", peer.describe()));
-            internal()
-        }
-    }
+    }))
+    .ok()
 }
 
 fn now() -> tap_core::timefmt::Timestamp {

@@ -13,7 +13,6 @@ sees it.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -23,114 +22,21 @@ import pytest
 
 import fleet as fleet_hosts
 import harness
-import keys_support as ks
-import pg
 from conftest import WORLD
 
-HOST_NAMES = ("host-a", "host-b", "host-c")
 RACERS = 64
 ROUNDS = 20
-MAX_FAILURES = 3
-RP_ID = "pam://fleet.e2e.test"
-
-
-def policy_text(store_table, helper):
-    """harness.policy_text with `[store]` instead of the SQLite path, and
-    one [keys] table every host shares (the same rp_id fleet-wide)."""
-    text = harness.policy_text("unused", passes={"max_failures": MAX_FAILURES})
-    text = "\n".join(l for l in text.splitlines() if not l.startswith("store = ")) + "\n"
-    keys = {"rp_id": RP_ID, "user_verification": "preferred", "max_keys": 5,
-            "allowed_aaguids": [], "touch_timeout": "10s", "helper": str(helper)}
-    text += "\n[keys]\n" + "".join(f"{k} = {harness.toml_value(v)}\n" for k, v in keys.items())
-    return text + store_table
-
-
-class Fleet:
-    def __init__(self, base):
-        self.base = base
-        self.hosts = {}
-        self.cluster = self.tap = None
-
-    def start(self):
-        base = self.base
-        self.cluster = pg.Cluster(base / "cluster")
-        self.tap = harness.Tap(base / "admin", WORLD.pam_tap_so, WORLD.tapctl)
-        secrets = base / "secrets"
-        secrets.mkdir(mode=0o755)
-        admin_pw = self.cluster.password_file("pam_tap_admin", secrets / "admin", "pam-tap")
-        host_pw = self.cluster.password_file("pam_tap_host", secrets / "host", "pam-tap")
-        # the key helper every host's policy names (keys_support's wrapper idea)
-        self.helper = base / "helper.sh"
-        self.admin = self.tap.write_policy(
-            "admin.toml", text=policy_text(self.cluster.store_table("pam_tap_admin", admin_pw),
-                                           self.helper))
-        migrated = self.tapd_as_pam_tap("--migrate", "--policy", self.admin)
-        assert migrated.returncode == 0, migrated
-        host_text = policy_text(self.cluster.store_table("pam_tap_host", host_pw), self.helper)
-        for name in HOST_NAMES:
-            self.hosts[name] = fleet_hosts.Host(name, base / "hosts" / name, host_text)
-            self.hosts[name].start_tapd()
-        self.services = fleet_hosts.services(WORLD.pam_tap_so)
-        self.softkey = ks.softkey_binary(WORLD)
-
-    def tapd_as_pam_tap(self, *args):
-        uid, gid = harness.USERS[harness.DAEMON_USER]
-        cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--",
-               harness.TAPD, *[str(a) for a in args]]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
-
-    def host(self, name):
-        return self.hosts[name]
-
-    def issue(self, user, one_time=False):
-        return self.tap.issue(user, one_time=one_time, policy=self.admin)
-
-    def show(self, user):
-        return self.tap.show(user, policy=self.admin)
-
-    def sign_in(self, host, user, answer=None, stack="gate"):
-        answers = [] if answer is None else [answer]
-        return self.hosts[host].sign_in(self.services[stack], user, answers)
-
-    # -- security keys (pam_tap-softkey behind the one helper path) -----------
-    def new_key(self, user, name):
-        keydir = self.base / f"keys-{user}"
-        if not keydir.exists():
-            keydir.mkdir(mode=0o755)
-            uid, gid = harness.USERS[user]
-            os.chown(keydir, uid, gid)
-        return ks.SoftKey(keydir / f"{name}.json", user, self.softkey)
-
-    def plug(self, key):
-        """The helper every host runs is now `key`."""
-        tmp = self.helper.with_suffix(".tmp")
-        tmp.write_text("#!/bin/sh\nexec " + " ".join(ks.harness_quote(a) for a in key.argv())
-                       + ' "$@"\n')
-        os.chown(tmp, 0, 0)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, self.helper)
-
-    def keys(self, user):
-        return json.loads(self.tap.tapctl("keys", user, "--json", policy=self.admin).stdout)
-
-    def sql(self, statement):
-        return self.cluster.sql("pam_tap", statement)
-
-    def stop(self):
-        for host in self.hosts.values():
-            host.stop()
-        if self.tap is not None:
-            self.tap.stop_daemons()
-        if self.cluster is not None:
-            self.cluster.stop()
+HOST_NAMES = fleet_hosts.HOST_NAMES
+MAX_FAILURES = fleet_hosts.MAX_FAILURES
+enroll_on_host = fleet_hosts.enroll_on_host
+assert_key_success = fleet_hosts.assert_key_success
 
 
 @pytest.fixture(scope="module")
 def fleet():
     if WORLD.missing:
         pytest.fail(WORLD.missing)
-    f = Fleet(WORLD.base / "t" / "fleet-hosts")
+    f = fleet_hosts.Fleet(WORLD.base / "t" / "fleet-hosts", WORLD)
     try:
         f.start()
         yield f
@@ -312,25 +218,6 @@ def test_enrollment_window_is_per_user_not_per_host(fleet):
 
 # ---------------------------------------------------------------------------
 # cross-host: security keys
-
-def enroll_on_host(fleet, host, user, label):
-    """A pass sign-in on `host`, then `tapctl enroll` as the user there (its
-    tapd, the standard socket): the key is in the fleet's store."""
-    issued = fleet.issue(user)
-    r = fleet.sign_in(host, user, issued["pass"])
-    assert r.outcome == "PAM_SUCCESS", r
-    proc = fleet.host(host).run_here(WORLD.tapctl, "enroll", "--label", label, as_user=user)
-    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
-    [key] = fleet.keys(user)
-    assert key["label"] == label, key
-    return key
-
-
-def assert_key_success(r):
-    """Signed in by touch: the cue, no prompt, on the deny stack."""
-    assert r.rc == "PAM_SUCCESS" and not r.fellthrough, r
-    assert r.messages == [{"style": "PAM_TEXT_INFO", "msg": ks.TOUCH_CUE}], r
-
 
 def test_a_key_enrolled_on_one_host_signs_in_on_the_others(fleet):
     user = "tapuser6"

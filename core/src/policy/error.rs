@@ -129,7 +129,8 @@ pub enum SettingError {
         belongs_to: Backend,
         backend: Backend,
     },
-    OfflineKeys,
+    /// `offline_cache` without `offline_keys = true`.
+    OfflineCacheWithoutKeys,
     StoreUrl(String),
     /// A store call's worst case does not fit in a login's wait for tapd.
     StoreTooSlow {
@@ -204,9 +205,9 @@ impl fmt::Display for SettingError {
                 backend.name(),
                 belongs_to.name()
             ),
-            SettingError::OfflineKeys => f.write_str(
-                "[store] offline_keys = true is not available in this version: \
-                 remove it (key sign-ins need the database)",
+            SettingError::OfflineCacheWithoutKeys => f.write_str(
+                "[store] offline_cache is set, but offline_keys is not true: \
+                 set offline_keys = true, or remove offline_cache",
             ),
             SettingError::StoreUrl(url) => write!(
                 f,

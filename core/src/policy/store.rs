@@ -10,6 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_STORE: &str = "/var/lib/pam_tap/tap.db";
+/// tapd's offline copy of the fleet's keys, beside where its own store
+/// would be (the package's state directory, the daemon's alone).
+pub const DEFAULT_OFFLINE_CACHE: &str = "/var/lib/pam_tap/offline-keys.db";
 const TIMEOUTS: std::ops::RangeInclusive<Duration> = SECOND..=Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -53,6 +56,9 @@ pub struct StorePolicy {
     /// PostgreSQL: key sign-ins go on from tapd's own copy of the public
     /// keys while the database is unreachable.
     pub offline_keys: bool,
+    /// PostgreSQL with `offline_keys`: where tapd keeps that copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_cache: Option<PathBuf>,
 }
 
 impl Default for StorePolicy {
@@ -66,6 +72,7 @@ impl Default for StorePolicy {
             connect_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(4),
             offline_keys: false,
+            offline_cache: None,
         }
     }
 }
@@ -74,6 +81,15 @@ impl StorePolicy {
     /// The SQLite file, when that is the backend.
     pub fn sqlite_path(&self) -> &Path {
         self.path.as_deref().unwrap_or(Path::new(DEFAULT_STORE))
+    }
+
+    /// tapd's offline copy of the keys, when `offline_keys` asks for one.
+    pub fn offline_cache_path(&self) -> Option<&Path> {
+        (self.backend == Backend::Postgresql && self.offline_keys).then(|| {
+            self.offline_cache
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_OFFLINE_CACHE))
+        })
     }
 
     /// A SQLite store at `path` (tests, tools).
@@ -113,6 +129,7 @@ impl StorePolicy {
                     ("password_file", self.password_file.is_some()),
                     ("ca_file", self.ca_file.is_some()),
                     ("offline_keys", self.offline_keys),
+                    ("offline_cache", self.offline_cache.is_some()),
                 ] {
                     if set {
                         return other(key, Backend::Postgresql);
@@ -120,8 +137,16 @@ impl StorePolicy {
                 }
             }
             Backend::Postgresql => {
-                if self.offline_keys {
-                    return Err(SettingError::OfflineKeys);
+                if let Some(cache) = &self.offline_cache {
+                    if !self.offline_keys {
+                        return Err(SettingError::OfflineCacheWithoutKeys);
+                    }
+                    if !cache.is_absolute() {
+                        return Err(SettingError::NotAbsolute {
+                            setting: "[store] offline_cache",
+                            path: cache.clone(),
+                        });
+                    }
                 }
                 if self.path.is_some() {
                     return other("path", Backend::Sqlite);

@@ -11,6 +11,7 @@ use crate::helper::HelperFailure;
 use crate::keys::protocol::{Bytes, HelperError, Request, Response};
 use crate::pass::Reason;
 use crate::passcode;
+use crate::store::StoreError;
 use tap_protocol::secret::Secret;
 use tap_protocol::signin::{KeyAnswer, KeyChallenge, Origin, Plan, Verdict};
 use zeroize::Zeroizing;
@@ -79,6 +80,15 @@ fn decide(
             )?;
             return Ok(verdict.outcome);
         }
+    }
+    if plan.offline {
+        // No pass can be checked without the store, and "nothing here"
+        // would let the stack go on as if there were none.
+        return Err(Error::Unavailable(Unavailable::Store(StoreError(
+            "the store is unreachable; until it is back only a security key signs in \
+             (offline_keys), and none is plugged in"
+                .into(),
+        ))));
     }
     let reason = plan.pass.map(|state| state.reason);
     let nothing = Outcome::Nothing(match reason {

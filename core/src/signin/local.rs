@@ -61,12 +61,15 @@ impl<S: Store, F: FnOnce() -> Result<S, StoreError>> SignInService for Local<'_,
                 key: None,
                 prompt: String::new(),
                 pass: None,
+                offline: false,
             });
         }
         let requester = Requester::new(user, origin, "", now);
-        let (plan, issued) = steps::plan(policy, directory, self.store()?, &requester, mode)?;
-        self.pending = issued.map(|challenge| (user.to_string(), challenge));
-        Ok(plan)
+        let planned = steps::plan(policy, directory, self.store()?, &requester, mode)?;
+        self.pending = planned
+            .challenge
+            .map(|challenge| (user.to_string(), challenge));
+        Ok(planned.plan)
     }
 
     fn key_answer(

@@ -7,6 +7,7 @@ use super::{Error, Failure, NothingReason, Outcome, Unavailable};
 use crate::accounts::Directory;
 use crate::audit::{AuditRecord, Event};
 use crate::hashing::{self, HashError, PassProof};
+use crate::keys::credential::KeyCredential;
 use crate::keys::protocol::UserVerification;
 use crate::keys::verify::{verify_assertion, AssertionAnswer, StoredCredential, VerifyError};
 use crate::pass::PassRecord;
@@ -96,20 +97,35 @@ fn nothing_plan(reason: NothingReason) -> Plan {
         key: None,
         prompt: String::new(),
         pass: None,
+        offline: false,
     }
 }
 
-/// Step 1. With keys enrolled it issues a fresh challenge: the caller keeps
-/// it as pending (returned beside the plan) and accepts one answer to it.
+/// Step 1's result for the caller.
+pub struct Planned {
+    pub plan: Plan,
+    /// The challenge issued for the user's keys: the caller keeps it as
+    /// pending and accepts one answer to it.
+    pub challenge: Option<[u8; 32]>,
+    /// The user's keys as the store gave them; None when the sign-in ended
+    /// before the store was read.
+    pub keys: Option<Vec<KeyCredential>>,
+}
+
+/// Step 1. With keys enrolled it issues a fresh challenge.
 pub fn plan(
     policy: &Policy,
     directory: &dyn Directory,
     store: &mut dyn Store,
     requester: &Requester<'_>,
     mode: Mode,
-) -> Result<(Plan, Option<[u8; 32]>), Error> {
+) -> Result<Planned, Error> {
     if let Some(reason) = admit(policy, directory, requester.user)? {
-        return Ok((nothing_plan(reason), None));
+        return Ok(Planned {
+            plan: nothing_plan(reason),
+            challenge: None,
+            keys: None,
+        });
     }
     let keys = store.keys(requester.user)?;
     let mut issued = None;
@@ -134,15 +150,17 @@ pub fn plan(
         Mode::PasswordOrPass => policy.pass.prompt.clone(),
         Mode::PassOnly => policy.pass.pass_only_prompt.clone(),
     };
-    Ok((
-        Plan {
+    Ok(Planned {
+        plan: Plan {
             nothing: None,
             key,
             prompt,
             pass,
+            offline: false,
         },
-        issued,
-    ))
+        challenge: issued,
+        keys: Some(keys),
+    })
 }
 
 /// Step 2: the helper's answer to `challenge`, which the caller has taken

@@ -131,6 +131,11 @@ impl Dialer {
         })
     }
 
+    /// How long each server gets to connect.
+    pub(super) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// The longest a call may take once connected: the server's own
     /// statement_timeout ends a slow statement, and this bounds a silent
     /// network (it cannot answer at all) with a connect_timeout to spare.

@@ -183,6 +183,28 @@ impl PostgresStore {
         self.link.borrow().as_ref().map(|l| l.server.clone())
     }
 
+    /// Whether the database answers now, each step within
+    /// `connect_timeout`: the session answers a round trip, or a new one
+    /// can be made. tapd asks before a step `offline_keys` could serve, so
+    /// that a database gone away or gone silent is found in bounded time,
+    /// before the step, not by a step's own call failing part way (a
+    /// session's end is only seen when it is used: a round trip, not a look
+    /// at the socket).
+    pub fn reachable(&self) -> Result<()> {
+        let mut slot = self.link.borrow_mut();
+        if let Some(link) = slot.as_mut() {
+            let (session, connection) = link.parts();
+            let probe: Query<'_, ()> = Box::pin(async move { session.batch_execute("").await });
+            let deadline = self.dialer.connect_timeout();
+            if let Outcome::Done(()) = Link::run(&self.runtime, connection, probe, deadline) {
+                return Ok(());
+            }
+        }
+        *slot = None;
+        *slot = Some(self.dialer.dial(&self.runtime)?);
+        Ok(())
+    }
+
     /// Runs one call: dials first when the session was lost; a lost session
     /// is dropped, a refused statement is not. A session kept from an
     /// earlier call may have died meanwhile (a server restart or failover;

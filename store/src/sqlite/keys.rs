@@ -83,13 +83,22 @@ pub(super) fn record_key_use(
     now: Timestamp,
     audit: &AuditRecord,
 ) -> Result<bool> {
-    store.change_audited(
-        Durability::Synced,
-        "UPDATE keys SET sign_count = ?4, last_used = ?5
-         WHERE user = ?1 AND credential_id = ?2 AND sign_count = ?3",
-        params![key.user, key.credential_id, key.sign_count, new_count, now],
-        audit,
-    )
+    let sql = "UPDATE keys SET sign_count = ?4, last_used = ?5
+         WHERE user = ?1 AND credential_id = ?2 AND sign_count = ?3";
+    let params = params![key.user, key.credential_id, key.sign_count, new_count, now];
+    if !store.offline_copy {
+        return store.change_audited(Durability::Synced, sql, params, audit);
+    }
+    // An offline sign-in: which key and counter go with its record, for
+    // reconciling with the database.
+    store.write(Durability::Synced, |tx| {
+        if tx.prepare_cached(sql)?.execute(params)? != 1 {
+            return Ok(false);
+        }
+        insert_audit(tx, audit)?;
+        SqliteStore::note_offline_use(tx, key, new_count)?;
+        Ok(true)
+    })
 }
 
 pub(super) fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyCredential> {

@@ -7,11 +7,14 @@ mod durability;
 mod files;
 mod keys;
 mod migrations;
+mod offline;
 mod passes;
 mod snapshot;
 mod ssh_keys;
 #[cfg(test)]
 mod tests;
+
+pub use offline::{Offline, OfflineKeyUse};
 
 use audit::insert_audit;
 use durability::{Durability, BUSY_TIMEOUT, NEW_STORE_PAGE_BYTES};
@@ -46,6 +49,9 @@ pub struct SqliteStore {
     path: PathBuf,
     /// What the connection's `synchronous` is set to.
     durability: Durability,
+    /// tapd's offline copy of a fleet's keys: key sign-ins are noted for
+    /// reconciling with the database (`offline`).
+    offline_copy: bool,
 }
 
 fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -90,6 +96,7 @@ impl SqliteStore {
             // commonest write, compiles no pragma. Were the default FULL, that
             // commit would only be synced too: every Synced write sets FULL.
             durability: Durability::Atomic,
+            offline_copy: false,
         };
         let version = store.schema_version()?;
         // A file without our schema (empty, or some other SQLite database)

@@ -27,6 +27,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             durability: super::durability::Durability::Atomic,
+            offline_copy: false,
         };
         let version = store.schema_version()?;
         let known = migrations::MIGRATIONS.len();

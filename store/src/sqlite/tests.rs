@@ -737,3 +737,28 @@ fn a_read_only_open_refuses_another_schema_and_leaves_it() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn an_offline_copy_follows_each_users_ssh_keys() -> Result<()> {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut copy = SqliteStore::open_offline_copy(&dir.path().join("offline-keys.db"))?;
+    let (one, two) = (ssh_key("alice", 1), ssh_key("alice", 2));
+    copy.remember_ssh_keys("alice", &[one.clone(), two.clone()])?;
+    assert_eq!(copy.ssh_keys("alice")?, vec![one.clone(), two.clone()]);
+    // Removed in the database: gone from the copy at the next read.
+    copy.remember_ssh_keys("alice", std::slice::from_ref(&two))?;
+    assert_eq!(copy.ssh_keys("alice")?, vec![two.clone()]);
+    // The key now bob's (one key, one user): it leaves alice's copy.
+    let mut moved = two.clone();
+    moved.user = "bob".into();
+    copy.remember_ssh_keys("bob", std::slice::from_ref(&moved))?;
+    assert_eq!(copy.ssh_keys("bob")?, vec![moved]);
+    assert_eq!(copy.ssh_keys("alice")?, vec![]);
+    // The copy is the daemon's alone, and no offline record was made.
+    let mode = std::fs::metadata(dir.path().join("offline-keys.db"))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap_or_default();
+    assert_eq!(mode, 0o600);
+    assert_eq!(copy.offline_records(10)?, vec![]);
+    Ok(())
+}

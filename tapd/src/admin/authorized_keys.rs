@@ -5,6 +5,7 @@
 use super::caller::admitted;
 use super::record::store_failed;
 use super::Ask;
+use crate::context::KeyCopy;
 use tap_core::audit::{AuditRecord, Event, Severity};
 use tap_core::ssh::keyline::SshPublicKey;
 use tap_protocol::admin::AdminReply;
@@ -36,6 +37,9 @@ pub fn lines(ask: &mut Ask<'_, '_>, user: &str) -> Result<AdminReply, Refusal> {
         Err(refusal) => return Err(refusal),
     }
     let keys = ask.ctx.store.ssh_keys(user).map_err(store_failed)?;
+    if let KeyCopy::Update { copy, path } = ask.ctx.key_copy {
+        copy.remember_ssh_keys(path, user, &keys);
+    }
     let lines = keys
         .iter()
         // A type the policy no longer lists is no longer served.

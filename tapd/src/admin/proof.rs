@@ -98,6 +98,7 @@ pub fn new_challenge(
             .saturating_add(timeout)
             .saturating_add(SLACK_SECS),
         purpose: ChallengePurpose::SelfService(purpose.to_string()),
+        offline: false,
     };
     if !ask
         .ctx

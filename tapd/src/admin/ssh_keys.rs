@@ -109,6 +109,7 @@ pub fn challenge(ask: &mut Ask<'_, '_>) -> Result<AdminReply, Refusal> {
         uid: ask.caller.uid,
         expires,
         purpose: purpose(),
+        offline: false,
     };
     if !ask
         .ctx

@@ -4,7 +4,7 @@
 
 use super::caller::Users;
 use super::handle_with;
-use crate::context::{Challenges, Context, HashGate};
+use crate::context::{Challenges, Context, HashGate, KeyCopy};
 use crate::peer::Peer;
 use std::sync::Arc;
 use tap_core::accounts::{Account, DirectoryError, NameKind};
@@ -125,6 +125,7 @@ impl World {
             peer: &peer,
             policy: self.policy.clone(),
             store: &mut self.store,
+            key_copy: KeyCopy::None,
             challenges: &self.challenges,
             hashes: &Unbounded,
             now: self.now,
