@@ -52,7 +52,7 @@ impl KeySetup {
                 helper.display()
             ),
         );
-        let policy = Policy::load(&policy_path).unwrap_or_else(|e| fail(&e));
+        let policy = Policy::load(&policy_path).unwrap_or_else(|e| fail(&e.to_string()));
         let mut setup = KeySetup {
             helper,
             rp_id: policy.keys.rp_id().to_string(),
@@ -114,7 +114,7 @@ impl KeySetup {
     /// One helper round trip with an assertion request like the module's.
     pub fn helper_round_trip(&self) {
         let mut challenge = vec![0u8; 32];
-        tap_core::keys::random_bytes(&mut challenge).unwrap_or_else(|e| fail(&e));
+        tap_core::keys::random_bytes(&mut challenge).unwrap_or_else(|e| fail(&e.to_string()));
         let request = Request::Assert(AssertRequest {
             rp_id: self.rp_id.clone(),
             client_data_hash: Bytes(challenge),

@@ -193,7 +193,7 @@ pub fn interleaved(blocks: u32, per_block: u32, samples: &[Sample<'_>]) -> Vec<D
 }
 
 fn open(policy: &Path) -> SqliteStore {
-    let policy = tap_core::policy::Policy::load(policy).unwrap_or_else(|e| fail(&e));
+    let policy = tap_core::policy::Policy::load(policy).unwrap_or_else(|e| fail(&e.to_string()));
     SqliteStore::open(
         policy.store.sqlite_path(),
         OpenOptions {
@@ -264,7 +264,7 @@ fn fill(store: &Path, count: usize, created: i64) {
 
 fn random_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
-    tap_core::keys::random_bytes(&mut seed).unwrap_or_else(|e| fail(&e));
+    tap_core::keys::random_bytes(&mut seed).unwrap_or_else(|e| fail(&e.to_string()));
     seed
 }
 

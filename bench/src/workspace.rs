@@ -106,7 +106,7 @@ impl Workspace {
 
     /// The store of a policy, opened directly: only before its daemon runs.
     fn store(policy: &Path) -> SqliteStore {
-        let policy = Policy::load(policy).unwrap_or_else(|e| fail(&e));
+        let policy = Policy::load(policy).unwrap_or_else(|e| fail(&e.to_string()));
         SqliteStore::open(
             policy.store.sqlite_path(),
             OpenOptions {
@@ -130,7 +130,7 @@ impl Workspace {
     /// and are never read here.
     pub fn fill(&self, policy: &Path, count: usize) {
         let store_path = Policy::load(policy)
-            .unwrap_or_else(|e| fail(&e))
+            .unwrap_or_else(|e| fail(&e.to_string()))
             .store
             .sqlite_path()
             .to_path_buf();
@@ -169,7 +169,7 @@ pub fn bench_pass() -> (PassRecord, AuditRecord) {
     let pass = PassRecord::issue(NewPass {
         user: PASS_USER,
         id: 1,
-        phc: hashing::hash(PASS, &cost).unwrap_or_else(|e| fail(&e)),
+        phc: hashing::hash(PASS, &cost).unwrap_or_else(|e| fail(&e.to_string())),
         issued_by: "bench",
         created: now,
         start: now,

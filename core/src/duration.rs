@@ -26,12 +26,14 @@ impl Duration {
 
     /// Parses `<number><unit>` pairs, units `d`, `h`, `m`, `s`, each at most once,
     /// largest first. Zero is refused: no setting here means "nothing".
-    pub fn parse(text: &str) -> Result<Self, String> {
-        const EXPECTED: &str =
-            "expected a duration such as 90s, 10m, 1h30m or 2d (units d, h, m, s)";
+    pub fn parse(text: &str) -> Result<Self, DurationError> {
         let text = text.trim();
+        let bad = |why| DurationError {
+            text: text.to_string(),
+            why,
+        };
         if text.is_empty() {
-            return Err(format!("empty duration: {EXPECTED}"));
+            return Err(bad(Unparsable::Empty));
         }
         let mut total: u64 = 0;
         let mut digits = String::new();
@@ -46,30 +48,71 @@ impl Duration {
                 'h' => (2, 3_600),
                 'm' => (1, 60),
                 's' => (0, 1),
-                _ => return Err(format!("{text:?}: unexpected {ch:?}; {EXPECTED}")),
+                _ => return Err(bad(Unparsable::Unexpected(ch))),
             };
             if digits.is_empty() || rank >= last_unit_rank {
-                return Err(format!("{text:?}: {EXPECTED}"));
+                return Err(bad(Unparsable::Order));
             }
             last_unit_rank = rank;
             let count: u64 = digits
                 .parse()
-                .map_err(|_| format!("{text:?}: number too large"))?;
+                .map_err(|_| bad(Unparsable::NumberTooLarge))?;
             digits.clear();
             total = count
                 .checked_mul(unit_secs)
                 .and_then(|secs| total.checked_add(secs))
-                .ok_or_else(|| format!("{text:?}: duration too large"))?;
+                .ok_or_else(|| bad(Unparsable::TooLarge))?;
         }
         if !digits.is_empty() {
-            return Err(format!("{text:?}: number without a unit; {EXPECTED}"));
+            return Err(bad(Unparsable::NoUnit));
         }
         if total == 0 {
-            return Err(format!("{text:?}: a duration must be longer than zero"));
+            return Err(bad(Unparsable::Zero));
         }
         Ok(Duration(total))
     }
 }
+
+/// Text that is not a duration, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DurationError {
+    /// As given, trimmed.
+    pub text: String,
+    pub why: Unparsable,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unparsable {
+    Empty,
+    /// A character that is neither a digit nor a unit.
+    Unexpected(char),
+    /// A unit without a number, or units out of order or repeated.
+    Order,
+    NumberTooLarge,
+    TooLarge,
+    /// Digits at the end with no unit after them.
+    NoUnit,
+    Zero,
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const EXPECTED: &str =
+            "expected a duration such as 90s, 10m, 1h30m or 2d (units d, h, m, s)";
+        let text = &self.text;
+        match self.why {
+            Unparsable::Empty => write!(f, "empty duration: {EXPECTED}"),
+            Unparsable::Unexpected(ch) => write!(f, "{text:?}: unexpected {ch:?}; {EXPECTED}"),
+            Unparsable::Order => write!(f, "{text:?}: {EXPECTED}"),
+            Unparsable::NumberTooLarge => write!(f, "{text:?}: number too large"),
+            Unparsable::TooLarge => write!(f, "{text:?}: duration too large"),
+            Unparsable::NoUnit => write!(f, "{text:?}: number without a unit; {EXPECTED}"),
+            Unparsable::Zero => write!(f, "{text:?}: a duration must be longer than zero"),
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

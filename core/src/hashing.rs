@@ -1,6 +1,6 @@
 //! Argon2id PHC strings: the only form in which a pass is stored.
 
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sha2::Digest;
 
@@ -24,30 +24,30 @@ impl Default for HashCost {
 }
 
 impl HashCost {
-    pub fn hasher(&self) -> Result<Argon2<'static>, String> {
+    pub fn hasher(&self) -> Result<Argon2<'static>, HashError> {
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| format!("Argon2 parameters: {e}"))?;
+            .map_err(HashError::Parameters)?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 }
 
 /// Hashes a canonical pass with a fresh salt from the OS.
-pub fn hash(pass: &str, cost: &HashCost) -> Result<String, String> {
+pub fn hash(pass: &str, cost: &HashCost) -> Result<String, HashError> {
     hash_in(pass, cost, &mut HashMemory::default())
 }
 
 /// `hash`, working in `memory`.
-pub fn hash_in(pass: &str, cost: &HashCost, memory: &mut HashMemory) -> Result<String, String> {
+pub fn hash_in(pass: &str, cost: &HashCost, memory: &mut HashMemory) -> Result<String, HashError> {
     let mut salt_bytes = [0u8; 16];
-    getrandom::getrandom(&mut salt_bytes).map_err(|e| format!("random source: {e}"))?;
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| format!("salt: {e}"))?;
+    crate::keys::random_bytes(&mut salt_bytes).map_err(HashError::Random)?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(HashError::Salt)?;
     let params = Params::new(
         cost.memory_kib,
         cost.iterations,
         cost.parallelism,
         Some(Params::DEFAULT_OUTPUT_LEN),
     )
-    .map_err(|e| format!("Argon2 parameters: {e}"))?;
+    .map_err(HashError::Parameters)?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(
@@ -56,13 +56,13 @@ pub fn hash_in(pass: &str, cost: &HashCost, memory: &mut HashMemory) -> Result<S
             &mut out,
             memory.blocks(&params),
         )
-        .map_err(|e| format!("Argon2: {e}"))?;
+        .map_err(HashError::Argon2)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(|e| format!("Argon2: {e}"))?,
+        params: ParamsString::try_from(&params).map_err(HashError::Encoding)?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(|e| format!("Argon2: {e}"))?),
+        hash: Some(Output::new(&out).map_err(HashError::Encoding)?),
     };
     Ok(phc.to_string())
 }
@@ -126,13 +126,12 @@ impl std::fmt::Debug for PassProof {
 
 /// The verifier form of a full Argon2id PHC string (what the database's
 /// view computes; here for tests and for checking the two agree).
-pub fn verifier_form(phc: &str) -> Result<String, String> {
+pub fn verifier_form(phc: &str) -> Result<String, HashError> {
     let (head, field) = phc
         .rsplit_once('$')
         .filter(|(head, _)| head.starts_with("$argon2id$"))
-        .ok_or_else(|| "not an argon2id PHC string".to_string())?;
-    let digest =
-        Output::new(&sha2::Sha256::digest(field.as_bytes())).map_err(|e| format!("digest: {e}"))?;
+        .ok_or(HashError::NotArgon2id)?;
+    let digest = Output::new(&sha2::Sha256::digest(field.as_bytes())).map_err(HashError::Digest)?;
     Ok(format!(
         "${VERIFIER_IDENT}{}${digest}",
         &head["$argon2id".len()..]
@@ -143,7 +142,7 @@ pub fn verifier_form(phc: &str) -> Result<String, String> {
 /// the PHC string itself, so passes issued under an older policy still verify.
 /// Only Argon2id is accepted (as is, or in verifier form): a store row
 /// rewritten to a weaker scheme fails.
-pub fn verify(pass: &str, phc: &str) -> Result<bool, String> {
+pub fn verify(pass: &str, phc: &str) -> Result<bool, HashError> {
     Ok(verify_in(pass, phc, &mut HashMemory::default())?.is_some())
 }
 
@@ -152,28 +151,24 @@ pub fn verify_in(
     pass: &str,
     phc: &str,
     memory: &mut HashMemory,
-) -> Result<Option<PassProof>, String> {
-    let parsed = PasswordHash::new(phc).map_err(|e| format!("stored hash is malformed: {e}"))?;
+) -> Result<Option<PassProof>, HashError> {
+    let parsed = PasswordHash::new(phc).map_err(HashError::Malformed)?;
     let verifier = parsed.algorithm.as_str() == VERIFIER_IDENT;
     if !verifier && parsed.algorithm != Algorithm::Argon2id.ident() {
-        return Err(format!(
-            "stored hash uses {}, only argon2id is accepted",
-            parsed.algorithm
-        ));
+        return Err(HashError::OtherScheme(parsed.algorithm.to_string()));
     }
-    let unreadable = |e: &dyn std::fmt::Display| format!("stored hash cannot be checked: {e}");
-    let params = Params::try_from(&parsed).map_err(|e| unreadable(&e))?;
+    let params = Params::try_from(&parsed).map_err(HashError::StoredPhc)?;
     let version = match parsed.version {
-        Some(v) => Version::try_from(v).map_err(|e| unreadable(&e))?,
+        Some(v) => Version::try_from(v).map_err(HashError::StoredArgon2)?,
         None => Version::default(),
     };
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-        return Err(unreadable(&"no salt or no hash"));
+        return Err(HashError::StoredIncomplete);
     };
     let mut salt_bytes = [0u8; 64];
     let salt = salt
         .decode_b64(&mut salt_bytes)
-        .map_err(|e| unreadable(&e))?;
+        .map_err(HashError::StoredPhc)?;
     // A verifier hides the hash's length; pam_tap always issues the default.
     let length = if verifier {
         Params::DEFAULT_OUTPUT_LEN
@@ -188,16 +183,83 @@ pub fn verify_in(
             &mut computed,
             memory.blocks(&params),
         )
-        .map_err(|e| unreadable(&e))?;
-    let computed = Output::new(&computed).map_err(|e| unreadable(&e))?;
+        .map_err(HashError::StoredArgon2)?;
+    let computed = Output::new(&computed).map_err(HashError::StoredPhc)?;
     let field = zeroize::Zeroizing::new(computed.to_string());
     let compared = if verifier {
-        Output::new(&sha2::Sha256::digest(field.as_bytes())).map_err(|e| unreadable(&e))?
+        Output::new(&sha2::Sha256::digest(field.as_bytes())).map_err(HashError::StoredPhc)?
     } else {
         computed
     };
     // Output's equality is constant-time.
     Ok((compared == expected).then(|| PassProof(field)))
+}
+
+/// Why a pass could not be hashed, or a stored hash not checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HashError {
+    /// The cost is not one Argon2 accepts.
+    Parameters(argon2::Error),
+    Random(crate::keys::RandomError),
+    Salt(password_hash::Error),
+    Argon2(argon2::Error),
+    /// The new hash could not be written as a PHC string.
+    Encoding(password_hash::Error),
+    /// `verifier_form` was given something else.
+    NotArgon2id,
+    Digest(password_hash::Error),
+    /// The stored string is not a PHC string.
+    Malformed(password_hash::Error),
+    /// The stored hash uses this algorithm.
+    OtherScheme(String),
+    /// The stored PHC string's parameters, salt or hash are unusable.
+    StoredPhc(password_hash::Error),
+    StoredArgon2(argon2::Error),
+    /// The stored PHC string has no salt or no hash.
+    StoredIncomplete,
+    /// A bounded hasher (tapd's) never ran the hash.
+    NoSlot,
+}
+
+impl std::fmt::Display for HashError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const UNREADABLE: &str = "stored hash cannot be checked";
+        match self {
+            HashError::Parameters(e) => write!(f, "Argon2 parameters: {e}"),
+            HashError::Random(e) => write!(f, "{e}"),
+            HashError::Salt(e) => write!(f, "salt: {e}"),
+            HashError::Argon2(e) => write!(f, "Argon2: {e}"),
+            HashError::Encoding(e) => write!(f, "Argon2: {e}"),
+            HashError::NotArgon2id => f.write_str("not an argon2id PHC string"),
+            HashError::Digest(e) => write!(f, "digest: {e}"),
+            HashError::Malformed(e) => write!(f, "stored hash is malformed: {e}"),
+            HashError::OtherScheme(algorithm) => {
+                write!(f, "stored hash uses {algorithm}, only argon2id is accepted")
+            }
+            HashError::StoredPhc(e) => write!(f, "{UNREADABLE}: {e}"),
+            HashError::StoredArgon2(e) => write!(f, "{UNREADABLE}: {e}"),
+            HashError::StoredIncomplete => write!(f, "{UNREADABLE}: no salt or no hash"),
+            HashError::NoSlot => f.write_str("no hash slot"),
+        }
+    }
+}
+
+impl std::error::Error for HashError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HashError::Parameters(e) | HashError::Argon2(e) | HashError::StoredArgon2(e) => Some(e),
+            HashError::Random(e) => Some(e),
+            HashError::Salt(e)
+            | HashError::Encoding(e)
+            | HashError::Digest(e)
+            | HashError::Malformed(e)
+            | HashError::StoredPhc(e) => Some(e),
+            HashError::NotArgon2id
+            | HashError::OtherScheme(_)
+            | HashError::StoredIncomplete
+            | HashError::NoSlot => None,
+        }
+    }
 }
 
 #[cfg(test)]

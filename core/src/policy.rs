@@ -7,7 +7,9 @@ use crate::ssh::SshKeyType;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod error;
 mod store;
+pub use error::{Amount, LifetimeOutOfBounds, NotAnAaguid, PolicyError, SettingError};
 pub use store::{Backend, StorePolicy, DEFAULT_STORE};
 
 pub const DEFAULT_PATH: &str = "/etc/security/pam_tap.toml";
@@ -19,12 +21,13 @@ pub const DEFAULT_HELPER: &str = "/usr/libexec/pam_tap/pam_tap-keyhelper";
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 
 const MAX_FAILURES: std::ops::RangeInclusive<u32> = 1..=1000;
-const LIFETIME_BOUNDS: (Duration, Duration) = (SECOND, Duration::from_secs(30 * DAY.as_secs()));
+const LIFETIME_BOUNDS: std::ops::RangeInclusive<Duration> =
+    SECOND..=Duration::from_secs(30 * DAY.as_secs());
 const MEMORY_KIB: std::ops::RangeInclusive<u32> = 19_456..=4_194_304;
 const ITERATIONS: std::ops::RangeInclusive<u32> = 2..=64;
 const PARALLELISM: std::ops::RangeInclusive<u32> = 1..=16;
 const MAX_KEYS: std::ops::RangeInclusive<usize> = 1..=32;
-const TOUCH_TIMEOUT: (Duration, Duration) = (SECOND, Duration::from_secs(300));
+const TOUCH_TIMEOUT: std::ops::RangeInclusive<Duration> = SECOND..=Duration::from_secs(300);
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -90,17 +93,13 @@ impl SshPolicy {
         self.key_types.iter().any(|t| t == name)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), SettingError> {
         if self.key_types.is_empty() {
-            return Err("[ssh] key_types is empty: list at least one key type".into());
+            return Err(SettingError::NoSshKeyTypes);
         }
         for name in &self.key_types {
             if SshKeyType::from_name(name).is_none() {
-                let known: Vec<&str> = SshKeyType::ALL.iter().map(|t| t.name()).collect();
-                return Err(format!(
-                    "[ssh] key_types: {name:?} is not a key type pam_tap knows; allowed: {}",
-                    known.join(", ")
-                ));
+                return Err(SettingError::UnknownSshKeyType(name.clone()));
             }
         }
         check_range("[ssh] max_keys", self.max_keys, &MAX_KEYS)?;
@@ -109,9 +108,7 @@ impl SshPolicy {
             || app.len() > 255
             || app.chars().any(|c| c.is_control() || c.is_whitespace())
         {
-            return Err(format!(
-                "[ssh] application = {app:?}: OpenSSH requires it to start with \"ssh:\" (at most 255 characters, no spaces)"
-            ));
+            return Err(SettingError::SshApplication(app.clone()));
         }
         let user = &self.command_user;
         if user.is_empty()
@@ -121,9 +118,7 @@ impl SshPolicy {
                 .chars()
                 .any(|c| c.is_control() || c.is_whitespace() || c == ':' || c == '/')
         {
-            return Err(format!(
-                "[ssh] command_user = {user:?}: a system user name other than root"
-            ));
+            return Err(SettingError::SshCommandUser(user.clone()));
         }
         Ok(())
     }
@@ -222,11 +217,9 @@ impl KeysPolicy {
 }
 
 /// `cb69481e-8ff7-4039-93ec-0a2729a154a8` (dashes optional) → 16 bytes.
-pub fn parse_aaguid(text: &str) -> Result<[u8; 16], String> {
+pub fn parse_aaguid(text: &str) -> Result<[u8; 16], NotAnAaguid> {
     let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
-    let bad = || {
-        format!("{text:?} is not an AAGUID: expected 32 hex digits such as cb69481e-8ff7-4039-93ec-0a2729a154a8")
-    };
+    let bad = || NotAnAaguid(text.to_string());
     if hex.len() != 32 {
         return Err(bad());
     }
@@ -346,66 +339,66 @@ impl Scope {
 
 impl Policy {
     /// Reads, checks and validates a policy file: root's alone, small, valid.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
         let text = crate::trust::read_trusted(path, MAX_FILE_BYTES)?;
         Policy::from_toml(&text, path)
     }
 
     /// Parses and validates policy text. `origin` names the file in messages.
-    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, String> {
-        let mut policy: Policy = toml::from_str(text)
-            .map_err(|e| format!("{}: {}", origin.display(), e.to_string().trim_end()))?;
-        policy
-            .validate()
-            .map_err(|e| format!("{}: {e}", origin.display()))?;
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, PolicyError> {
+        let mut policy: Policy = toml::from_str(text).map_err(|source| PolicyError::Syntax {
+            origin: origin.to_path_buf(),
+            source,
+        })?;
+        policy.validate().map_err(|setting| PolicyError::Invalid {
+            origin: origin.to_path_buf(),
+            setting,
+        })?;
         if policy.keys.rp_id.is_none() {
             policy.keys.rp_id = Some(format!("pam://{}", host_name()));
         }
         Ok(policy)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), SettingError> {
         self.store.validate()?;
         // store_group is not checked: it is ignored (see the field).
         let pass = &self.pass;
-        let (low, high) = LIFETIME_BOUNDS;
         for (name, value) in [
-            ("default_lifetime", pass.default_lifetime),
-            ("min_lifetime", pass.min_lifetime),
-            ("max_lifetime", pass.max_lifetime),
-            ("enroll_window", pass.enroll_window),
+            ("[pass] default_lifetime", pass.default_lifetime),
+            ("[pass] min_lifetime", pass.min_lifetime),
+            ("[pass] max_lifetime", pass.max_lifetime),
+            ("[pass] enroll_window", pass.enroll_window),
         ] {
-            if value < low || value > high {
-                return Err(format!(
-                    "[pass] {name} = \"{value}\" is out of range: allowed {low} to {high}"
-                ));
-            }
+            check_range(name, value, &LIFETIME_BOUNDS)?;
         }
         if pass.min_lifetime > pass.max_lifetime {
-            return Err(format!(
-                "[pass] min_lifetime = \"{}\" is longer than max_lifetime = \"{}\"",
-                pass.min_lifetime, pass.max_lifetime
-            ));
+            return Err(SettingError::MinAboveMax {
+                min: pass.min_lifetime,
+                max: pass.max_lifetime,
+            });
         }
         if pass.default_lifetime < pass.min_lifetime || pass.default_lifetime > pass.max_lifetime {
-            return Err(format!(
-                "[pass] default_lifetime = \"{}\" must lie between min_lifetime = \"{}\" and max_lifetime = \"{}\"",
-                pass.default_lifetime, pass.min_lifetime, pass.max_lifetime
-            ));
+            return Err(SettingError::DefaultOutsideBounds {
+                default: pass.default_lifetime,
+                min: pass.min_lifetime,
+                max: pass.max_lifetime,
+            });
         }
         check_range("[pass] length", pass.length, &crate::passcode::LENGTHS)?;
         check_range("[pass] max_failures", pass.max_failures, &MAX_FAILURES)?;
-        for (name, text) in [
-            ("prompt", &pass.prompt),
-            ("pass_only_prompt", &pass.pass_only_prompt),
+        for (setting, text) in [
+            ("[pass] prompt", &pass.prompt),
+            ("[pass] pass_only_prompt", &pass.pass_only_prompt),
         ] {
             if text.trim().is_empty()
                 || text.chars().count() > PROMPT_CHARS
                 || text.chars().any(char::is_control)
             {
-                return Err(format!(
-                    "[pass] {name} = {text:?}: allowed one line of text, at most {PROMPT_CHARS} characters"
-                ));
+                return Err(SettingError::Prompt {
+                    setting,
+                    text: text.clone(),
+                });
             }
         }
         check_range("[pass.hash] memory_kib", pass.hash.memory_kib, &MEMORY_KIB)?;
@@ -418,27 +411,19 @@ impl Policy {
         let keys = &self.keys;
         if let Some(rp_id) = &keys.rp_id {
             if rp_id.is_empty() || rp_id.len() > 253 || rp_id.chars().any(char::is_control) {
-                return Err(format!(
-                    "[keys] rp_id = {rp_id:?}: allowed a non-empty name of at most 253 characters"
-                ));
+                return Err(SettingError::RpId(rp_id.clone()));
             }
         }
         check_range("[keys] max_keys", keys.max_keys, &MAX_KEYS)?;
-        let (low, high) = TOUCH_TIMEOUT;
-        if keys.touch_timeout < low || keys.touch_timeout > high {
-            return Err(format!(
-                "[keys] touch_timeout = \"{}\" is out of range: allowed {low} to {high}",
-                keys.touch_timeout
-            ));
-        }
+        check_range("[keys] touch_timeout", keys.touch_timeout, &TOUCH_TIMEOUT)?;
         if !keys.helper.is_absolute() {
-            return Err(format!(
-                "[keys] helper = {:?} must be an absolute path",
-                keys.helper
-            ));
+            return Err(SettingError::NotAbsolute {
+                setting: "[keys] helper",
+                path: keys.helper.clone(),
+            });
         }
         for aaguid in &keys.allowed_aaguids {
-            parse_aaguid(aaguid).map_err(|e| format!("[keys] allowed_aaguids: {e}"))?;
+            parse_aaguid(aaguid).map_err(SettingError::Aaguid)?;
         }
         check_range(
             "[daemon] max_concurrent_hashes",
@@ -460,13 +445,14 @@ impl Policy {
     }
 
     /// The lifetime to give a new pass, or why the request is refused.
-    pub fn lifetime_for(&self, requested: Option<Duration>) -> Result<Duration, String> {
+    pub fn lifetime_for(
+        &self,
+        requested: Option<Duration>,
+    ) -> Result<Duration, LifetimeOutOfBounds> {
         let lifetime = requested.unwrap_or(self.pass.default_lifetime);
         let (min, max) = (self.pass.min_lifetime, self.pass.max_lifetime);
         if lifetime < min || lifetime > max {
-            return Err(format!(
-                "lifetime {lifetime} is outside the policy's bounds: allowed {min} to {max}"
-            ));
+            return Err(LifetimeOutOfBounds { lifetime, min, max });
         }
         Ok(lifetime)
     }
@@ -477,19 +463,20 @@ impl Policy {
     }
 }
 
-fn check_range<T: PartialOrd + std::fmt::Display>(
-    name: &str,
+fn check_range<T: PartialOrd + Copy + Into<Amount>>(
+    setting: &'static str,
     value: T,
     allowed: &std::ops::RangeInclusive<T>,
-) -> Result<(), String> {
+) -> Result<(), SettingError> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(format!(
-            "{name} = {value} is out of range: allowed {} to {}",
-            allowed.start(),
-            allowed.end()
-        ))
+        Err(SettingError::OutOfRange {
+            setting,
+            value: value.into(),
+            low: (*allowed.start()).into(),
+            high: (*allowed.end()).into(),
+        })
     }
 }
 
@@ -497,8 +484,9 @@ fn check_range<T: PartialOrd + std::fmt::Display>(
 mod tests {
     use super::*;
 
+    /// As the admin reads it.
     fn parse(text: &str) -> Result<Policy, String> {
-        Policy::from_toml(text, Path::new("test.toml"))
+        Policy::from_toml(text, Path::new("test.toml")).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -607,6 +595,41 @@ mod tests {
     }
 
     #[test]
+    fn errors_are_typed_by_cause() {
+        let origin = Path::new("test.toml");
+        assert!(matches!(
+            Policy::from_toml("[[[", origin),
+            Err(PolicyError::Syntax { .. })
+        ));
+        assert!(matches!(
+            Policy::from_toml("[pass]\nmax_lifetime = \"31d\"\n", origin),
+            Err(PolicyError::Invalid {
+                setting: SettingError::OutOfRange {
+                    setting: "[pass] max_lifetime",
+                    value: Amount::Duration(_),
+                    ..
+                },
+                ..
+            })
+        ));
+        assert!(matches!(
+            Policy::from_toml("[keys]\nallowed_aaguids = [\"xyz\"]", origin),
+            Err(PolicyError::Invalid {
+                setting: SettingError::Aaguid(NotAnAaguid(ref text)),
+                ..
+            }) if text == "xyz"
+        ));
+        // The path as written, not as an Option.
+        let relative = parse(
+            "[store]\nbackend = \"postgresql\"\nurl = \"postgresql://h/d\"\npassword_file = \"pw\"",
+        );
+        assert_eq!(
+            relative.err().unwrap_or_default(),
+            "test.toml: [store] password_file = \"pw\" must be an absolute path"
+        );
+    }
+
+    #[test]
     fn keys_section() {
         let policy = parse(
             r#"
@@ -675,7 +698,17 @@ mod tests {
         let policy = Policy::default();
         assert_eq!(policy.lifetime_for(None).map(|d| d.as_secs()), Ok(3_600));
         let refused = policy.lifetime_for(Some(Duration::from_secs(9 * 3_600)));
-        assert!(refused.err().unwrap_or_default().contains("10m to 8h"));
+        assert_eq!(
+            refused,
+            Err(LifetimeOutOfBounds {
+                lifetime: Duration::from_secs(9 * 3_600),
+                min: Duration::from_secs(600),
+                max: Duration::from_secs(8 * 3_600),
+            })
+        );
+        assert!(refused
+            .err()
+            .is_some_and(|e| e.to_string().contains("10m to 8h")));
         assert!(policy.lifetime_for(Some(Duration::from_secs(60))).is_err());
     }
 

@@ -55,54 +55,6 @@ pub struct Attempt<'a> {
 
 pub use tap_protocol::signin::{Failure, Mode, NothingReason, Outcome};
 
-/// Errors: the fail-closed paths.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Error {
-    /// Something the decision needs cannot be had: fail closed.
-    Unavailable(Unavailable),
-    UnknownUser,
-    Conversation,
-}
-
-/// Why a sign-in could not be decided (PAM_AUTHINFO_UNAVAIL).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unavailable {
-    /// A module argument is unusable.
-    Arguments(String),
-    /// NSS could not answer for the user or their groups.
-    Directory(String),
-    Store(StoreError),
-    /// The stored hash is unreadable, or hashing failed.
-    Hash(String),
-    /// The OS random source failed (a key challenge).
-    Random(String),
-    /// The key helper cannot be run (its policy or program is unusable).
-    Helper(String),
-    /// tapd is unreachable, did not answer in time, refused, or answered
-    /// out of turn.
-    Daemon(String),
-}
-
-impl std::fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unavailable::Arguments(why) => write!(f, "module arguments: {why}"),
-            Unavailable::Directory(why) => write!(f, "user directory (NSS): {why}"),
-            Unavailable::Store(e) => write!(f, "store: {e}"),
-            Unavailable::Hash(why) => write!(f, "pass hash: {why}"),
-            Unavailable::Random(why) => write!(f, "{why}"),
-            Unavailable::Helper(why) => write!(f, "key helper: {why}"),
-            Unavailable::Daemon(why) => f.write_str(why),
-        }
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        Error::Unavailable(Unavailable::Store(e))
-    }
-}
-
 /// One sign-in's decision, and the answer the next module should check as a
 /// password (PAM_AUTHTOK): what the person typed at this module's prompt,
 /// unless it signed them in here.
@@ -127,11 +79,13 @@ pub fn authenticate<S: Store>(
 }
 
 mod driver;
+mod error;
 mod local;
 mod remote;
 pub mod steps;
 
 pub use crate::helper::{Authenticator, HelperProcess};
 pub use driver::{drive, SignInService, PIN_PROMPT, TOUCH_CUE};
+pub use error::{BadArgument, DaemonError, Error, Unavailable};
 pub use remote::Remote;
 pub use steps::{DirectVerifier, PassVerifier, Requester};

@@ -24,16 +24,14 @@ pub fn to_human(ts: Timestamp) -> String {
 }
 
 /// Reads `YYYY-MM-DDTHH:MM[:SS](Z|±HH:MM)`; a space may stand for `T`.
-pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
-    let bad = || {
-        format!("{text:?} is not a time: expected RFC 3339 such as 2026-11-28T16:00:00Z or 2026-11-28T17:00:00+01:00")
-    };
+pub fn parse_rfc3339(text: &str) -> Result<Timestamp, NotATime> {
+    let bad = || NotATime(text.to_string());
     let text = text.trim();
     let bytes = text.as_bytes();
     if bytes.len() < 17 || !text.is_ascii() {
         return Err(bad());
     }
-    let num = |range: std::ops::Range<usize>| -> Result<i64, String> {
+    let num = |range: std::ops::Range<usize>| -> Result<i64, NotATime> {
         let part = &text[range];
         if part.bytes().all(|b| b.is_ascii_digit()) {
             part.parse().map_err(|_| bad())
@@ -79,6 +77,22 @@ pub fn parse_rfc3339(text: &str) -> Result<Timestamp, String> {
     let days = days_from_civil(year, month, day);
     Ok(days * 86_400 + hour * 3_600 + minute * 60 + second - offset)
 }
+
+/// Text [`parse_rfc3339`] cannot read, as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotATime(pub String);
+
+impl std::fmt::Display for NotATime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} is not a time: expected RFC 3339 such as 2026-11-28T16:00:00Z or 2026-11-28T17:00:00+01:00",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for NotATime {}
 
 fn days_in_month(year: i64, month: i64) -> i64 {
     match month {

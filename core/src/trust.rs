@@ -4,11 +4,163 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::helper::runner::Program;
+
+/// Why a file root relies on is refused, or could not be looked at.
+#[derive(Debug)]
+pub enum TrustError {
+    NotRootOwned {
+        path: PathBuf,
+        uid: u32,
+    },
+    WorldWritable {
+        path: PathBuf,
+        mode: u32,
+    },
+    /// Writable by a group other than the one allowed.
+    GroupWritable {
+        path: PathBuf,
+        gid: u32,
+        mode: u32,
+        /// A group (the store's) may write; this is not it.
+        group_allowed: bool,
+    },
+    NotAbsolute(PathBuf),
+    TooManyLinks(PathBuf),
+    /// A component on the way is not a directory.
+    NotADirectory(PathBuf),
+    NotRegular {
+        path: PathBuf,
+        kind: FileKind,
+    },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        max: u64,
+    },
+    /// Looking at, opening or reading it failed.
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
+    NotText {
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// What a path that should be a regular file is instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Directory,
+    Fifo,
+    Socket,
+    Device,
+    Other,
+}
+
+impl FileKind {
+    fn of(kind: std::fs::FileType) -> FileKind {
+        if kind.is_dir() {
+            FileKind::Directory
+        } else if kind.is_fifo() {
+            FileKind::Fifo
+        } else if kind.is_socket() {
+            FileKind::Socket
+        } else if kind.is_char_device() || kind.is_block_device() {
+            FileKind::Device
+        } else {
+            FileKind::Other
+        }
+    }
+
+    fn described(self) -> &'static str {
+        match self {
+            FileKind::Directory => "a directory",
+            FileKind::Fifo => "a FIFO",
+            FileKind::Socket => "a socket",
+            FileKind::Device => "a device",
+            FileKind::Other => "not a file",
+        }
+    }
+}
+
+impl std::fmt::Display for TrustError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrustError::NotRootOwned { path, uid } => write!(
+                f,
+                "{} is owned by uid {uid}, it must be owned by root",
+                path.display()
+            ),
+            TrustError::WorldWritable { path, mode } => write!(
+                f,
+                "{} is world-writable (mode {mode:04o}); allowed: not writable by others",
+                path.display()
+            ),
+            TrustError::GroupWritable {
+                path,
+                gid,
+                mode,
+                group_allowed,
+            } => write!(
+                f,
+                "{} is group-writable by gid {gid} (mode {mode:04o}); allowed: writable by root{}",
+                path.display(),
+                if *group_allowed {
+                    " and the store's group"
+                } else {
+                    " only"
+                }
+            ),
+            TrustError::NotAbsolute(path) => {
+                write!(f, "{} is not an absolute path", path.display())
+            }
+            TrustError::TooManyLinks(path) => {
+                write!(f, "{}: too many symbolic links", path.display())
+            }
+            TrustError::NotADirectory(path) => write!(f, "{} is not a directory", path.display()),
+            TrustError::NotRegular { path, kind } => write!(
+                f,
+                "{} is {}, not a regular file",
+                path.display(),
+                kind.described()
+            ),
+            TrustError::TooLarge { path, size, max } => write!(
+                f,
+                "{} is {size} bytes; allowed at most {max}",
+                path.display()
+            ),
+            TrustError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            TrustError::NotText { path, source } => write!(
+                f,
+                "{}: not readable as UTF-8 text: {source}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TrustError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TrustError::Io { source, .. } | TrustError::NotText { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// `map_err` for an I/O failure on `path`.
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> TrustError + '_ {
+    move |source| TrustError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 /// Checks owner and mode: owned by root, not world-writable, and
 /// group-writable only when the group is `writable_group` (the store's).
@@ -16,36 +168,28 @@ pub fn check_owner_and_mode(
     path: &Path,
     meta: &std::fs::Metadata,
     writable_group: Option<u32>,
-) -> Result<(), String> {
+) -> Result<(), TrustError> {
     let mode = meta.mode() & 0o7777;
+    let path = || path.to_path_buf();
     if meta.uid() != 0 {
-        return Err(format!(
-            "{} is owned by uid {}, it must be owned by root",
-            path.display(),
-            meta.uid()
-        ));
+        return Err(TrustError::NotRootOwned {
+            path: path(),
+            uid: meta.uid(),
+        });
     }
     if mode & 0o002 != 0 {
-        return Err(format!(
-            "{} is world-writable (mode {mode:04o}); allowed: not writable by others",
-            path.display()
-        ));
+        return Err(TrustError::WorldWritable { path: path(), mode });
     }
     if mode & 0o020 != 0 && writable_group != Some(meta.gid()) {
-        return Err(format!(
-            "{} is group-writable by gid {} (mode {mode:04o}); allowed: writable by root{}",
-            path.display(),
-            meta.gid(),
-            if writable_group.is_some() {
-                " and the store's group"
-            } else {
-                " only"
-            }
-        ));
+        return Err(TrustError::GroupWritable {
+            path: path(),
+            gid: meta.gid(),
+            mode,
+            group_allowed: writable_group.is_some(),
+        });
     }
     Ok(())
 }
-
 /// Symbolic links followed while resolving one path, as the kernel's limit.
 const MAX_LINKS: u32 = 40;
 
@@ -56,9 +200,9 @@ const MAX_LINKS: u32 = 40;
 /// stop anyone creating the name). So both the path as written and where
 /// its links lead are root's alone, and nobody else can change what the
 /// returned path names. Returns the path with every link resolved.
-pub fn resolve_trusted(path: &Path) -> Result<PathBuf, String> {
+pub fn resolve_trusted(path: &Path) -> Result<PathBuf, TrustError> {
     if !path.is_absolute() {
-        return Err(format!("{} is not an absolute path", path.display()));
+        return Err(TrustError::NotAbsolute(path.to_path_buf()));
     }
     let mut resolved = PathBuf::from("/");
     check_directory(&resolved)?;
@@ -73,15 +217,13 @@ pub fn resolve_trusted(path: &Path) -> Result<PathBuf, String> {
             continue;
         }
         let here = resolved.join(&name);
-        let meta =
-            std::fs::symlink_metadata(&here).map_err(|e| format!("{}: {e}", here.display()))?;
+        let meta = std::fs::symlink_metadata(&here).map_err(io_at(&here))?;
         if meta.file_type().is_symlink() {
             links += 1;
             if links > MAX_LINKS {
-                return Err(format!("{}: too many symbolic links", path.display()));
+                return Err(TrustError::TooManyLinks(path.to_path_buf()));
             }
-            let target =
-                std::fs::read_link(&here).map_err(|e| format!("{}: {e}", here.display()))?;
+            let target = std::fs::read_link(&here).map_err(io_at(&here))?;
             if target.is_absolute() {
                 resolved = PathBuf::from("/");
                 check_directory(&resolved)?;
@@ -107,14 +249,14 @@ fn push_components(pending: &mut Vec<OsString>, path: &Path) {
     }
 }
 
-fn check_directory(dir: &Path) -> Result<(), String> {
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+fn check_directory(dir: &Path) -> Result<(), TrustError> {
+    let meta = std::fs::symlink_metadata(dir).map_err(io_at(dir))?;
     check_directory_meta(dir, &meta)
 }
 
-fn check_directory_meta(dir: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+fn check_directory_meta(dir: &Path, meta: &std::fs::Metadata) -> Result<(), TrustError> {
     if !meta.is_dir() {
-        return Err(format!("{} is not a directory", dir.display()));
+        return Err(TrustError::NotADirectory(dir.to_path_buf()));
     }
     check_owner_and_mode(dir, meta, None)
 }
@@ -124,10 +266,10 @@ fn check_directory_meta(dir: &Path, meta: &std::fs::Metadata) -> Result<(), Stri
 /// [`resolve_trusted`]), and it must be a regular file. Nothing is read
 /// from a FIFO or device, and opening one does not block. The descriptor
 /// returned is the file that was checked; read or execute through it.
-pub fn open_trusted(path: &Path) -> Result<(File, PathBuf), String> {
+pub fn open_trusted(path: &Path) -> Result<(File, PathBuf), TrustError> {
     // First what the name is, without opening it: a FIFO or device gets a
     // clear answer even where its directory would be refused too.
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(io_at(path))?;
     require_regular(path, &meta)?;
     let real = resolve_trusted(path)?;
     // The directories cannot change under us (they are root's alone), but
@@ -136,59 +278,50 @@ pub fn open_trusted(path: &Path) -> Result<(File, PathBuf), String> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
         .open(&real)
-        .map_err(|e| format!("{}: {e}", real.display()))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("{}: {e}", real.display()))?;
+        .map_err(io_at(&real))?;
+    let meta = file.metadata().map_err(io_at(&real))?;
     require_regular(&real, &meta)?;
     check_owner_and_mode(&real, &meta, None)?;
     Ok((file, real))
 }
 
-fn require_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+fn require_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), TrustError> {
     let kind = meta.file_type();
     if kind.is_file() {
         return Ok(());
     }
-    let what = if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() || kind.is_block_device() {
-        "a device"
-    } else {
-        "not a file"
-    };
-    Err(format!("{} is {what}, not a regular file", path.display()))
+    Err(TrustError::NotRegular {
+        path: path.to_path_buf(),
+        kind: FileKind::of(kind),
+    })
 }
 
 /// The key helper root will run, opened once and checked as
 /// [`open_trusted`] does; run it through the returned descriptor.
-pub fn open_program(path: &Path) -> Result<Program, String> {
+pub fn open_program(path: &Path) -> Result<Program, TrustError> {
     let (file, real) = open_trusted(path)?;
-    Program::from_file(file, real).map_err(|e| format!("{}: {e}", path.display()))
+    Program::from_file(file, real).map_err(io_at(path))
 }
 
 /// Reads a small root-owned file (the policy) through the descriptor that
 /// was checked, after [`open_trusted`]'s checks.
-pub fn read_trusted(path: &Path, max_bytes: u64) -> Result<String, String> {
+pub fn read_trusted(path: &Path, max_bytes: u64) -> Result<String, TrustError> {
     let (file, _) = open_trusted(path)?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(io_at(path))?;
     if meta.len() > max_bytes {
-        return Err(format!(
-            "{} is {} bytes; allowed at most {max_bytes}",
-            path.display(),
-            meta.len()
-        ));
+        return Err(TrustError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            max: max_bytes,
+        });
     }
     let mut text = String::new();
     file.take(max_bytes + 1)
         .read_to_string(&mut text)
-        .map_err(|e| format!("{}: not readable as UTF-8 text: {e}", path.display()))?;
+        .map_err(|source| TrustError::NotText {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(text)
 }
 
@@ -231,7 +364,14 @@ mod tests {
             open_program(&file).map(|_| ()),
         ] {
             let why = result.unwrap_err();
-            assert!(why.starts_with("/tmp is world-writable"), "{why}");
+            assert!(
+                matches!(&why, TrustError::WorldWritable { path, .. } if path == Path::new("/tmp")),
+                "{why}"
+            );
+            assert!(
+                why.to_string().starts_with("/tmp is world-writable"),
+                "{why}"
+            );
         }
     }
 
@@ -239,6 +379,7 @@ mod tests {
     fn relative_paths_and_link_loops_are_refused() {
         assert!(resolve_trusted(Path::new("etc/passwd"))
             .unwrap_err()
+            .to_string()
             .contains("not an absolute path"));
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");
@@ -256,14 +397,18 @@ mod tests {
             .status()
             .unwrap();
         assert!(made.success());
-        for (path, what) in [
-            (fifo.as_path(), "is a FIFO"),
-            (Path::new("/dev/zero"), "is a device"),
-            (Path::new("/etc"), "is a directory"),
+        for (path, kind, what) in [
+            (fifo.as_path(), FileKind::Fifo, "is a FIFO"),
+            (Path::new("/dev/zero"), FileKind::Device, "is a device"),
+            (Path::new("/etc"), FileKind::Directory, "is a directory"),
         ] {
             let start = Instant::now();
             let why = read_trusted(path, 1000).unwrap_err();
-            assert!(why.contains(what), "{why}");
+            assert!(
+                matches!(&why, TrustError::NotRegular { kind: k, .. } if *k == kind),
+                "{why}"
+            );
+            assert!(why.to_string().contains(what), "{why}");
             assert!(start.elapsed() < Duration::from_secs(1));
         }
     }

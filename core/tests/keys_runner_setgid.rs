@@ -36,7 +36,7 @@ fn helper_runs_with_the_real_group_only() {
         assert_eq!(unsafe { libc::setresgid(real, effective, saved) }, 0);
         let result = run_helper(&helper, &Request::Probe, Duration::from_secs(10));
         assert_eq!(unsafe { libc::setresgid(real, real, real) }, 0);
-        assert_eq!(result, Ok(Response::Present { pin_set: false }));
+        assert_eq!(result.unwrap(), Response::Present { pin_set: false });
         let gids = std::fs::read_to_string(&seen).unwrap();
         let ids: Vec<&str> = gids.split_whitespace().skip(1).collect();
         assert_eq!(ids.len(), 4, "{gids}");

@@ -31,8 +31,8 @@ fn sigchld_ignored_host() {
     let garbage = script(dir.path(), "garbage", "echo nope");
     for _ in 0..3 {
         assert_eq!(
-            run_helper(&good, &Request::Probe, Duration::from_secs(5)),
-            Ok(Response::Present { pin_set: false })
+            run_helper(&good, &Request::Probe, Duration::from_secs(5)).unwrap(),
+            Response::Present { pin_set: false }
         );
         // The status is lost to the kernel's reaping; it still died.
         assert!(matches!(
@@ -44,10 +44,10 @@ fn sigchld_ignored_host() {
             Err(HelperFailure::Garbage(_))
         ));
         let start = Instant::now();
-        assert_eq!(
+        assert!(matches!(
             run_helper(&hang, &Request::Probe, Duration::from_millis(300)),
             Err(HelperFailure::Timeout)
-        );
+        ));
         assert!(start.elapsed() < Duration::from_millis(1300));
     }
 
@@ -62,10 +62,10 @@ fn sigchld_ignored_host() {
             pidfile.display()
         ),
     );
-    assert_eq!(
+    assert!(matches!(
         run_helper(&holder, &Request::Probe, Duration::from_millis(300)),
         Err(HelperFailure::Timeout)
-    );
+    ));
     let pid = std::fs::read_to_string(&pidfile).unwrap();
     let stat_path = format!("/proc/{}/stat", pid.trim());
     let mut gone = false;

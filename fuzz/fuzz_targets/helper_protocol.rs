@@ -10,13 +10,13 @@ fuzz_target!(|data: &[u8]| {
         let wire = request.to_json();
         // to_json adds a newline; a maximal message may not fit again.
         if wire.len() <= MAX_MESSAGE_BYTES {
-            assert_eq!(Request::from_json(&wire).as_ref(), Ok(&request));
+            assert_eq!(Request::from_json(&wire).ok().as_ref(), Some(&request));
         }
     }
     if let Ok(response) = Response::from_json(data) {
         let wire = response.to_json();
         if wire.len() <= MAX_MESSAGE_BYTES {
-            assert_eq!(Response::from_json(&wire).as_ref(), Ok(&response));
+            assert_eq!(Response::from_json(&wire).ok().as_ref(), Some(&response));
         }
     }
 });

@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use hidapi::HidError;
+
 pub const REPORT: usize = 64;
 const INIT_DATA: usize = REPORT - 7;
 const CONT_DATA: usize = REPORT - 5;
@@ -27,12 +29,12 @@ const INIT_DEADLINE: Duration = Duration::from_secs(3);
 
 /// One HID device: write and read 64-byte reports.
 pub trait HidIo {
-    fn write_report(&mut self, report: &[u8; REPORT]) -> Result<(), String>;
+    fn write_report(&mut self, report: &[u8; REPORT]) -> Result<(), HidError>;
     /// Read one report; Ok(None) when nothing came within `timeout`.
-    fn read_report(&mut self, timeout: Duration) -> Result<Option<[u8; REPORT]>, String>;
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<[u8; REPORT]>, HidError>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum TransportError {
     /// A CTAP2 status byte other than success.
     Status(u8),
@@ -41,7 +43,63 @@ pub enum TransportError {
     /// The device did not answer in time.
     Timeout,
     /// I/O failed or the device sent something malformed.
-    Io(String),
+    Io(LinkError),
+}
+
+/// What went wrong below CTAP2: the HID reports, or their framing.
+#[derive(Debug)]
+pub enum LinkError {
+    /// Writing or reading a report failed.
+    Report(HidError),
+    /// The OS random source failed (the channel's nonce).
+    Random(getrandom::Error),
+    /// More than one CTAPHID message can carry.
+    TooLong(usize),
+    TooManyPackets,
+    /// A new message began before this one ended.
+    Interrupted,
+    OutOfSequence {
+        got: u8,
+        due: u8,
+    },
+    EmptyResponse,
+    UnexpectedCommand(u8),
+    /// ctap-hid-fido2's PIN protocol failed; that library reports only text.
+    PinProtocol(String),
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkError::Report(e) => write!(f, "{e}"),
+            LinkError::Random(e) => write!(f, "{e}"),
+            LinkError::TooLong(size) => write!(f, "message of {size} bytes is too long"),
+            LinkError::TooManyPackets => f.write_str("too many packets"),
+            LinkError::Interrupted => f.write_str("message interrupted"),
+            LinkError::OutOfSequence { got, due } => {
+                write!(f, "continuation packet {got} where {due} was due")
+            }
+            LinkError::EmptyResponse => f.write_str("empty CBOR response"),
+            LinkError::UnexpectedCommand(command) => {
+                write!(f, "unexpected CTAPHID command 0x{command:02x}")
+            }
+            LinkError::PinProtocol(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for LinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LinkError::Report(e) => Some(e),
+            LinkError::Random(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn report_failed(e: HidError) -> TransportError {
+    TransportError::Io(LinkError::Report(e))
 }
 
 pub struct Channel<H: HidIo> {
@@ -53,10 +111,10 @@ impl<H: HidIo> Channel<H> {
     /// Allocate a channel with CTAPHID_INIT and a fresh nonce.
     pub fn open(mut io: H) -> Result<Self, TransportError> {
         let mut nonce = [0u8; 8];
-        getrandom::getrandom(&mut nonce).map_err(|e| TransportError::Io(e.to_string()))?;
+        getrandom::getrandom(&mut nonce).map_err(|e| TransportError::Io(LinkError::Random(e)))?;
         let packets = frame(BROADCAST, CMD_INIT, &nonce)?;
         for packet in &packets {
-            io.write_report(packet).map_err(TransportError::Io)?;
+            io.write_report(packet).map_err(report_failed)?;
         }
         let deadline = Instant::now() + INIT_DEADLINE;
         loop {
@@ -79,7 +137,7 @@ impl<H: HidIo> Channel<H> {
         payload.push(command);
         payload.extend_from_slice(cbor);
         for packet in &frame(self.cid, CMD_CBOR, &payload)? {
-            self.io.write_report(packet).map_err(TransportError::Io)?;
+            self.io.write_report(packet).map_err(report_failed)?;
         }
         let deadline = Instant::now() + MESSAGE_DEADLINE;
         loop {
@@ -89,7 +147,7 @@ impl<H: HidIo> Channel<H> {
                 CMD_ERROR => return Err(TransportError::Hid(data.first().copied().unwrap_or(0))),
                 CMD_CBOR => {
                     let Some((&status, rest)) = data.split_first() else {
-                        return Err(TransportError::Io("empty CBOR response".into()));
+                        return Err(TransportError::Io(LinkError::EmptyResponse));
                     };
                     return if status == 0 {
                         Ok(rest.to_vec())
@@ -97,11 +155,7 @@ impl<H: HidIo> Channel<H> {
                         Err(TransportError::Status(status))
                     };
                 }
-                other => {
-                    return Err(TransportError::Io(format!(
-                        "unexpected CTAPHID command 0x{other:02x}"
-                    )))
-                }
+                other => return Err(TransportError::Io(LinkError::UnexpectedCommand(other))),
             }
         }
     }
@@ -112,9 +166,7 @@ pub fn frame(cid: [u8; 4], cmd: u8, data: &[u8]) -> Result<Vec<[u8; REPORT]>, Tr
     let len = u16::try_from(data.len())
         .ok()
         .filter(|_| data.len() <= INIT_DATA + 128 * CONT_DATA)
-        .ok_or_else(|| {
-            TransportError::Io(format!("message of {} bytes is too long", data.len()))
-        })?;
+        .ok_or(TransportError::Io(LinkError::TooLong(data.len())))?;
     let mut packets = Vec::new();
     let mut first = [0u8; REPORT];
     first[..4].copy_from_slice(&cid);
@@ -126,7 +178,7 @@ pub fn frame(cid: [u8; 4], cmd: u8, data: &[u8]) -> Result<Vec<[u8; REPORT]>, Tr
     for (seq, chunk) in data[head..].chunks(CONT_DATA).enumerate() {
         let mut packet = [0u8; REPORT];
         packet[..4].copy_from_slice(&cid);
-        packet[4] = u8::try_from(seq).map_err(|_| TransportError::Io("too many packets".into()))?;
+        packet[4] = u8::try_from(seq).map_err(|_| TransportError::Io(LinkError::TooManyPackets))?;
         packet[5..5 + chunk.len()].copy_from_slice(chunk);
         packets.push(packet);
     }
@@ -161,13 +213,13 @@ fn read_message<H: HidIo>(
             if packet[4] == CMD_KEEPALIVE {
                 continue;
             }
-            return Err(TransportError::Io("message interrupted".into()));
+            return Err(TransportError::Io(LinkError::Interrupted));
         }
         if packet[4] != seq {
-            return Err(TransportError::Io(format!(
-                "continuation packet {} where {seq} was due",
-                packet[4]
-            )));
+            return Err(TransportError::Io(LinkError::OutOfSequence {
+                got: packet[4],
+                due: seq,
+            }));
         }
         let take = (len - data.len()).min(CONT_DATA);
         data.extend_from_slice(&packet[5..5 + take]);
@@ -184,7 +236,7 @@ fn read_until<H: HidIo>(io: &mut H, deadline: Instant) -> Result<[u8; REPORT], T
             .ok_or(TransportError::Timeout)?;
         if let Some(packet) = io
             .read_report(left.min(Duration::from_millis(500)))
-            .map_err(TransportError::Io)?
+            .map_err(report_failed)?
         {
             return Ok(packet);
         }
@@ -232,7 +284,7 @@ pub mod tests {
     }
 
     impl<F: FnMut(u8, &[u8]) -> Vec<u8>> HidIo for FakeDevice<F> {
-        fn write_report(&mut self, report: &[u8; REPORT]) -> Result<(), String> {
+        fn write_report(&mut self, report: &[u8; REPORT]) -> Result<(), HidError> {
             self.written.push(*report);
             let cid = [report[0], report[1], report[2], report[3]];
             if report[4] & 0x80 != 0 {
@@ -279,7 +331,7 @@ pub mod tests {
             Ok(())
         }
 
-        fn read_report(&mut self, _timeout: Duration) -> Result<Option<[u8; REPORT]>, String> {
+        fn read_report(&mut self, _timeout: Duration) -> Result<Option<[u8; REPORT]>, HidError> {
             Ok(self.outgoing.pop_front())
         }
     }
@@ -298,10 +350,10 @@ pub mod tests {
             let mut queue: VecDeque<_> = packets.into();
             struct Q<'a>(&'a mut VecDeque<[u8; REPORT]>);
             impl HidIo for Q<'_> {
-                fn write_report(&mut self, _: &[u8; REPORT]) -> Result<(), String> {
+                fn write_report(&mut self, _: &[u8; REPORT]) -> Result<(), HidError> {
                     Ok(())
                 }
-                fn read_report(&mut self, _: Duration) -> Result<Option<[u8; REPORT]>, String> {
+                fn read_report(&mut self, _: Duration) -> Result<Option<[u8; REPORT]>, HidError> {
                     Ok(self.0.pop_front())
                 }
             }
@@ -336,20 +388,20 @@ pub mod tests {
     fn status_and_hid_errors() {
         let device = FakeDevice::new(|_, _| vec![0x2e]);
         let mut channel = Channel::open(device).unwrap();
-        assert_eq!(
+        assert!(matches!(
             channel.cbor(0x02, &[0xa0]),
             Err(TransportError::Status(0x2e))
-        );
+        ));
     }
 
     #[test]
     fn silence_times_out() {
         struct Mute;
         impl HidIo for Mute {
-            fn write_report(&mut self, _: &[u8; REPORT]) -> Result<(), String> {
+            fn write_report(&mut self, _: &[u8; REPORT]) -> Result<(), HidError> {
                 Ok(())
             }
-            fn read_report(&mut self, timeout: Duration) -> Result<Option<[u8; REPORT]>, String> {
+            fn read_report(&mut self, timeout: Duration) -> Result<Option<[u8; REPORT]>, HidError> {
                 std::thread::sleep(timeout.min(Duration::from_millis(50)));
                 Ok(None)
             }

@@ -7,9 +7,9 @@ use std::ffi::CString;
 use std::time::Duration;
 
 use ctap_hid_fido2::{FidoKeyHid, HidParam, LibCfg};
-use hidapi::{HidApi, HidDevice};
+use hidapi::{HidApi, HidDevice, HidError};
 
-use crate::ctaphid::{Channel, HidIo, TransportError, REPORT};
+use crate::ctaphid::{Channel, HidIo, LinkError, TransportError, REPORT};
 use crate::ops::{Device, PinAuth};
 
 const FIDO_USAGE_PAGE: u16 = 0xf1d0;
@@ -18,7 +18,29 @@ const FIDO_USAGE: u16 = 0x01;
 /// Why no device could be used.
 pub enum OpenError {
     NoDevice,
-    Other(String),
+    /// hidapi could not start.
+    Api(HidError),
+    /// The device is there but could not be opened.
+    Open(HidError),
+    /// It did not give us a channel.
+    Channel(TransportError),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::NoDevice => f.write_str("no security key is plugged in"),
+            OpenError::Api(e) => write!(f, "hidapi: {e}"),
+            OpenError::Open(e) => write!(f, "cannot open the security key: {e}"),
+            OpenError::Channel(TransportError::Io(why)) => write!(f, "security key I/O: {why}"),
+            OpenError::Channel(TransportError::Timeout) => {
+                f.write_str("the security key did not answer")
+            }
+            OpenError::Channel(TransportError::Hid(code) | TransportError::Status(code)) => {
+                write!(f, "the security key refused a channel (error 0x{code:02x})")
+            }
+        }
+    }
 }
 
 pub struct HidAuthenticator {
@@ -29,20 +51,19 @@ pub struct HidAuthenticator {
 struct Hid(HidDevice);
 
 impl HidIo for Hid {
-    fn write_report(&mut self, report: &[u8; REPORT]) -> Result<(), String> {
+    fn write_report(&mut self, report: &[u8; REPORT]) -> Result<(), HidError> {
         // hidapi wants the report id first: 0, the device has no numbered reports.
         let mut out = [0u8; REPORT + 1];
         out[1..].copy_from_slice(report);
-        self.0.write(&out).map(|_| ()).map_err(|e| e.to_string())
+        self.0.write(&out).map(|_| ())
     }
 
-    fn read_report(&mut self, timeout: Duration) -> Result<Option<[u8; REPORT]>, String> {
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<[u8; REPORT]>, HidError> {
         let mut buf = [0u8; REPORT];
         let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        match self.0.read_timeout(&mut buf, millis) {
-            Ok(0) => Ok(None),
-            Ok(_) => Ok(Some(buf)),
-            Err(e) => Err(e.to_string()),
+        match self.0.read_timeout(&mut buf, millis)? {
+            0 => Ok(None),
+            _ => Ok(Some(buf)),
         }
     }
 }
@@ -50,24 +71,14 @@ impl HidIo for Hid {
 impl HidAuthenticator {
     /// Open the first FIDO device and allocate a CTAPHID channel on it.
     pub fn open() -> Result<Self, OpenError> {
-        let api = HidApi::new().map_err(|e| OpenError::Other(format!("hidapi: {e}")))?;
+        let api = HidApi::new().map_err(OpenError::Api)?;
         let path = api
             .device_list()
             .find(|d| d.usage_page() == FIDO_USAGE_PAGE && d.usage() == FIDO_USAGE)
             .map(|d| d.path().to_owned())
             .ok_or(OpenError::NoDevice)?;
-        let device = api
-            .open_path(&path)
-            .map_err(|e| OpenError::Other(format!("cannot open the security key: {e}")))?;
-        let channel = Channel::open(Hid(device)).map_err(|e| {
-            OpenError::Other(match e {
-                TransportError::Io(why) => format!("security key I/O: {why}"),
-                TransportError::Timeout => "the security key did not answer".into(),
-                TransportError::Hid(code) | TransportError::Status(code) => {
-                    format!("the security key refused a channel (error 0x{code:02x})")
-                }
-            })
-        })?;
+        let device = api.open_path(&path).map_err(OpenError::Open)?;
+        let channel = Channel::open(Hid(device)).map_err(OpenError::Channel)?;
         Ok(HidAuthenticator { path, channel })
     }
 }
@@ -87,7 +98,7 @@ impl Device for HidAuthenticator {
             &[HidParam::Path(self.path.to_string_lossy().into_owned())],
             &quiet_config(),
         )
-        .map_err(|e| TransportError::Io(e.to_string()))?;
+        .map_err(|e| TransportError::Io(LinkError::PinProtocol(e.to_string())))?;
         // Protocol 1 unless the key does only 2 (CTAP 2.1 keys list 2 first
         // but keep 1; ctap-hid-fido2 speaks both).
         let protocol = if protocols.contains(&1) || protocols.is_empty() {
@@ -123,7 +134,7 @@ pub fn status_in_message(message: &str) -> TransportError {
     });
     match code {
         Some(code) => TransportError::Status(code),
-        None => TransportError::Io(message.to_string()),
+        None => TransportError::Io(LinkError::PinProtocol(message.to_string())),
     }
 }
 
@@ -133,21 +144,21 @@ mod tests {
 
     #[test]
     fn ctap_hid_fido2_error_texts() {
-        assert_eq!(
+        assert!(matches!(
             status_in_message("response_status err = 0x31 CTAP2_ERR_PIN_INVALID   PIN Invalid."),
             TransportError::Status(0x31)
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             status_in_message("response_status err = 0x34 CTAP2_ERR_PIN_AUTH_BLOCKED PIN authentication, pinAuth, blocked.Requires power recycle to reset."),
             TransportError::Status(0x34)
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             status_in_message("response_status err = 0xF CTAP?"),
             TransportError::Status(0x0f)
-        );
+        ));
         assert!(matches!(
             status_in_message("pin not set"),
-            TransportError::Io(_)
+            TransportError::Io(LinkError::PinProtocol(text)) if text == "pin not set"
         ));
         assert!(matches!(
             status_in_message("read err = 0xFE CTAP2_ERR_VENDOR"),

@@ -40,26 +40,51 @@ fn main() -> ExitCode {
 fn run() -> Response {
     let request = match read_request() {
         Ok(request) => request,
-        Err(why) => return ops::failed(HelperError::BadRequest, why),
+        Err(why) => return ops::failed(HelperError::BadRequest, why.to_string()),
     };
     match device::HidAuthenticator::open() {
         Ok(mut key) => ops::handle(&mut key, &request),
-        Err(device::OpenError::NoDevice) => {
-            ops::failed(HelperError::NoDevice, "no security key is plugged in")
+        Err(why @ device::OpenError::NoDevice) => {
+            ops::failed(HelperError::NoDevice, why.to_string())
         }
-        Err(device::OpenError::Other(why)) => ops::failed(HelperError::Device, why),
+        Err(why) => ops::failed(HelperError::Device, why.to_string()),
     }
 }
 
-fn read_request() -> Result<Request, String> {
+/// Why there is no request to act on.
+#[derive(Debug)]
+enum RequestError {
+    Read(std::io::Error),
+    /// Not a helper request. No cause is kept: serde's message may quote a
+    /// field's value, and a value may be a PIN.
+    Invalid,
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Read(e) => write!(f, "reading the request: {e}"),
+            RequestError::Invalid => f.write_str("the request is not a valid helper request"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RequestError::Read(e) => Some(e),
+            RequestError::Invalid => None,
+        }
+    }
+}
+
+fn read_request() -> Result<Request, RequestError> {
     // The request may carry a PIN: read it into memory that is zeroed after.
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_MESSAGE_BYTES + 1));
     std::io::stdin()
         .lock()
         .take(MAX_MESSAGE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("reading the request: {e}"))?;
-    // serde's message may quote a field's value, and a value may be a PIN:
-    // only say that it failed.
-    Request::from_json(&bytes).map_err(|_| "the request is not a valid helper request".to_string())
+        .map_err(RequestError::Read)?;
+    Request::from_json(&bytes).map_err(|_| RequestError::Invalid)
 }

@@ -67,13 +67,14 @@ fn get_info(device: &mut dyn Device) -> Result<Info, Response> {
     let cbor = device
         .command(CMD_GET_INFO, &[])
         .map_err(|e| from_transport(&e))?;
-    parse_info(&cbor).map_err(|why| failed(HelperError::Device, why))
+    parse_info(&cbor).map_err(|why| failed(HelperError::Device, why.to_string()))
 }
 
-pub fn parse_info(cbor: &[u8]) -> Result<Info, String> {
-    let value: Value =
-        ciborium::from_reader(cbor).map_err(|e| format!("getInfo is not CBOR: {e}"))?;
-    let map = value.as_map().ok_or("getInfo is not a map")?;
+pub fn parse_info(cbor: &[u8]) -> Result<Info, AnswerError> {
+    const WHAT: &str = "getInfo";
+    let value: Value = ciborium::from_reader(cbor)
+        .map_err(|source| AnswerError::NotCbor { what: WHAT, source })?;
+    let map = value.as_map().ok_or(AnswerError::NotAMap(WHAT))?;
     let mut info = Info::default();
     for (key, value) in map {
         match key.as_integer().and_then(|k| i64::try_from(k).ok()) {
@@ -285,7 +286,7 @@ fn register(device: &mut dyn Device, request: &RegisterRequest) -> Result<Respon
     let answer = device
         .command(CMD_MAKE_CREDENTIAL, &cbor)
         .map_err(|e| from_transport(&e))?;
-    parse_attestation(&answer).map_err(|why| failed(HelperError::Device, why))
+    parse_attestation(&answer).map_err(|why| failed(HelperError::Device, why.to_string()))
 }
 
 fn assert(device: &mut dyn Device, request: &AssertRequest) -> Result<Response, Response> {
@@ -311,14 +312,52 @@ fn assert(device: &mut dyn Device, request: &AssertRequest) -> Result<Response, 
     let answer = device
         .command(CMD_GET_ASSERTION, &cbor)
         .map_err(|e| from_transport(&e))?;
-    parse_assertion(&answer, &request.allow).map_err(|why| failed(HelperError::Device, why))
+    parse_assertion(&answer, &request.allow)
+        .map_err(|why| failed(HelperError::Device, why.to_string()))
 }
 
-fn entries(cbor: &[u8], what: &str) -> Result<Vec<(i64, Value)>, String> {
+/// An authenticator's answer that cannot be passed on. `what` names it.
+#[derive(Debug)]
+pub enum AnswerError {
+    NotCbor {
+        what: &'static str,
+        source: ciborium::de::Error<std::io::Error>,
+    },
+    NotAMap(&'static str),
+    /// Members it must have are missing.
+    Lacks {
+        what: &'static str,
+        members: &'static str,
+    },
+    /// A getAssertion answer without a credential, for several allowed ids.
+    NoCredential,
+}
+
+impl std::fmt::Display for AnswerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnswerError::NotCbor { what, source } => write!(f, "{what} is not CBOR: {source}"),
+            AnswerError::NotAMap(what) => write!(f, "{what} is not a map"),
+            AnswerError::Lacks { what, members } => write!(f, "{what} lacks {members}"),
+            AnswerError::NoCredential => f.write_str("getAssertion response names no credential"),
+        }
+    }
+}
+
+impl std::error::Error for AnswerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AnswerError::NotCbor { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn entries(cbor: &[u8], what: &'static str) -> Result<Vec<(i64, Value)>, AnswerError> {
     let value: Value =
-        ciborium::from_reader(cbor).map_err(|e| format!("{what} is not CBOR: {e}"))?;
+        ciborium::from_reader(cbor).map_err(|source| AnswerError::NotCbor { what, source })?;
     let Value::Map(map) = value else {
-        return Err(format!("{what} is not a map"));
+        return Err(AnswerError::NotAMap(what));
     };
     Ok(map
         .into_iter()
@@ -329,7 +368,7 @@ fn entries(cbor: &[u8], what: &str) -> Result<Vec<(i64, Value)>, String> {
 /// makeCredential response: fmt (1), authData (2), attStmt (3), passed on
 /// as they came (attStmt re-encoded; CTAP2 CBOR is canonical, so the bytes
 /// are the authenticator's).
-pub fn parse_attestation(cbor: &[u8]) -> Result<Response, String> {
+pub fn parse_attestation(cbor: &[u8]) -> Result<Response, AnswerError> {
     let mut format = None;
     let mut auth_data = None;
     let mut statement = None;
@@ -347,13 +386,16 @@ pub fn parse_attestation(cbor: &[u8]) -> Result<Response, String> {
             attestation_format: format,
             attestation_statement: Bytes(statement),
         }),
-        _ => Err("makeCredential response lacks fmt, authData or attStmt".into()),
+        _ => Err(AnswerError::Lacks {
+            what: "makeCredential response",
+            members: "fmt, authData or attStmt",
+        }),
     }
 }
 
 /// getAssertion response: credential (1; may be left out when the allow
 /// list had one id), authData (2), signature (3).
-pub fn parse_assertion(cbor: &[u8], allow: &[Bytes]) -> Result<Response, String> {
+pub fn parse_assertion(cbor: &[u8], allow: &[Bytes]) -> Result<Response, AnswerError> {
     let mut credential = None;
     let mut auth_data = None;
     let mut signature = None;
@@ -374,7 +416,7 @@ pub fn parse_assertion(cbor: &[u8], allow: &[Bytes]) -> Result<Response, String>
     let credential = match (credential, allow) {
         (Some(id), _) => id,
         (None, [only]) => only.0.clone(),
-        (None, _) => return Err("getAssertion response names no credential".into()),
+        (None, _) => return Err(AnswerError::NoCredential),
     };
     match (auth_data, signature) {
         (Some(auth_data), Some(signature)) => Ok(Response::Asserted {
@@ -382,7 +424,10 @@ pub fn parse_assertion(cbor: &[u8], allow: &[Bytes]) -> Result<Response, String>
             authenticator_data: Bytes(auth_data),
             signature: Bytes(signature),
         }),
-        _ => Err("getAssertion response lacks authData or signature".into()),
+        _ => Err(AnswerError::Lacks {
+            what: "getAssertion response",
+            members: "authData or signature",
+        }),
     }
 }
 
@@ -464,7 +509,8 @@ mod tests {
         answer: Box<Answer>,
         sent: Vec<(u8, Vec<u8>)>,
         pins: Vec<String>,
-        pin_result: Result<PinAuth, TransportError>,
+        /// The PIN token step's answer, or the CTAP2 status it fails with.
+        pin_result: Result<PinAuth, u8>,
     }
 
     impl Device for Scripted {
@@ -484,7 +530,7 @@ mod tests {
             assert_eq!(client_data_hash, [0xcd; 32]);
             assert!(!protocols.is_empty());
             self.pins.push(pin.into());
-            self.pin_result.clone()
+            self.pin_result.clone().map_err(TransportError::Status)
         }
     }
 
@@ -595,8 +641,17 @@ mod tests {
             .unwrap()
             .client_pin
             .is_none());
-        assert!(parse_info(b"\xff").is_err());
-        assert!(parse_info(&encode(&int(3))).is_err());
+        assert!(matches!(
+            parse_info(b"\xff"),
+            Err(AnswerError::NotCbor {
+                what: "getInfo",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_info(&encode(&int(3))),
+            Err(AnswerError::NotAMap("getInfo"))
+        ));
     }
 
     #[test]
@@ -834,7 +889,7 @@ mod tests {
         }
         // A wrong PIN surfaces from the PIN token step.
         let mut device = scripted(info(Some(true), None), |_, _| unreachable!());
-        device.pin_result = Err(TransportError::Status(0x31));
+        device.pin_result = Err(0x31);
         let response = handle(
             &mut device,
             &Request::Assert(assert_request(UserVerification::Required, Some("9"), 1)),

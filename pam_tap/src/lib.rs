@@ -16,12 +16,12 @@ use pam::items::{AuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 use std::ffi::CStr;
 use tap_core::audit::{free_text, log_field, syslog, Severity};
-use tap_core::helper::runner::HelperFailure;
+use tap_core::helper::runner::{HelperFailure, SpawnError};
 use tap_core::keys::protocol::{Request as HelperRequest, Response as HelperResponse};
 use tap_core::policy::Policy;
 use tap_core::signin::{
-    self, Attempt, Authenticator, Error, Failure, FirstPass, HelperProcess, NothingReason, Outcome,
-    Remote, SignIn, Unavailable,
+    self, Attempt, Authenticator, BadArgument, Error, Failure, FirstPass, HelperProcess,
+    NothingReason, Outcome, Remote, SignIn, Unavailable,
 };
 use zeroize::Zeroizing;
 
@@ -133,8 +133,8 @@ fn run(pamh: &mut PamHandle, args: &ModuleArgs, user: &str, silent: bool) -> Sig
         hand_on: None,
     };
     if let Some(bad) = &args.bad_policy {
-        return refused(Error::Unavailable(Unavailable::Arguments(format!(
-            "{bad:?}: the path must be absolute"
+        return refused(Error::Unavailable(Unavailable::Arguments(BadArgument(
+            bad.clone(),
         ))));
     }
     let earlier_token = match args.first_pass {
@@ -182,7 +182,8 @@ struct KeyHelper<'a>(&'a std::path::Path);
 
 impl Authenticator for KeyHelper<'_> {
     fn call(&self, request: &HelperRequest) -> Result<HelperResponse, HelperFailure> {
-        let policy = Policy::load(self.0).map_err(HelperFailure::Spawn)?;
+        let policy =
+            Policy::load(self.0).map_err(|e| HelperFailure::Spawn(SpawnError::Policy(e)))?;
         HelperProcess::for_policy(&policy).call(request)
     }
 }

@@ -27,8 +27,8 @@ pub enum FrameError {
     },
     /// Parsed, but of another version.
     Version(u16),
-    /// Not JSON of the expected shape; the text says where.
-    Malformed(String),
+    /// Not JSON of the expected shape (or, writing, not serializable).
+    Malformed(serde_json::Error),
     Io(io::Error),
 }
 
@@ -50,7 +50,17 @@ impl std::fmt::Display for FrameError {
     }
 }
 
-impl std::error::Error for FrameError {}
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Malformed(e) => Some(e),
+            FrameError::Io(e) => Some(e),
+            FrameError::Truncated { .. } | FrameError::TooLarge { .. } | FrameError::Version(_) => {
+                None
+            }
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct OutEnvelope<'a, T> {
@@ -73,8 +83,8 @@ struct InEnvelope<T> {
 
 /// The framed bytes of one message.
 pub fn encode<T: Serialize>(body: &T) -> Result<Vec<u8>, FrameError> {
-    let json = serde_json::to_vec(&OutEnvelope { v: VERSION, body })
-        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let json =
+        serde_json::to_vec(&OutEnvelope { v: VERSION, body }).map_err(FrameError::Malformed)?;
     let len = u32::try_from(json.len()).map_err(|_| FrameError::TooLarge {
         size: json.len(),
         limit: u32::MAX as usize,
@@ -112,13 +122,11 @@ pub fn read_message<T: DeserializeOwned>(r: &mut impl Read, limit: usize) -> Res
 pub fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, FrameError> {
     // The version is read first, so a message of another version is
     // refused as such rather than as "malformed".
-    let version: VersionOnly =
-        serde_json::from_slice(json).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let version: VersionOnly = serde_json::from_slice(json).map_err(FrameError::Malformed)?;
     if version.v != VERSION {
         return Err(FrameError::Version(version.v));
     }
-    let envelope: InEnvelope<T> =
-        serde_json::from_slice(json).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let envelope: InEnvelope<T> = serde_json::from_slice(json).map_err(FrameError::Malformed)?;
     Ok(envelope.body)
 }
 

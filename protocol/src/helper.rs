@@ -164,14 +164,51 @@ pub enum HelperError {
     BadRequest,
 }
 
-fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, String> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(format!(
-            "{what} is {} bytes; at most {MAX_MESSAGE_BYTES} are read",
-            bytes.len()
-        ));
+/// A helper request or response that cannot be read. `what` names which.
+#[derive(Debug)]
+pub enum MessageError {
+    TooLarge {
+        what: &'static str,
+        size: usize,
+    },
+    /// Not JSON of the message's shape; serde's text may quote a value.
+    Invalid {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+impl std::fmt::Display for MessageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MessageError::TooLarge { what, size } => {
+                write!(
+                    f,
+                    "{what} is {size} bytes; at most {MAX_MESSAGE_BYTES} are read"
+                )
+            }
+            MessageError::Invalid { what, source } => write!(f, "{what} is not valid: {source}"),
+        }
     }
-    serde_json::from_slice(bytes).map_err(|e| format!("{what} is not valid: {e}"))
+}
+
+impl std::error::Error for MessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MessageError::TooLarge { .. } => None,
+            MessageError::Invalid { source, .. } => Some(source),
+        }
+    }
+}
+
+fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<T, MessageError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(MessageError::TooLarge {
+            what,
+            size: bytes.len(),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|source| MessageError::Invalid { what, source })
 }
 
 /// One message as one line of JSON.
@@ -182,7 +219,7 @@ fn line<T: Serialize>(message: &T) -> Vec<u8> {
 }
 
 impl Request {
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, MessageError> {
         parse(bytes, "helper request")
     }
 
@@ -192,7 +229,7 @@ impl Request {
 }
 
 impl Response {
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, MessageError> {
         parse(bytes, "helper response")
     }
 
@@ -217,13 +254,13 @@ mod tests {
         let wire = request.to_json();
         assert!(String::from_utf8_lossy(&wire).contains(r#""op":"assert""#));
         assert!(String::from_utf8_lossy(&wire).contains(r#""allow":["-_8"]"#));
-        assert_eq!(Request::from_json(&wire), Ok(request));
+        assert_eq!(Request::from_json(&wire).ok(), Some(request));
 
         let failed = Response::Failed {
             error: HelperError::PinRequired,
             message: "PIN".into(),
         };
-        assert_eq!(Response::from_json(&failed.to_json()), Ok(failed));
+        assert_eq!(Response::from_json(&failed.to_json()).ok(), Some(failed));
     }
 
     #[test]
@@ -234,7 +271,17 @@ mod tests {
             br#"{"status":"asserted","credential_id":"!!","authenticator_data":"","signature":""}"#
         )
         .is_err());
-        assert!(Response::from_json(&vec![b' '; MAX_MESSAGE_BYTES + 1]).is_err());
+        assert!(matches!(
+            Response::from_json(&vec![b' '; MAX_MESSAGE_BYTES + 1]),
+            Err(MessageError::TooLarge { what: "helper response", size }) if size == MAX_MESSAGE_BYTES + 1
+        ));
+        assert!(matches!(
+            Response::from_json(b"hello"),
+            Err(MessageError::Invalid {
+                what: "helper response",
+                ..
+            })
+        ));
     }
 
     #[test]

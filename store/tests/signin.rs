@@ -1,7 +1,7 @@
 //! The sign-in decision (core's `signin`) against the real SQLite store.
 
 use std::collections::VecDeque;
-use tap_core::accounts::{Account, Directory};
+use tap_core::accounts::{Account, Directory, DirectoryError, NameKind};
 use tap_core::audit::{AuditRecord, Event};
 use tap_core::hashing::{self, HashCost};
 use tap_core::pass::{NewPass, PassRecord, Reason};
@@ -75,18 +75,22 @@ impl Prompt for Scripted {
 struct Users;
 
 impl Directory for Users {
-    fn user(&self, name: &str) -> Result<Option<Account>, String> {
+    fn user(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
         match name {
             "alice" | "bob" | "carol" => Ok(Some(Account {
                 name: name.into(),
                 uid: 1000,
                 gid: 1000,
             })),
-            "broken" => Err("NSS is down".into()),
+            "broken" => Err(DirectoryError::Lookup {
+                kind: NameKind::User,
+                name: name.into(),
+                source: std::io::Error::other("NSS is down"),
+            }),
             _ => Ok(None),
         }
     }
-    fn groups(&self, account: &Account) -> Result<Vec<String>, String> {
+    fn groups(&self, account: &Account) -> Result<Vec<String>, DirectoryError> {
         Ok(if account.name == "carol" {
             vec!["contractors".into()]
         } else {
@@ -761,7 +765,8 @@ fn silent_shows_nothing() {
 // ---- security keys ----------------------------------------------------
 
 use std::cell::Cell;
-use tap_core::helper::runner::HelperFailure;
+use std::os::unix::process::ExitStatusExt;
+use tap_core::helper::runner::{Death, HelperFailure, SpawnError};
 use tap_core::keys::credential::KeyCredential;
 use tap_core::keys::protocol::{
     AssertRequest, Bytes, HelperError, Request, Response, UserVerification,
@@ -853,8 +858,13 @@ impl Authenticator for FakeKey {
                 message: String::new(),
             }),
             (Behaviour::Timeout, _) => Err(HelperFailure::Timeout),
-            (Behaviour::Crash, _) => Err(HelperFailure::Died("exit status 3".into())),
-            (Behaviour::NotInstalled, _) => Err(HelperFailure::Spawn("no such file".into())),
+            (Behaviour::Crash, _) => Err(HelperFailure::Died(Death::Exited(Some(
+                std::process::ExitStatus::from_raw(3 << 8),
+            )))),
+            (Behaviour::NotInstalled, _) => Err(HelperFailure::Spawn(SpawnError::Program {
+                path: "/usr/libexec/pam_tap/pam_tap-keyhelper".into(),
+                source: std::io::ErrorKind::NotFound.into(),
+            })),
             (_, Request::Assert(assert)) => Ok(self.answer(assert)),
             (_, other) => panic!("unexpected request {other:?}"),
         }

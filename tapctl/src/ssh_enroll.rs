@@ -84,7 +84,8 @@ impl Session {
         // Short names: ssh adds 17 characters to the control socket's
         // path, and a socket's whole path must fit in 108 bytes.
         let mut random = [0u8; 4];
-        tap_core::keys::random_bytes(&mut random).map_err(|e| failure(Exit::Internal, e))?;
+        tap_core::keys::random_bytes(&mut random)
+            .map_err(|e| failure(Exit::Internal, e.to_string()))?;
         let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let dir = std::env::temp_dir().join(format!("tapctl-{name}"));
         fs::DirBuilder::new()

@@ -2,9 +2,14 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 use clap::Parser;
+use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tap_core::policy::PolicyError;
+use tap_core::store::StoreError;
 use tapd::cli::Cli;
+use tapd::copy_store::CopyError;
 use tapd::server::{Server, Stop};
 use tapd::worker::{Pool, Shared};
 use tapd::{activation, log, sys};
@@ -15,13 +20,57 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
             eprintln!("tapd: {why}");
-            tap_core::audit::syslog(tap_core::audit::Severity::Error, "tapd", &why);
+            tap_core::audit::syslog(tap_core::audit::Severity::Error, "tapd", &why.to_string());
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+/// Why tapd ended with an error.
+#[derive(Debug)]
+enum Fatal {
+    Activation(io::Error),
+    Signals(io::Error),
+    Listen { socket: PathBuf, source: io::Error },
+    Workers(io::Error),
+    Serving(io::Error),
+    Policy(PolicyError),
+    Store(StoreError),
+    Copy(CopyError),
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fatal::Activation(e) => write!(f, "socket activation: {e}"),
+            Fatal::Signals(e) => write!(f, "signals: {e}"),
+            Fatal::Listen { socket, source } => {
+                write!(f, "cannot listen on {}: {source}", socket.display())
+            }
+            Fatal::Workers(e) => write!(f, "cannot start workers: {e}"),
+            Fatal::Serving(e) => write!(f, "serving: {e}"),
+            Fatal::Policy(e) => write!(f, "policy not usable: {e}"),
+            Fatal::Store(e) => write!(f, "{e}"),
+            Fatal::Copy(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Fatal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Fatal::Activation(e) | Fatal::Signals(e) | Fatal::Workers(e) | Fatal::Serving(e) => {
+                Some(e)
+            }
+            Fatal::Listen { source, .. } => Some(source),
+            Fatal::Policy(e) => Some(e),
+            Fatal::Store(e) => Some(e),
+            Fatal::Copy(e) => Some(e),
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Fatal> {
     if cli.migrate {
         return migrate(cli);
     }
@@ -33,20 +82,23 @@ fn run(cli: &Cli) -> Result<(), String> {
             ca_file: cli.ca_file.clone(),
             merge: cli.merge,
         };
-        let done = tapd::copy_store::copy(&request, std::io::stdin().lock())?;
+        let done =
+            tapd::copy_store::copy(&request, std::io::stdin().lock()).map_err(Fatal::Copy)?;
         println!("{done}");
         return Ok(());
     }
     // Before any thread: these change process-wide state every thread inherits.
     sys::private_umask();
-    let inherited = activation::inherited().map_err(|e| format!("socket activation: {e}"))?;
-    let signals = sys::termination_signals().map_err(|e| format!("signals: {e}"))?;
+    let inherited = activation::inherited().map_err(Fatal::Activation)?;
+    let signals = sys::termination_signals().map_err(Fatal::Signals)?;
     let activated = inherited.is_some();
     let (listener, where_) = match inherited {
         Some(listener) => (listener, "the socket systemd passed".to_string()),
         None => {
-            let listener = activation::bind(&cli.socket)
-                .map_err(|e| format!("cannot listen on {}: {e}", cli.socket.display()))?;
+            let listener = activation::bind(&cli.socket).map_err(|source| Fatal::Listen {
+                socket: cli.socket.clone(),
+                source,
+            })?;
             (listener, cli.socket.display().to_string())
         }
     };
@@ -64,7 +116,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         offline: tapd::offline::OfflineKeys::new(),
     });
     let workers = hashes + 2;
-    let pool = Pool::start(workers, shared).map_err(|e| format!("cannot start workers: {e}"))?;
+    let pool = Pool::start(workers, shared).map_err(Fatal::Workers)?;
     let idle_exit = cli.idle_exit(activated);
     eprintln!(
         "tapd: serving on {where_} (pid {}, uid {}, policy {}, {workers} workers, {})",
@@ -84,7 +136,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         policy,
         idle_exit,
     };
-    let stop = server.run().map_err(|e| format!("serving: {e}"))?;
+    let stop = server.run().map_err(Fatal::Serving)?;
     if !activated {
         // Ours to remove; a socket systemd passed is systemd's.
         let _ = std::fs::remove_file(&cli.socket);
@@ -98,10 +150,9 @@ fn run(cli: &Cli) -> Result<(), String> {
 
 /// `tapd --migrate`: the store the policy names, created or brought up to
 /// date, and nothing served.
-fn migrate(cli: &Cli) -> Result<(), String> {
+fn migrate(cli: &Cli) -> Result<(), Fatal> {
     sys::private_umask();
-    let policy = tap_core::policy::Policy::load(&cli.policy)
-        .map_err(|e| format!("policy not usable: {e}"))?;
+    let policy = tap_core::policy::Policy::load(&cli.policy).map_err(Fatal::Policy)?;
     let store = &policy.store;
     let version = match store.backend {
         tap_core::policy::Backend::Sqlite => {
@@ -112,14 +163,14 @@ fn migrate(cli: &Cli) -> Result<(), String> {
                     check_trust: true,
                 },
             )
-            .map_err(|e| e.0)?;
+            .map_err(Fatal::Store)?;
             tap_store::sqlite::SCHEMA_VERSION
         }
         tap_core::policy::Backend::Postgresql => {
             let migrated = tap_store::PostgresStore::connect_and_migrate(
                 &tapd::store_slot::postgres_config(store),
             )
-            .map_err(|e| e.0)?;
+            .map_err(Fatal::Store)?;
             for warning in migrated.warnings() {
                 eprintln!("tapd: warning: {warning}");
             }

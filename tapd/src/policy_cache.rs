@@ -5,7 +5,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tap_core::policy::Policy;
+use tap_core::policy::{Policy, PolicyError};
+use tap_core::trust::TrustError;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct FileId {
@@ -28,8 +29,35 @@ impl FileId {
     }
 }
 
-/// The policy, or why it cannot be used.
-pub type Loaded = Result<Arc<Policy>, String>;
+/// The policy, or why it cannot be used (shared by every request until
+/// the file changes).
+pub type Loaded = Result<Arc<Policy>, Arc<Unusable>>;
+
+/// Why there is no policy to serve with.
+#[derive(Debug)]
+pub enum Unusable {
+    Policy(PolicyError),
+    /// A thread panicked while it held the cache.
+    Poisoned,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Policy(e) => write!(f, "{e}"),
+            Unusable::Poisoned => f.write_str("policy cache poisoned"),
+        }
+    }
+}
+
+impl std::error::Error for Unusable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Unusable::Policy(e) => Some(e),
+            Unusable::Poisoned => None,
+        }
+    }
+}
 
 pub struct PolicyCache {
     path: PathBuf,
@@ -54,21 +82,26 @@ impl PolicyCache {
         // Stat before reading: a change after this stat is seen next time.
         let id = match std::fs::metadata(&self.path) {
             Ok(meta) => FileId::of(&meta),
-            Err(e) => {
-                let why = format!("{}: {e}", self.path.display());
+            Err(source) => {
+                let why = Arc::new(Unusable::Policy(PolicyError::Untrusted(TrustError::Io {
+                    path: self.path.clone(),
+                    source,
+                })));
                 self.remember(None, Err(why.clone()));
                 return Err(why);
             }
         };
         let Ok(mut cached) = self.cached.lock() else {
-            return Err("policy cache poisoned".into());
+            return Err(Arc::new(Unusable::Poisoned));
         };
         if let Some((seen, loaded)) = cached.as_ref() {
             if *seen == id {
                 return loaded.clone();
             }
         }
-        let loaded = Policy::load(&self.path).map(Arc::new);
+        let loaded = Policy::load(&self.path)
+            .map(Arc::new)
+            .map_err(|e| Arc::new(Unusable::Policy(e)));
         report(cached.as_ref().map(|(_, l)| l), &loaded, &self.path);
         *cached = Some((id, loaded.clone()));
         loaded
@@ -87,7 +120,8 @@ impl PolicyCache {
 /// or is usable again.
 fn report(before: Option<&Loaded>, now: &Loaded, path: &Path) {
     match (before, now) {
-        (Some(Err(old)), Err(new)) if old == new => {}
+        // The same complaint again: said once already.
+        (Some(Err(old)), Err(new)) if old.to_string() == new.to_string() => {}
         (_, Err(why)) => crate::log::error(&format!(
             "policy not usable, every request is refused until it is fixed: {why}"
         )),

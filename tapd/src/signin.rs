@@ -5,7 +5,7 @@
 use crate::context::{ChallengePurpose, Context, KeyCopy, PendingChallenge};
 use crate::dispatch::refused;
 use tap_core::accounts::SystemDirectory;
-use tap_core::hashing::PassProof;
+use tap_core::hashing::{HashError, PassProof};
 use tap_core::signin::steps::{self, PassVerifier, Requester};
 use tap_core::signin::{Error, Unavailable};
 use tap_protocol::signin::SignInRequest;
@@ -128,8 +128,8 @@ pub fn handle(ctx: &mut Context<'_>, request: SignInRequest) -> Response {
 struct Gated<'a>(&'a dyn crate::context::HashGate);
 
 impl PassVerifier for Gated<'_> {
-    fn verify(&self, canonical: &str, phc: &str) -> Result<Option<PassProof>, String> {
-        let mut result = Err("no hash slot".to_string());
+    fn verify(&self, canonical: &str, phc: &str) -> Result<Option<PassProof>, HashError> {
+        let mut result = Err(HashError::NoSlot);
         self.0
             .run(&mut |memory| result = tap_core::hashing::verify_in(canonical, phc, memory));
         result

@@ -10,7 +10,7 @@ use tap_protocol::admin::{KeyProof, Registration};
 use tap_protocol::helper::{HelperError, Pin, Request, Response};
 
 /// Why the helper gave nothing the daemon could use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum KeyFailure {
     /// The helper could not run, or gave no valid answer.
     Helper(HelperFailure),
@@ -23,7 +23,7 @@ pub enum KeyFailure {
     /// answer at all.
     Conversation,
     /// An answer of the wrong kind for the request.
-    Unexpected(String),
+    Unexpected(Box<Response>),
 }
 
 impl std::fmt::Display for KeyFailure {
@@ -50,13 +50,20 @@ impl std::fmt::Display for KeyFailure {
             KeyFailure::NoPin => f.write_str("no usable PIN given"),
             KeyFailure::Conversation => f.write_str("no PIN given (nothing could be read)"),
             KeyFailure::Unexpected(what) => {
-                write!(f, "unexpected answer from the key helper: {what}")
+                write!(f, "unexpected answer from the key helper: {what:?}")
             }
         }
     }
 }
 
-impl std::error::Error for KeyFailure {}
+impl std::error::Error for KeyFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyFailure::Helper(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Calls the helper; when the key asks for a PIN, prompts once and calls
 /// again with it. Any other failure ends the call.
@@ -109,7 +116,7 @@ pub fn registration(answer: Response) -> Result<Registration, KeyFailure> {
             attestation_format,
             attestation_statement,
         }),
-        other => Err(KeyFailure::Unexpected(format!("{other:?}"))),
+        other => Err(KeyFailure::Unexpected(Box::new(other))),
     }
 }
 
@@ -126,6 +133,6 @@ pub fn proof(challenge: &[u8], answer: Response) -> Result<KeyProof, KeyFailure>
             authenticator_data,
             signature,
         }),
-        other => Err(KeyFailure::Unexpected(format!("{other:?}"))),
+        other => Err(KeyFailure::Unexpected(Box::new(other))),
     }
 }

@@ -4,8 +4,9 @@
 //! in the daemon. What the helper answers is verified elsewhere (`keys`),
 //! by the daemon.
 
+mod failure;
 mod process;
 pub mod runner;
 
 pub use process::{Authenticator, HelperProcess};
-pub use runner::{run_helper, run_program, HelperFailure, Program};
+pub use runner::{run_helper, run_program, Death, Garbage, HelperFailure, Program, SpawnError};

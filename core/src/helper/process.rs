@@ -1,7 +1,7 @@
 //! How sign-in reaches an authenticator: the helper process named by the
 //! policy, run by the client (the PAM module as root, tapctl as the user).
 
-use super::runner::{run_program, HelperFailure, Program};
+use super::runner::{run_program, HelperFailure, Program, SpawnError};
 use crate::keys::protocol::{Request, Response};
 use crate::policy::Policy;
 use std::path::Path;
@@ -33,10 +33,15 @@ impl Authenticator for HelperProcess<'_> {
         // policy: anyone who could rewrite or replace it, or a directory on
         // its way, would run code as root. The file checked is the file run.
         let program = if crate::sys::euid() == 0 {
-            crate::trust::open_program(self.program).map_err(HelperFailure::Spawn)?
+            crate::trust::open_program(self.program)
+                .map_err(|e| HelperFailure::Spawn(SpawnError::Untrusted(e)))?
         } else {
-            Program::open(self.program)
-                .map_err(|e| HelperFailure::Spawn(format!("{}: {e}", self.program.display())))?
+            Program::open(self.program).map_err(|source| {
+                HelperFailure::Spawn(SpawnError::Program {
+                    path: self.program.to_path_buf(),
+                    source,
+                })
+            })?
         };
         run_program(&program, request, self.timeout)
     }

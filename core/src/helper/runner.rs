@@ -30,7 +30,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -42,37 +42,13 @@ use zeroize::Zeroizing;
 
 use crate::keys::protocol::{Request, Response, MAX_MESSAGE_BYTES};
 
+pub use super::failure::{Death, Garbage, HelperFailure, SpawnError};
+
 /// How long a helper that already answered may take to exit before it is
 /// killed, and how long a killed helper may take to be reaped before a
 /// background thread takes over (a process stuck in uninterruptible USB
 /// I/O dies only when the I/O ends).
 const EXIT_GRACE: Duration = Duration::from_millis(500);
-
-/// Why no usable response came back. The messages carry no secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HelperFailure {
-    /// The helper could not be started (missing, not executable, ...).
-    Spawn(String),
-    /// No complete response before the deadline; the helper was killed.
-    Timeout,
-    /// The helper exited or was killed without writing a response.
-    Died(String),
-    /// The response was not a valid protocol message, or was too large.
-    Garbage(String),
-}
-
-impl std::fmt::Display for HelperFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HelperFailure::Spawn(why) => write!(f, "key helper could not be started: {why}"),
-            HelperFailure::Timeout => f.write_str("key helper did not answer in time"),
-            HelperFailure::Died(why) => write!(f, "key helper gave no answer: {why}"),
-            HelperFailure::Garbage(why) => write!(f, "key helper answered garbage: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for HelperFailure {}
 
 /// The helper program, opened once: what runs is this file, whatever its
 /// path names by the time it is executed. [`crate::trust::open_program`]
@@ -133,7 +109,7 @@ pub fn run_helper(
     request: &Request,
     timeout: Duration,
 ) -> Result<Response, HelperFailure> {
-    let program = Program::open(helper).map_err(|e| spawn_error(helper, &e))?;
+    let program = Program::open(helper).map_err(spawn_error(helper))?;
     run_program(&program, request, timeout)
 }
 
@@ -149,18 +125,18 @@ pub fn run_program(
     // drop and large enough that serde_json never reallocates (and so never
     // leaves a copy behind in freed memory).
     let mut wire = Zeroizing::new(Vec::with_capacity(MAX_MESSAGE_BYTES + 1));
-    if serde_json::to_writer(&mut *wire, request).is_err() {
-        return Err(HelperFailure::Spawn("request could not be encoded".into()));
+    if let Err(e) = serde_json::to_writer(&mut *wire, request) {
+        return Err(HelperFailure::Spawn(SpawnError::Encode(e)));
     }
     wire.push(b'\n');
 
     let helper = program.path();
-    let (ours, theirs) = stdin_socketpair().map_err(|e| spawn_error(helper, &e))?;
-    let mut child = spawn_retrying_busy(program, &theirs).map_err(|e| spawn_error(helper, &e))?;
+    let (ours, theirs) = stdin_socketpair().map_err(spawn_error(helper))?;
+    let mut child = spawn_retrying_busy(program, &theirs).map_err(spawn_error(helper))?;
     drop(theirs);
     let Some(stdout) = child.stdout.take() else {
         kill_and_reap(&mut child);
-        return Err(HelperFailure::Spawn("no stdout pipe".into()));
+        return Err(HelperFailure::Spawn(SpawnError::NoStdout));
     };
     let stdout = OwnedFd::from(stdout);
 
@@ -186,13 +162,13 @@ pub fn run_program(
                 }
                 Err(why) => {
                     kill_and_reap(&mut child);
-                    Err(HelperFailure::Garbage(why))
+                    Err(HelperFailure::Garbage(Garbage::Unreadable(why)))
                 }
             }
         }
         Exchange::Empty => {
             if wait_exit(&child, deadline) {
-                Err(HelperFailure::Died(describe(reap(&mut child))))
+                Err(HelperFailure::Died(Death::Exited(reap(&mut child))))
             } else {
                 kill_and_reap(&mut child);
                 Err(HelperFailure::Timeout)
@@ -200,9 +176,7 @@ pub fn run_program(
         }
         Exchange::TooLarge => {
             kill_and_reap(&mut child);
-            Err(HelperFailure::Garbage(format!(
-                "response is larger than {MAX_MESSAGE_BYTES} bytes"
-            )))
+            Err(HelperFailure::Garbage(Garbage::TooLarge))
         }
         Exchange::Timeout => {
             kill_and_reap(&mut child);
@@ -210,15 +184,18 @@ pub fn run_program(
         }
         Exchange::Io(e) => {
             kill_and_reap(&mut child);
-            Err(HelperFailure::Died(format!(
-                "reading its answer failed: {e}"
-            )))
+            Err(HelperFailure::Died(Death::Unread(e)))
         }
     }
 }
 
-fn spawn_error(helper: &Path, e: &io::Error) -> HelperFailure {
-    HelperFailure::Spawn(format!("{}: {e}", helper.display()))
+fn spawn_error(helper: &Path) -> impl FnOnce(io::Error) -> HelperFailure + '_ {
+    move |source| {
+        HelperFailure::Spawn(SpawnError::Program {
+            path: helper.to_path_buf(),
+            source,
+        })
+    }
 }
 
 /// A connected pair of Unix stream sockets, both close-on-exec; `Command`
@@ -464,17 +441,6 @@ fn kill_and_reap(child: &mut Child) {
     let _ = std::thread::Builder::new()
         .name("tap-helper-reaper".into())
         .spawn(move || crate::sys::reap_blocking(pid));
-}
-
-fn describe(status: Option<ExitStatus>) -> String {
-    match status {
-        None => "exited (status not available)".into(),
-        Some(status) => match (status.code(), status.signal()) {
-            (Some(code), _) => format!("exited with status {code}"),
-            (None, Some(signal)) => format!("killed by signal {signal}"),
-            (None, None) => format!("ended: {status}"),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,23 @@ pub use verify::{
     verify_assertion, AssertionAnswer, StoredCredential, VerifiedAssertion, VerifyError,
 };
 
-/// Fills `buf` from the OS random source (challenges, user handles).
-pub fn random_bytes(buf: &mut [u8]) -> Result<(), String> {
-    getrandom::getrandom(buf).map_err(|e| format!("random source: {e}"))
+/// Fills `buf` from the OS random source (challenges, user handles, salts).
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), RandomError> {
+    getrandom::getrandom(buf).map_err(RandomError)
+}
+
+/// The OS random source failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RandomError(pub getrandom::Error);
+
+impl std::fmt::Display for RandomError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "random source: {}", self.0)
+    }
+}
+
+impl std::error::Error for RandomError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }

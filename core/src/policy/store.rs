@@ -3,6 +3,7 @@
 //! PostgreSQL database. The old top-level `store = "/path"` still reads as
 //! the SQLite path.
 
+use super::SettingError;
 use crate::duration::{Duration, SECOND};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -12,7 +13,7 @@ pub const DEFAULT_STORE: &str = "/var/lib/pam_tap/tap.db";
 /// tapd's offline copy of the fleet's keys, beside where its own store
 /// would be (the package's state directory, the daemon's alone).
 pub const DEFAULT_OFFLINE_CACHE: &str = "/var/lib/pam_tap/offline-keys.db";
-const TIMEOUTS: (Duration, Duration) = (SECOND, Duration::from_secs(60));
+const TIMEOUTS: std::ops::RangeInclusive<Duration> = SECOND..=Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,22 +108,21 @@ impl StorePolicy {
         }
     }
 
-    pub(super) fn validate(&self) -> Result<(), String> {
-        let other = |key: &str, for_backend: Backend| {
-            Err(format!(
-                "[store] {key} is a {} setting, but backend = {:?}: remove it, or set backend = {:?}",
-                for_backend.name(),
-                self.backend.name(),
-                for_backend.name()
-            ))
+    pub(super) fn validate(&self) -> Result<(), SettingError> {
+        let other = |setting: &'static str, belongs_to: Backend| {
+            Err(SettingError::OtherBackend {
+                setting,
+                belongs_to,
+                backend: self.backend,
+            })
         };
         match self.backend {
             Backend::Sqlite => {
                 if !self.sqlite_path().is_absolute() {
-                    return Err(format!(
-                        "[store] path = {:?} must be an absolute path",
-                        self.sqlite_path()
-                    ));
+                    return Err(SettingError::NotAbsolute {
+                        setting: "[store] path",
+                        path: self.sqlite_path().to_path_buf(),
+                    });
                 }
                 for (key, set) in [
                     ("url", self.url.is_some()),
@@ -139,16 +139,13 @@ impl StorePolicy {
             Backend::Postgresql => {
                 if let Some(cache) = &self.offline_cache {
                     if !self.offline_keys {
-                        return Err(
-                            "[store] offline_cache is set, but offline_keys is not true: \
-                                    set offline_keys = true, or remove offline_cache"
-                                .into(),
-                        );
+                        return Err(SettingError::OfflineCacheWithoutKeys);
                     }
                     if !cache.is_absolute() {
-                        return Err(format!(
-                            "[store] offline_cache = {cache:?} must be an absolute path"
-                        ));
+                        return Err(SettingError::NotAbsolute {
+                            setting: "[store] offline_cache",
+                            path: cache.clone(),
+                        });
                     }
                 }
                 if self.path.is_some() {
@@ -156,41 +153,36 @@ impl StorePolicy {
                 }
                 let url = self.url.as_deref().unwrap_or_default();
                 if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-                    return Err(format!(
-                        "[store] backend = \"postgresql\" needs url = \"postgresql://ROLE@HOST[,HOST2]/DATABASE?…\"; it is {url:?}"
-                    ));
+                    return Err(SettingError::StoreUrl(url.to_string()));
                 }
-                for (key, file) in [
-                    ("password_file", &self.password_file),
-                    ("ca_file", &self.ca_file),
+                for (setting, file) in [
+                    ("[store] password_file", &self.password_file),
+                    ("[store] ca_file", &self.ca_file),
                 ] {
-                    if file.as_ref().is_some_and(|f| !f.is_absolute()) {
-                        return Err(format!("[store] {key} = {file:?} must be an absolute path"));
+                    if let Some(path) = file.as_ref().filter(|f| !f.is_absolute()) {
+                        return Err(SettingError::NotAbsolute {
+                            setting,
+                            path: path.clone(),
+                        });
                     }
                 }
             }
         }
-        let (low, high) = TIMEOUTS;
-        for (key, value) in [
-            ("connect_timeout", self.connect_timeout),
-            ("statement_timeout", self.statement_timeout),
+        for (setting, value) in [
+            ("[store] connect_timeout", self.connect_timeout),
+            ("[store] statement_timeout", self.statement_timeout),
         ] {
-            if value < low || value > high {
-                return Err(format!(
-                    "[store] {key} = \"{value}\" is out of range: allowed {low} to {high}"
-                ));
-            }
+            super::check_range(setting, value, &TIMEOUTS)?;
         }
         // A call on a session the database stopped answering: the statement's
         // bound, then one new connect and its statement (store/src/postgres).
         let worst = self.statement_timeout.as_secs() + 2 * self.connect_timeout.as_secs();
         let wait = crate::daemon::SIGN_IN_WAIT.as_secs();
         if self.backend == Backend::Postgresql && worst >= wait {
-            return Err(format!(
-                "[store] statement_timeout + 2 x connect_timeout is {worst}s, but a login waits \
-                 at most {wait}s for tapd: a slow database would fail sign-ins tapd could still \
-                 finish. Keep the sum under {wait}s (the defaults are 4s and 2s)"
-            ));
+            return Err(SettingError::StoreTooSlow {
+                worst_secs: worst,
+                wait_secs: wait,
+            });
         }
         Ok(())
     }

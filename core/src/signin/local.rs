@@ -5,7 +5,7 @@
 
 use super::driver::SignInService;
 use super::steps::{self, DirectVerifier, Requester};
-use super::{Error, Mode, Unavailable};
+use super::{DaemonError, Error, Mode, Unavailable};
 use crate::accounts::Directory;
 use crate::keys::protocol::Bytes;
 use crate::policy::Policy;
@@ -85,7 +85,7 @@ impl<S: Store, F: FnOnce() -> Result<S, StoreError>> SignInService for Local<'_,
             .filter(|(u, c)| u == user && c[..] == challenge.0[..])
         else {
             return Err(Error::Unavailable(Unavailable::Daemon(
-                "no such key challenge".into(),
+                DaemonError::NoSuchChallenge,
             )));
         };
         let (policy, directory, now) = (self.policy, self.directory, self.now);

@@ -2,7 +2,7 @@
 //! service). Anything but the expected answer fails closed.
 
 use super::driver::SignInService;
-use super::{Error, Mode, Unavailable};
+use super::{DaemonError, Error, Mode, Unavailable};
 use crate::daemon;
 use crate::keys::protocol::Bytes;
 use std::path::Path;
@@ -21,15 +21,12 @@ pub struct Remote<'a> {
 impl Remote<'_> {
     fn ask(&self, step: SignInRequest) -> Result<Response, Error> {
         let response = daemon::call(self.socket, &Request::SignIn(step), self.timeout)
-            .map_err(|e| Error::Unavailable(Unavailable::Daemon(e.to_string())))?;
+            .map_err(|e| daemon(DaemonError::Call(e)))?;
         match response {
             Response::Refused(refusal) if refusal.kind == ErrorKind::UnknownUser => {
                 Err(Error::UnknownUser)
             }
-            Response::Refused(refusal) => Err(Error::Unavailable(Unavailable::Daemon(format!(
-                "tapd refused ({:?}): {}",
-                refusal.kind, refusal.message
-            )))),
+            Response::Refused(refusal) => Err(daemon(DaemonError::Refused(refusal))),
             other => Ok(other),
         }
     }
@@ -37,15 +34,17 @@ impl Remote<'_> {
     fn verdict(&self, step: SignInRequest) -> Result<Verdict, Error> {
         match self.ask(step)? {
             Response::Verdict(verdict) => Ok(verdict),
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(other)),
         }
     }
 }
 
-fn unexpected(response: &Response) -> Error {
-    Error::Unavailable(Unavailable::Daemon(format!(
-        "tapd answered out of turn: {response:?}"
-    )))
+fn daemon(e: DaemonError) -> Error {
+    Error::Unavailable(Unavailable::Daemon(e))
+}
+
+fn unexpected(response: Response) -> Error {
+    daemon(DaemonError::OutOfTurn(Box::new(response)))
 }
 
 impl SignInService for Remote<'_> {
@@ -56,7 +55,7 @@ impl SignInService for Remote<'_> {
             origin: origin.clone(),
         })? {
             Response::Plan(plan) => Ok(plan),
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(other)),
         }
     }
 

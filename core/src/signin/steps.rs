@@ -6,7 +6,7 @@
 use super::{Error, Failure, NothingReason, Outcome, Unavailable};
 use crate::accounts::Directory;
 use crate::audit::{AuditRecord, Event};
-use crate::hashing::{self, PassProof};
+use crate::hashing::{self, HashError, PassProof};
 use crate::keys::credential::KeyCredential;
 use crate::keys::protocol::UserVerification;
 use crate::keys::verify::{verify_assertion, AssertionAnswer, StoredCredential, VerifyError};
@@ -50,14 +50,14 @@ impl<'a> Requester<'a> {
 /// The Argon2 check, so the daemon can bound how many run at once.
 pub trait PassVerifier {
     /// `Some(proof)` for a right pass.
-    fn verify(&self, canonical: &str, phc: &str) -> Result<Option<PassProof>, String>;
+    fn verify(&self, canonical: &str, phc: &str) -> Result<Option<PassProof>, HashError>;
 }
 
 /// Hashes right here, with no bound.
 pub struct DirectVerifier;
 
 impl PassVerifier for DirectVerifier {
-    fn verify(&self, canonical: &str, phc: &str) -> Result<Option<PassProof>, String> {
+    fn verify(&self, canonical: &str, phc: &str) -> Result<Option<PassProof>, HashError> {
         hashing::verify_in(canonical, phc, &mut hashing::HashMemory::default())
     }
 }

@@ -2,20 +2,16 @@
 //! that allows under the policy. Never anything from the request.
 
 use crate::peer::Peer;
-use tap_core::accounts::{self, Account};
+use tap_core::accounts::{self, Account, DirectoryError};
 use tap_core::policy::Policy;
 use tap_protocol::{ErrorKind, Refusal};
 
-/// An NSS lookup failed (not "no such user": that is `Ok(None)`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LookupFailed(pub String);
-
 /// The user directory the rules are asked of: NSS in the daemon, a fixed
-/// list in tests.
+/// list in tests. An NSS failure is an error; "no such user" is `Ok(None)`.
 pub trait Users {
     fn name_of(&self, uid: u32) -> Option<String>;
-    fn user(&self, name: &str) -> Result<Option<Account>, LookupFailed>;
-    fn groups(&self, account: &Account) -> Result<Vec<String>, LookupFailed>;
+    fn user(&self, name: &str) -> Result<Option<Account>, DirectoryError>;
+    fn groups(&self, account: &Account) -> Result<Vec<String>, DirectoryError>;
 }
 
 /// The system's NSS.
@@ -25,11 +21,11 @@ impl Users for SystemUsers {
     fn name_of(&self, uid: u32) -> Option<String> {
         accounts::name_by_uid(uid)
     }
-    fn user(&self, name: &str) -> Result<Option<Account>, LookupFailed> {
-        accounts::user_by_name(name).map_err(LookupFailed)
+    fn user(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
+        accounts::user_by_name(name)
     }
-    fn groups(&self, account: &Account) -> Result<Vec<String>, LookupFailed> {
-        accounts::group_names(account).map_err(LookupFailed)
+    fn groups(&self, account: &Account) -> Result<Vec<String>, DirectoryError> {
+        accounts::group_names(account)
     }
 }
 
@@ -106,8 +102,8 @@ impl Caller {
     }
 }
 
-fn lookup(e: LookupFailed) -> Refusal {
-    Refusal::new(ErrorKind::Internal, e.0)
+fn lookup(e: DirectoryError) -> Refusal {
+    Refusal::new(ErrorKind::Internal, e.to_string())
 }
 
 /// Looks a user up; an unknown name is `UnknownUser`.

@@ -60,7 +60,7 @@ pub fn begin(
     let challenge = proof::new_challenge(ask, &user, REGISTER_PURPOSE)?;
     let mut user_handle = [0u8; 16];
     tap_core::keys::random_bytes(&mut user_handle)
-        .map_err(|e| Refusal::new(ErrorKind::Internal, e))?;
+        .map_err(|e| Refusal::new(ErrorKind::Internal, e.to_string()))?;
     Ok(AdminReply::Register {
         request: registration_request(&ask.ctx.policy, &user, &keys, challenge, user_handle),
         helper: proof::key_helper(&ask.ctx.policy),

@@ -18,16 +18,16 @@ const MAX_START_AHEAD: Duration = Duration::from_secs(30 * 86_400);
 /// A start this far in the past is taken as "now" (clock skew, slow typing).
 const START_GRACE_SECS: i64 = 300;
 
-fn bad(message: String) -> Refusal {
-    Refusal::new(ErrorKind::BadRequest, message)
+fn bad(message: impl ToString) -> Refusal {
+    Refusal::new(ErrorKind::BadRequest, message.to_string())
 }
 
 fn not_permitted(message: String) -> Refusal {
     Refusal::new(ErrorKind::NotPermitted, message)
 }
 
-fn internal(message: String) -> Refusal {
-    Refusal::new(ErrorKind::Internal, message)
+fn internal(message: impl ToString) -> Refusal {
+    Refusal::new(ErrorKind::Internal, message.to_string())
 }
 
 pub fn issue(
@@ -84,7 +84,7 @@ pub fn issue(
         ))
     });
     let phc = phc
-        .ok_or_else(|| internal("the pass was not hashed".into()))?
+        .ok_or_else(|| internal("the pass was not hashed"))?
         .map_err(internal)?;
     let id = tap_core::pass::random_id().map_err(|e| internal(format!("random source: {e}")))?;
     let pass = PassRecord::issue(NewPass {

@@ -87,7 +87,7 @@ pub fn new_challenge(
 ) -> Result<[u8; 32], Refusal> {
     let mut challenge = [0u8; 32];
     tap_core::keys::random_bytes(&mut challenge)
-        .map_err(|e| Refusal::new(ErrorKind::Internal, e))?;
+        .map_err(|e| Refusal::new(ErrorKind::Internal, e.to_string()))?;
     let timeout = i64::try_from(ask.ctx.policy.keys.touch_timeout.as_secs()).unwrap_or(i64::MAX);
     let pending = PendingChallenge {
         user: user.to_string(),

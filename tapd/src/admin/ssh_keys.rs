@@ -97,7 +97,8 @@ pub fn challenge(ask: &mut Ask<'_, '_>) -> Result<AdminReply, Refusal> {
     let user = ask.caller.name.clone();
     may_add(ask, &policy, &user)?;
     let mut random = [0u8; 32];
-    tap_core::keys::random_bytes(&mut random).map_err(|e| refusal(ErrorKind::Internal, e))?;
+    tap_core::keys::random_bytes(&mut random)
+        .map_err(|e| refusal(ErrorKind::Internal, e.to_string()))?;
     let text = format!("{CHALLENGE_PREFIX}{}", URL_SAFE_NO_PAD.encode(random));
     let expires = ask
         .ctx

@@ -2,12 +2,12 @@
 //! is decided by the peer's uid alone.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::caller::{LookupFailed, Users};
+use super::caller::Users;
 use super::handle_with;
 use crate::context::{Challenges, Context, HashGate, KeyCopy};
 use crate::peer::Peer;
 use std::sync::Arc;
-use tap_core::accounts::Account;
+use tap_core::accounts::{Account, DirectoryError, NameKind};
 use tap_core::audit::AuditRecord;
 use tap_core::hashing::{HashCost, PassProof};
 use tap_core::keys::testkit::{assertion, packed_registration, TestKey};
@@ -45,9 +45,13 @@ impl Users for FixedUsers {
     fn name_of(&self, uid: u32) -> Option<String> {
         TABLE.iter().find(|u| u.0 == uid).map(|u| u.1.to_string())
     }
-    fn user(&self, name: &str) -> Result<Option<Account>, LookupFailed> {
+    fn user(&self, name: &str) -> Result<Option<Account>, DirectoryError> {
         if name == "broken" {
-            return Err(LookupFailed("NSS is down".into()));
+            return Err(DirectoryError::Lookup {
+                kind: NameKind::User,
+                name: name.into(),
+                source: std::io::Error::other("NSS is down"),
+            });
         }
         Ok(TABLE.iter().find(|u| u.1 == name).map(|u| Account {
             name: name.into(),
@@ -55,7 +59,7 @@ impl Users for FixedUsers {
             gid: u.0,
         }))
     }
-    fn groups(&self, account: &Account) -> Result<Vec<String>, LookupFailed> {
+    fn groups(&self, account: &Account) -> Result<Vec<String>, DirectoryError> {
         Ok(TABLE
             .iter()
             .filter(|u| u.1 == account.name)

@@ -576,19 +576,19 @@ fn process_faults() {
     let key = Key::new();
     let request = Request::Probe;
     let start = Instant::now();
-    assert_eq!(
+    assert!(matches!(
         run_helper(
             &key.helper(&["--hang"]),
             &request,
             Duration::from_millis(500)
         ),
         Err(HelperFailure::Timeout)
-    );
+    ));
     assert!(start.elapsed() < Duration::from_secs(2));
-    assert_eq!(
+    assert!(matches!(
         run_helper(&key.helper(&["--die"]), &request, Duration::from_secs(10)),
-        Err(HelperFailure::Died("exited with status 3".into()))
-    );
+        Err(HelperFailure::Died(death)) if death.code() == Some(3)
+    ));
     assert!(matches!(
         run_helper(
             &key.helper(&["--garbage"]),
