@@ -9,10 +9,14 @@ use tap_core::keys::credential::KeyCredential;
 use tap_core::store::AddKey;
 use tap_core::timefmt::Timestamp;
 
+/// A user's keys, as a sign-in reads them.
+pub(super) const KEYS_OF_USER: &str =
+    "SELECT * FROM keys WHERE user = ?1 ORDER BY created, credential_id";
+
 pub(super) fn keys(store: &SqliteStore, user: &str) -> Result<Vec<KeyCredential>> {
     let mut stmt = store
         .conn
-        .prepare_cached("SELECT * FROM keys WHERE user = ?1 ORDER BY created, credential_id")
+        .prepare_cached(KEYS_OF_USER)
         .map_err(|e| err(&store.path, "reading keys", e))?;
     let rows = stmt
         .query_map([user], key_from_row)

@@ -10,10 +10,13 @@ use tap_core::pass::PassRecord;
 use tap_core::store::FailureCount;
 use tap_core::timefmt::Timestamp;
 
+/// A user's pass, as a sign-in reads it.
+pub(super) const PASS_OF_USER: &str = "SELECT * FROM passes WHERE user = ?1";
+
 pub(super) fn pass(store: &SqliteStore, user: &str) -> Result<Option<PassRecord>> {
     store
         .conn
-        .prepare_cached("SELECT * FROM passes WHERE user = ?1")
+        .prepare_cached(PASS_OF_USER)
         .and_then(|mut stmt| stmt.query_row([user], pass_from_row).optional())
         .map_err(|e| err(&store.path, "reading a pass", e))
 }

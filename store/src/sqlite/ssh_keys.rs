@@ -9,10 +9,14 @@ use tap_core::ssh::record::SshKeyRecord;
 use tap_core::store::AddKey;
 use tap_core::timefmt::Timestamp;
 
+/// A user's SSH keys, as sshd's `AuthorizedKeysCommand` reads them.
+pub(super) const SSH_KEYS_OF_USER: &str =
+    "SELECT * FROM ssh_keys WHERE user = ?1 ORDER BY created, fingerprint";
+
 pub(super) fn ssh_keys(store: &SqliteStore, user: &str) -> Result<Vec<SshKeyRecord>> {
     let mut stmt = store
         .conn
-        .prepare_cached("SELECT * FROM ssh_keys WHERE user = ?1 ORDER BY created, fingerprint")
+        .prepare_cached(SSH_KEYS_OF_USER)
         .map_err(|e| err(&store.path, "reading SSH keys", e))?;
     let rows = stmt
         .query_map([user], key_from_row)

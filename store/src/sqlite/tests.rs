@@ -737,3 +737,30 @@ fn a_read_only_open_refuses_another_schema_and_leaves_it() -> Result<()> {
     }
     Ok(())
 }
+
+/// How often SQLite compiled `sql` again since the connection cached it.
+fn reprepared(store: &SqliteStore, sql: &str) -> usize {
+    store
+        .conn
+        .prepare_cached(sql)
+        .map(|stmt| stmt.get_status(rusqlite::StatementStatus::RePrepare) as usize)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_sign_ins_reads_are_compiled_once() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    store.add_key(&key("alice", 1), 8, &audit("key.added"))?;
+    for user in ["alice", "bob", "alice", "carol", "bob"] {
+        store.keys(user)?;
+        store.pass(user)?;
+        store.ssh_keys(user)?;
+    }
+    // The daemon keeps its statements; one bound to another user must not
+    // be compiled again (it was, for every read with an ORDER BY, until
+    // the query planner was told to keep one plan: `configure`).
+    assert_eq!(reprepared(&store, super::keys::KEYS_OF_USER), 0);
+    assert_eq!(reprepared(&store, super::passes::PASS_OF_USER), 0);
+    assert_eq!(reprepared(&store, super::ssh_keys::SSH_KEYS_OF_USER), 0);
+    Ok(())
+}
