@@ -1,7 +1,8 @@
 //! One client connection, on its own thread: read the whole request
-//! against a deadline, before any store work; hand it to a worker; write
-//! the response against a deadline. Only this thread ever waits on the
-//! client.
+//! against a deadline, before any store work; run it in a worker place
+//! (given back before the answer is written); write the response against
+//! a deadline. Only this thread ever waits on the client, and never while
+//! it holds a place.
 
 use crate::deadline::Deadline;
 use crate::limits::Admission;

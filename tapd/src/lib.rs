@@ -24,5 +24,6 @@ pub mod server;
 pub mod signin;
 pub mod store_slot;
 pub mod sys;
+mod threads;
 pub mod uid_cache;
 pub mod worker;

@@ -63,7 +63,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         hashes: tapd::hash_gate::HashSlots::new(hashes),
     });
     let workers = hashes + 2;
-    let pool = Pool::start(workers, shared).map_err(|e| format!("cannot start workers: {e}"))?;
+    let pool = Pool::new(workers, shared);
     let idle_exit = cli.idle_exit(activated);
     eprintln!(
         "tapd: serving on {where_} (pid {}, uid {}, policy {}, {workers} workers, {})",

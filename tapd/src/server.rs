@@ -1,12 +1,14 @@
 //! The accept loop: takes each connection, learns its peer from the
-//! kernel, applies the limits, and gives it a thread of its own. It never
-//! reads from a client itself, so it never waits on one. Stops on SIGTERM
+//! kernel, applies the limits, and gives it a thread of its own (a spare
+//! one when one waits: `threads`). It never reads from a client itself, so
+//! it never waits on one. Stops on SIGTERM
 //! or SIGINT, or after the idle period with nothing in flight.
 
 use crate::connection;
 use crate::limits::{Limits, RefusalLog};
 use crate::peer::Peer;
 use crate::policy_cache::PolicyCache;
+use crate::threads::{Connection, Threads};
 use crate::uid_cache::UidCache;
 use crate::worker::Pool;
 use std::io;
@@ -16,8 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tap_protocol::ErrorKind;
 
-/// A connection thread reads, waits and writes; it needs little stack.
-const CONNECTION_STACK: usize = 256 * 1024;
 /// On shutdown, how long requests in flight may take to finish.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -41,6 +41,7 @@ impl Server {
     pub fn run(self) -> io::Result<Stop> {
         self.listener.set_nonblocking(true)?;
         let limits = Limits::new();
+        let threads = Threads::new(self.pool.clone());
         let mut refusals = RefusalLog::default();
         let stop = loop {
             let timeout = self.idle_exit.map(|idle| {
@@ -58,7 +59,7 @@ impl Server {
                 }
             }
             if incoming {
-                self.accept_all(&limits, &mut refusals);
+                self.accept_all(&limits, &threads, &mut refusals);
             }
             if let (Some(idle), (0, Some(since))) = (self.idle_exit, limits.in_flight()) {
                 if since.elapsed() >= idle {
@@ -75,7 +76,7 @@ impl Server {
         Ok(stop)
     }
 
-    fn accept_all(&self, limits: &Arc<Limits>, refusals: &mut RefusalLog) {
+    fn accept_all(&self, limits: &Arc<Limits>, threads: &Arc<Threads>, refusals: &mut RefusalLog) {
         loop {
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
@@ -88,11 +89,17 @@ impl Server {
                     return;
                 }
             };
-            self.admit(stream, limits, refusals);
+            self.admit(stream, limits, threads, refusals);
         }
     }
 
-    fn admit(&self, stream: UnixStream, limits: &Arc<Limits>, refusals: &mut RefusalLog) {
+    fn admit(
+        &self,
+        stream: UnixStream,
+        limits: &Arc<Limits>,
+        threads: &Arc<Threads>,
+        refusals: &mut RefusalLog,
+    ) {
         // No credential, no service: identity comes from the kernel only.
         let Ok((pid, uid, gid)) = crate::sys::peer_cred(stream.as_fd()) else {
             return;
@@ -123,12 +130,12 @@ impl Server {
                 return;
             }
         };
-        let pool = self.pool.clone();
-        let spawned = std::thread::Builder::new()
-            .name("connection".into())
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || connection::serve(stream, peer, &pool, admission));
-        if let Err(e) = spawned {
+        let served = threads.serve(Connection {
+            stream,
+            peer,
+            admission,
+        });
+        if let Err(e) = served {
             crate::log::error(&format!(
                 "cannot start a thread for {}: {e}",
                 peer.describe()

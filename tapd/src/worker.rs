@@ -1,8 +1,13 @@
-//! The worker pool: a fixed number of threads, each with its own store
-//! connection kept open across requests. A worker only ever gets a whole
-//! request and produces a response; it never reads from or writes to a
-//! client, so no client can hold one. Root's requests go first, and one
-//! worker is always left for root.
+//! The worker places: a fixed number of requests run at once, each in a
+//! place that keeps its own store connection open across requests. A
+//! request runs on its connection's thread once it holds a place, and
+//! only between reading the whole request and writing the response, so no
+//! client can hold a place. (Handing each request to a worker thread and
+//! its answer back cost two wake-ups per request, on cores shared with
+//! everything else.) Root's requests go first, and one place is always
+//! left for root. Idle places are taken in turn, so every one of them
+//! keeps a live connection (a PostgreSQL session is opened by its first
+//! request).
 
 use crate::context::{Challenges, Context};
 use crate::hash_gate::HashSlots;
@@ -11,185 +16,182 @@ use crate::policy_cache::PolicyCache;
 use crate::store_slot::StoreSlot;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tap_protocol::{ErrorKind, Refusal, Request, Response};
 
-/// How long a request may wait for a worker before it is refused as busy.
+/// How long a request may wait for a place before it is refused as busy.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
 
-enum SlotState {
-    Queued,
-    Running,
-    Done(Box<Response>),
-    /// The connection gave up waiting; a worker skips it.
-    Abandoned,
-}
-
-/// Where a job's response is handed from the worker to its connection.
-struct JobSlot {
-    state: Mutex<SlotState>,
-    changed: Condvar,
-}
-
-impl JobSlot {
-    /// Claims a queued job for a worker; false when it was abandoned.
-    fn start(&self) -> bool {
-        let Ok(mut state) = self.state.lock() else {
-            return false;
-        };
-        if matches!(*state, SlotState::Queued) {
-            *state = SlotState::Running;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn finish(&self, response: Response) {
-        if let Ok(mut state) = self.state.lock() {
-            *state = SlotState::Done(Box::new(response));
-            self.changed.notify_all();
-        }
-    }
-}
-
-struct Job {
-    peer: Peer,
-    request: Request,
-    slot: Arc<JobSlot>,
-}
-
-#[derive(Default)]
-struct Queues {
-    root: VecDeque<Job>,
-    users: VecDeque<Job>,
-    users_running: usize,
-}
-
-/// What every worker shares.
+/// What every request shares.
 pub struct Shared {
     pub policy: Arc<PolicyCache>,
     pub challenges: Challenges,
     pub hashes: HashSlots,
 }
 
+struct Places {
+    /// Idle places, the longest idle first.
+    free: VecDeque<StoreSlot>,
+    users_running: usize,
+    root_waiting: usize,
+    users_waiting: usize,
+}
+
 pub struct Pool {
-    queues: Mutex<Queues>,
-    ready: Condvar,
+    shared: Arc<Shared>,
+    places: Mutex<Places>,
+    for_root: Condvar,
+    for_users: Condvar,
     workers: usize,
 }
 
+/// A place held by one request; dropping it gives the place back.
+struct Held<'a> {
+    pool: &'a Pool,
+    store: Option<StoreSlot>,
+    user: bool,
+}
+
 impl Pool {
-    /// Starts `workers` threads (at least 2: one is kept for root).
-    pub fn start(workers: usize, shared: Arc<Shared>) -> std::io::Result<Arc<Pool>> {
-        let pool = Arc::new(Pool {
-            queues: Mutex::new(Queues::default()),
-            ready: Condvar::new(),
-            workers: workers.max(2),
-        });
-        for n in 0..pool.workers {
-            let (pool, shared) = (pool.clone(), shared.clone());
-            std::thread::Builder::new()
-                .name(format!("worker-{n}"))
-                .spawn(move || pool.work(&shared))?;
-        }
-        Ok(pool)
+    /// `workers` places (at least 2: one is kept for root).
+    pub fn new(workers: usize, shared: Arc<Shared>) -> Arc<Pool> {
+        let workers = workers.max(2);
+        Arc::new(Pool {
+            shared,
+            places: Mutex::new(Places {
+                free: (0..workers).map(|_| StoreSlot::default()).collect(),
+                users_running: 0,
+                root_waiting: 0,
+                users_waiting: 0,
+            }),
+            for_root: Condvar::new(),
+            for_users: Condvar::new(),
+            workers,
+        })
     }
 
-    /// Runs one request on a worker and returns its response. Waits at most
-    /// `QUEUE_WAIT` for a worker to take it (then it is refused as busy,
-    /// and never run); once taken, until the worker is done.
+    /// Runs one request in a place, on the caller's thread, and returns its
+    /// response. Waits at most `QUEUE_WAIT` for a place (then it is refused
+    /// as busy, and never run).
     pub fn run(&self, peer: Peer, request: Request) -> Response {
-        let slot = Arc::new(JobSlot {
-            state: Mutex::new(SlotState::Queued),
-            changed: Condvar::new(),
-        });
-        let job = Job {
-            peer,
-            request,
-            slot: slot.clone(),
+        let mut held = match self.hold(peer.privileged) {
+            Ok(held) => held,
+            Err(Wait::TimedOut) => {
+                crate::log::warning(&format!(
+                    "a request from {} waited {} s for a worker and was refused as busy",
+                    peer.describe(),
+                    QUEUE_WAIT.as_secs()
+                ));
+                return Response::Refused(Refusal::new(
+                    ErrorKind::Busy,
+                    "the daemon is busy; try again",
+                ));
+            }
+            Err(Wait::Poisoned) => return internal(),
         };
-        match self.queues.lock() {
-            Ok(mut queues) if peer.privileged => queues.root.push_back(job),
-            Ok(mut queues) => queues.users.push_back(job),
-            Err(_) => return internal(),
-        }
-        // One job, one worker: any idle worker can take it (they are all
-        // alike), so waking all of them only makes them race for the lock.
-        self.ready.notify_one();
-        let Ok(mut state) = slot.state.lock() else {
+        let Some(store) = held.store.as_mut() else {
             return internal();
         };
+        serve(&self.shared, store, &peer, request)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Places>, Wait> {
+        self.places.lock().map_err(|_| Wait::Poisoned)
+    }
+
+    /// Whether a request may take a place now: root's whenever one is
+    /// free; users' only with no root request waiting and another place
+    /// left for root.
+    fn may_take(&self, places: &Places, root: bool) -> bool {
+        !places.free.is_empty()
+            && (root || (places.root_waiting == 0 && places.users_running + 1 < self.workers))
+    }
+
+    fn hold(&self, root: bool) -> Result<Held<'_>, Wait> {
         let give_up = Instant::now() + QUEUE_WAIT;
-        loop {
-            match &*state {
-                SlotState::Done(_) => break,
-                SlotState::Queued if Instant::now() >= give_up => {
-                    *state = SlotState::Abandoned;
-                    crate::log::warning(&format!(
-                        "a request from {} waited {} s for a worker and was refused as busy",
-                        peer.describe(),
-                        QUEUE_WAIT.as_secs()
-                    ));
-                    return Response::Refused(Refusal::new(
-                        ErrorKind::Busy,
-                        "the daemon is busy; try again",
-                    ));
-                }
-                _ => {}
-            }
-            let wait = give_up.saturating_duration_since(Instant::now());
-            // Once running, the worker always finishes; wait in steps.
-            let wait = if wait.is_zero() {
-                Duration::from_secs(1)
-            } else {
-                wait
-            };
-            state = match slot.changed.wait_timeout(state, wait) {
-                Ok((s, _)) => s,
-                Err(_) => return internal(),
-            };
+        let mut places = self.lock()?;
+        if self.may_take(&places, root) {
+            return Ok(self.take(&mut places, root));
         }
-        match std::mem::replace(&mut *state, SlotState::Abandoned) {
-            SlotState::Done(response) => *response,
-            _ => internal(),
+        let ready = if root {
+            &self.for_root
+        } else {
+            &self.for_users
+        };
+        *Self::waiting(&mut places, root) += 1;
+        loop {
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                *Self::waiting(&mut places, root) -= 1;
+                // Whoever this one's turn would have gone to.
+                self.wake(&places);
+                return Err(Wait::TimedOut);
+            }
+            places = ready
+                .wait_timeout(places, left)
+                .map_err(|_| Wait::Poisoned)?
+                .0;
+            if self.may_take(&places, root) {
+                *Self::waiting(&mut places, root) -= 1;
+                let held = self.take(&mut places, root);
+                // More may be free: pass the turn on.
+                self.wake(&places);
+                return Ok(held);
+            }
         }
     }
 
-    /// The next job for a worker: root's first; users' only while another
-    /// worker stays free for root.
-    fn next(&self) -> Option<(Job, bool)> {
-        let mut queues = self.queues.lock().ok()?;
-        loop {
-            if let Some(job) = queues.root.pop_front() {
-                return Some((job, false));
-            }
-            if queues.users_running + 1 < self.workers {
-                if let Some(job) = queues.users.pop_front() {
-                    queues.users_running += 1;
-                    return Some((job, true));
-                }
-            }
-            queues = self.ready.wait(queues).ok()?;
+    fn waiting(places: &mut Places, root: bool) -> &mut usize {
+        if root {
+            &mut places.root_waiting
+        } else {
+            &mut places.users_waiting
         }
     }
 
-    fn work(&self, shared: &Shared) {
-        let mut store = StoreSlot::default();
-        while let Some((job, user)) = self.next() {
-            if job.slot.start() {
-                let response = serve(shared, &mut store, &job.peer, job.request);
-                job.slot.finish(response);
-            }
-            if user {
-                if let Ok(mut queues) = self.queues.lock() {
-                    queues.users_running -= 1;
-                }
-                self.ready.notify_all();
-            }
+    fn take(&self, places: &mut Places, root: bool) -> Held<'_> {
+        if !root {
+            places.users_running += 1;
+        }
+        Held {
+            pool: self,
+            store: places.free.pop_front(),
+            user: !root,
         }
     }
+
+    /// Wakes one waiting request that may now take a place: root's first.
+    fn wake(&self, places: &Places) {
+        if places.free.is_empty() {
+            return;
+        }
+        if places.root_waiting > 0 {
+            self.for_root.notify_one();
+        } else if places.users_waiting > 0 && self.may_take(places, false) {
+            self.for_users.notify_one();
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let Ok(mut places) = self.pool.places.lock() else {
+            return;
+        };
+        if let Some(store) = self.store.take() {
+            places.free.push_back(store);
+        }
+        if self.user {
+            places.users_running = places.users_running.saturating_sub(1);
+        }
+        self.pool.wake(&places);
+    }
+}
+
+enum Wait {
+    TimedOut,
+    Poisoned,
 }
 
 fn internal() -> Response {
@@ -199,8 +201,8 @@ fn internal() -> Response {
     ))
 }
 
-/// One request on this worker: the policy as the file is now, this
-/// worker's store, then the handler.
+/// One request in a place: the policy as the file is now, this place's
+/// store, then the handler.
 fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) -> Response {
     let policy = match shared.policy.current() {
         Ok(policy) => policy,
