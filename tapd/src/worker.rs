@@ -5,9 +5,10 @@
 //! client can hold a place. (Handing each request to a worker thread and
 //! its answer back cost two wake-ups per request, on cores shared with
 //! everything else.) Root's requests go first, and one place is always
-//! left for root. Idle places are taken in turn, so every one of them
-//! keeps a live connection (a PostgreSQL session is opened by its first
-//! request).
+//! left for root; waiting requests are served first come, first served,
+//! each woken alone when its turn comes. Idle places are taken in turn, so
+//! every one of them keeps a live connection (a PostgreSQL session is
+//! opened by its first request).
 
 use crate::context::{Challenges, Context};
 use crate::hash_gate::HashSlots;
@@ -16,7 +17,8 @@ use crate::policy_cache::PolicyCache;
 use crate::store_slot::StoreSlot;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 use tap_protocol::{ErrorKind, Refusal, Request, Response};
 
@@ -34,15 +36,22 @@ struct Places {
     /// Idle places, the longest idle first.
     free: VecDeque<StoreSlot>,
     users_running: usize,
-    root_waiting: usize,
-    users_waiting: usize,
+    /// Requests waiting for a place, each queue first come, first served.
+    root_queue: VecDeque<Waiter>,
+    user_queue: VecDeque<Waiter>,
+    next_ticket: u64,
+}
+
+/// A request waiting in a queue, woken (unparked) when its turn may have
+/// come.
+struct Waiter {
+    ticket: u64,
+    thread: Thread,
 }
 
 pub struct Pool {
     shared: Arc<Shared>,
     places: Mutex<Places>,
-    for_root: Condvar,
-    for_users: Condvar,
     workers: usize,
 }
 
@@ -62,11 +71,10 @@ impl Pool {
             places: Mutex::new(Places {
                 free: (0..workers).map(|_| StoreSlot::default()).collect(),
                 users_running: 0,
-                root_waiting: 0,
-                users_waiting: 0,
+                root_queue: VecDeque::new(),
+                user_queue: VecDeque::new(),
+                next_ticket: 0,
             }),
-            for_root: Condvar::new(),
-            for_users: Condvar::new(),
             workers,
         })
     }
@@ -96,57 +104,45 @@ impl Pool {
         serve(&self.shared, store, &peer, request)
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Places>, Wait> {
-        self.places.lock().map_err(|_| Wait::Poisoned)
-    }
-
-    /// Whether a request may take a place now: root's whenever one is
-    /// free; users' only with no root request waiting and another place
-    /// left for root.
+    /// Whether the first of a queue may take a place now: root's whenever
+    /// one is free; users' only with no root request waiting and another
+    /// place left for root.
     fn may_take(&self, places: &Places, root: bool) -> bool {
         !places.free.is_empty()
-            && (root || (places.root_waiting == 0 && places.users_running + 1 < self.workers))
+            && (root || (places.root_queue.is_empty() && places.users_running + 1 < self.workers))
     }
 
     fn hold(&self, root: bool) -> Result<Held<'_>, Wait> {
         let give_up = Instant::now() + QUEUE_WAIT;
-        let mut places = self.lock()?;
-        if self.may_take(&places, root) {
+        let mut places = self.places.lock().map_err(|_| Wait::Poisoned)?;
+        if queue(&mut places, root).is_empty() && self.may_take(&places, root) {
             return Ok(self.take(&mut places, root));
         }
-        let ready = if root {
-            &self.for_root
-        } else {
-            &self.for_users
-        };
-        *Self::waiting(&mut places, root) += 1;
+        let ticket = places.next_ticket;
+        places.next_ticket += 1;
+        queue(&mut places, root).push_back(Waiter {
+            ticket,
+            thread: std::thread::current(),
+        });
         loop {
-            let left = give_up.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                *Self::waiting(&mut places, root) -= 1;
-                // Whoever this one's turn would have gone to.
-                self.wake(&places);
-                return Err(Wait::TimedOut);
-            }
-            places = ready
-                .wait_timeout(places, left)
-                .map_err(|_| Wait::Poisoned)?
-                .0;
-            if self.may_take(&places, root) {
-                *Self::waiting(&mut places, root) -= 1;
+            let first = queue(&mut places, root).front().map(|w| w.ticket) == Some(ticket);
+            if first && self.may_take(&places, root) {
+                queue(&mut places, root).pop_front();
                 let held = self.take(&mut places, root);
-                // More may be free: pass the turn on.
+                // More may be free: the next in turn looks.
                 self.wake(&places);
                 return Ok(held);
             }
-        }
-    }
-
-    fn waiting(places: &mut Places, root: bool) -> &mut usize {
-        if root {
-            &mut places.root_waiting
-        } else {
-            &mut places.users_waiting
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                queue(&mut places, root).retain(|w| w.ticket != ticket);
+                // Its turn passes on.
+                self.wake(&places);
+                return Err(Wait::TimedOut);
+            }
+            drop(places);
+            std::thread::park_timeout(left);
+            places = self.places.lock().map_err(|_| Wait::Poisoned)?;
         }
     }
 
@@ -161,16 +157,26 @@ impl Pool {
         }
     }
 
-    /// Wakes one waiting request that may now take a place: root's first.
+    /// Wakes the request whose turn it is, if it may take a place now:
+    /// root's first.
     fn wake(&self, places: &Places) {
-        if places.free.is_empty() {
-            return;
+        if let Some(first) = places.root_queue.front() {
+            if self.may_take(places, true) {
+                first.thread.unpark();
+            }
+        } else if let Some(first) = places.user_queue.front() {
+            if self.may_take(places, false) {
+                first.thread.unpark();
+            }
         }
-        if places.root_waiting > 0 {
-            self.for_root.notify_one();
-        } else if places.users_waiting > 0 && self.may_take(places, false) {
-            self.for_users.notify_one();
-        }
+    }
+}
+
+fn queue(places: &mut Places, root: bool) -> &mut VecDeque<Waiter> {
+    if root {
+        &mut places.root_queue
+    } else {
+        &mut places.user_queue
     }
 }
 
@@ -256,4 +262,108 @@ fn now() -> tap_core::timefmt::Timestamp {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn pool(workers: usize) -> Arc<Pool> {
+        let shared = Arc::new(Shared {
+            policy: Arc::new(PolicyCache::new(std::path::Path::new("/nonexistent"))),
+            challenges: Challenges::default(),
+            hashes: HashSlots::new(1),
+        });
+        Pool::new(workers, shared)
+    }
+
+    fn waiting(pool: &Pool) -> (usize, usize) {
+        let places = pool.places.lock().unwrap();
+        (places.root_queue.len(), places.user_queue.len())
+    }
+
+    fn until(what: impl Fn() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while !what() {
+            assert!(Instant::now() < give_up, "timed out");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A waiting request on its own thread: it says when it holds a place,
+    /// and holds it until released.
+    fn waiter(
+        pool: &Arc<Pool>,
+        root: bool,
+        name: usize,
+        served: &mpsc::Sender<usize>,
+    ) -> (std::thread::JoinHandle<()>, mpsc::Sender<()>) {
+        let (theirs, served) = (pool.clone(), served.clone());
+        let (release, released) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let held = theirs.hold(root).ok().unwrap();
+            served.send(name).unwrap();
+            released.recv().unwrap();
+            drop(held);
+        });
+        (thread, release)
+    }
+
+    #[test]
+    fn root_keeps_a_place_and_waiting_users_go_in_turn() {
+        let pool = pool(3);
+        // Users may hold all places but one.
+        let first = pool.hold(false).ok().unwrap();
+        let second = pool.hold(false).ok().unwrap();
+        let (done, served) = mpsc::channel();
+        let mut waiters = Vec::new();
+        for n in 0..3 {
+            waiters.push(waiter(&pool, false, n, &done));
+            until(|| waiting(&pool).1 == n + 1);
+        }
+        // The last place is root's, at once, users waiting or not.
+        let root = pool.hold(true).ok().unwrap();
+        drop(root);
+        assert_eq!(waiting(&pool), (0, 3), "a user took root's place");
+        // Each place a user gives back goes to the longest waiting.
+        drop(first);
+        assert_eq!(served.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
+        assert_eq!(waiting(&pool), (0, 2));
+        waiters[0].1.send(()).unwrap();
+        assert_eq!(served.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+        drop(second);
+        assert_eq!(served.recv_timeout(Duration::from_secs(10)).unwrap(), 2);
+        for (thread, release) in waiters {
+            let _ = release.send(());
+            thread.join().unwrap();
+        }
+        assert_eq!(pool.places.lock().unwrap().free.len(), 3);
+    }
+
+    #[test]
+    fn a_waiting_root_request_goes_before_waiting_users() {
+        let pool = pool(2);
+        let user = pool.hold(false).ok().unwrap();
+        let root = pool.hold(true).ok().unwrap();
+        let (done, served) = mpsc::channel();
+        let (waiting_user, release_user) = waiter(&pool, false, 0, &done);
+        until(|| waiting(&pool) == (0, 1));
+        let (waiting_root, release_root) = waiter(&pool, true, 1, &done);
+        until(|| waiting(&pool) == (1, 1));
+        // One place comes free: root's request, which came later, takes it.
+        drop(user);
+        assert_eq!(
+            served.recv_timeout(Duration::from_secs(10)).unwrap(),
+            1,
+            "root's request first"
+        );
+        assert_eq!(waiting(&pool), (0, 1));
+        drop(root);
+        assert_eq!(served.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
+        release_root.send(()).unwrap();
+        release_user.send(()).unwrap();
+        waiting_user.join().unwrap();
+        waiting_root.join().unwrap();
+    }
 }
