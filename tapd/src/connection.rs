@@ -1,7 +1,8 @@
 //! One client connection, on its own thread: read the whole request
-//! against a deadline, before any store work; hand it to a worker; write
-//! the response against a deadline. Only this thread ever waits on the
-//! client.
+//! against a deadline, before any store work; run it in a worker place
+//! (given back before the answer is written); write the response against
+//! a deadline. Only this thread ever waits on the client, and never while
+//! it holds a place.
 
 use crate::deadline::Deadline;
 use crate::limits::Admission;
@@ -34,7 +35,7 @@ pub fn serve(stream: UnixStream, peer: Peer, pool: &Pool, admission: Admission) 
             return;
         }
     };
-    let response = pool.run(peer, request);
+    let (response, after) = pool.run(peer, request);
     let written = write_message(
         &mut Deadline::new(&stream, Instant::now() + WRITE_DEADLINE),
         &response,
@@ -46,6 +47,7 @@ pub fn serve(stream: UnixStream, peer: Peer, pool: &Pool, admission: Admission) 
         ));
     }
     drop(admission);
+    after.finish(pool);
 }
 
 /// The refusal's text for a request that could not be read.

@@ -25,5 +25,6 @@ pub mod server;
 pub mod signin;
 pub mod store_slot;
 pub mod sys;
+mod threads;
 pub mod uid_cache;
 pub mod worker;

@@ -32,7 +32,6 @@ enum Fatal {
     Activation(io::Error),
     Signals(io::Error),
     Listen { socket: PathBuf, source: io::Error },
-    Workers(io::Error),
     Serving(io::Error),
     Policy(PolicyError),
     Store(StoreError),
@@ -47,7 +46,6 @@ impl std::fmt::Display for Fatal {
             Fatal::Listen { socket, source } => {
                 write!(f, "cannot listen on {}: {source}", socket.display())
             }
-            Fatal::Workers(e) => write!(f, "cannot start workers: {e}"),
             Fatal::Serving(e) => write!(f, "serving: {e}"),
             Fatal::Policy(e) => write!(f, "policy not usable: {e}"),
             Fatal::Store(e) => write!(f, "{e}"),
@@ -59,9 +57,7 @@ impl std::fmt::Display for Fatal {
 impl std::error::Error for Fatal {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Fatal::Activation(e) | Fatal::Signals(e) | Fatal::Workers(e) | Fatal::Serving(e) => {
-                Some(e)
-            }
+            Fatal::Activation(e) | Fatal::Signals(e) | Fatal::Serving(e) => Some(e),
             Fatal::Listen { source, .. } => Some(source),
             Fatal::Policy(e) => Some(e),
             Fatal::Store(e) => Some(e),
@@ -116,7 +112,7 @@ fn run(cli: &Cli) -> Result<(), Fatal> {
         offline: tapd::offline::OfflineKeys::new(),
     });
     let workers = hashes + 2;
-    let pool = Pool::start(workers, shared).map_err(Fatal::Workers)?;
+    let pool = Pool::new(workers, shared);
     let idle_exit = cli.idle_exit(activated);
     eprintln!(
         "tapd: serving on {where_} (pid {}, uid {}, policy {}, {workers} workers, {})",

@@ -112,6 +112,11 @@ impl OfflineKeys {
         }
     }
 
+    /// Whether the copy may hold records the database has not seen.
+    pub fn unsettled(&self) -> bool {
+        self.unsettled.load(Ordering::Acquire)
+    }
+
     /// A request was served from the copy: reconcile at the next chance.
     pub fn served_offline(&self) {
         self.unsettled.store(true, Ordering::Release);

@@ -1,23 +1,24 @@
-//! The accept loop: takes each connection, learns its peer from the
-//! kernel, applies the limits, and gives it a thread of its own. It never
-//! reads from a client itself, so it never waits on one. Stops on SIGTERM
-//! or SIGINT, or after the idle period with nothing in flight.
+//! The daemon's door: the listening socket, who may come in, and when to
+//! stop. Connection threads (`threads`) wait at the door themselves; the
+//! one a new connection wakes takes it, learns its peer from the kernel,
+//! applies the limits and serves it. The main thread only watches for
+//! SIGTERM or SIGINT, or the idle period with nothing in flight, and then
+//! closes the door and lets the requests in flight finish.
 
 use crate::connection;
-use crate::limits::{Limits, RefusalLog};
+use crate::limits::{Admission, Limits, RefusalLog};
 use crate::peer::Peer;
 use crate::policy_cache::PolicyCache;
+use crate::threads::Threads;
 use crate::uid_cache::UidCache;
 use crate::worker::Pool;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tap_protocol::ErrorKind;
 
-/// A connection thread reads, waits and writes; it needs little stack.
-const CONNECTION_STACK: usize = 256 * 1024;
 /// On shutdown, how long requests in flight may take to finish.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -37,11 +38,48 @@ pub enum Stop {
     Idle,
 }
 
+/// What the connection threads share: the listening socket (None once the
+/// daemon stops), the stop flag, and what admission needs.
+pub struct Door {
+    listener: RwLock<Option<UnixListener>>,
+    stop: OwnedFd,
+    limits: Arc<Limits>,
+    refusals: Mutex<RefusalLog>,
+    pool: Arc<Pool>,
+    policy: Arc<PolicyCache>,
+    sshd_command_user: UidCache,
+}
+
+/// What one try at the door gave.
+pub enum Taken {
+    Connection(UnixStream),
+    /// Another thread took it first, or the peer was gone.
+    Nothing,
+    /// The daemon is stopping.
+    Closed,
+}
+
+/// An admitted connection, for a thread to serve.
+pub struct Connection {
+    stream: UnixStream,
+    pub peer: Peer,
+    admission: Admission,
+}
+
 impl Server {
     pub fn run(self) -> io::Result<Stop> {
         self.listener.set_nonblocking(true)?;
         let limits = Limits::new();
-        let mut refusals = RefusalLog::default();
+        let door = Arc::new(Door {
+            listener: RwLock::new(Some(self.listener)),
+            stop: crate::sys::stop_flag()?,
+            limits: limits.clone(),
+            refusals: Mutex::new(RefusalLog::default()),
+            pool: self.pool,
+            policy: self.policy,
+            sshd_command_user: self.sshd_command_user,
+        });
+        Threads::start(door.clone())?;
         let stop = loop {
             let timeout = self.idle_exit.map(|idle| {
                 match limits.in_flight() {
@@ -50,15 +88,11 @@ impl Server {
                     _ => idle,
                 }
             });
-            let [incoming, signalled] =
-                crate::sys::poll_readable([self.listener.as_fd(), self.signals.as_fd()], timeout)?;
+            let [signalled] = crate::sys::poll_readable([self.signals.as_fd()], timeout)?;
             if signalled {
                 if let Some(signal) = crate::sys::read_signal(self.signals.as_fd()) {
                     break Stop::Signal(signal);
                 }
-            }
-            if incoming {
-                self.accept_all(&limits, &mut refusals);
             }
             if let (Some(idle), (0, Some(since))) = (self.idle_exit, limits.in_flight()) {
                 if since.elapsed() >= idle {
@@ -66,7 +100,7 @@ impl Server {
                 }
             }
         };
-        drop(self.listener);
+        door.close();
         // Requests in flight finish, briefly; new ones find no listener.
         let give_up = Instant::now() + DRAIN;
         while limits.in_flight().0 > 0 && Instant::now() < give_up {
@@ -74,29 +108,65 @@ impl Server {
         }
         Ok(stop)
     }
+}
 
-    fn accept_all(&self, limits: &Arc<Limits>, refusals: &mut RefusalLog) {
-        loop {
-            let stream = match self.listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // Out of descriptors, say: log, and let poll retry.
-                    crate::log::error(&format!("accept failed: {e}"));
-                    std::thread::sleep(Duration::from_millis(10));
-                    return;
-                }
-            };
-            self.admit(stream, limits, refusals);
+impl Door {
+    /// A connection thread's wait at the door, once the daemon is up.
+    pub fn waiting(&self) -> io::Result<crate::sys::Waiting> {
+        let listener = self
+            .listener
+            .read()
+            .map_err(|_| io::Error::other("poisoned"))?;
+        let Some(listener) = listener.as_ref() else {
+            return Err(io::Error::other("the daemon is stopping"));
+        };
+        crate::sys::Waiting::new(listener.as_fd(), self.stop.as_fd())
+    }
+
+    /// Takes one waiting connection, if any. Never blocks.
+    pub fn take(&self) -> Taken {
+        let Ok(listener) = self.listener.read() else {
+            return Taken::Closed;
+        };
+        let Some(listener) = listener.as_ref() else {
+            return Taken::Closed;
+        };
+        match listener.accept() {
+            Ok((stream, _)) => Taken::Connection(stream),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                Taken::Nothing
+            }
+            Err(e) => {
+                // Out of descriptors, say: log, and let the next wait retry.
+                crate::log::error(&format!("accept failed: {e}"));
+                std::thread::sleep(Duration::from_millis(10));
+                Taken::Nothing
+            }
         }
     }
 
-    fn admit(&self, stream: UnixStream, limits: &Arc<Limits>, refusals: &mut RefusalLog) {
+    /// Closes the door: waiting threads stop, and the listening socket is
+    /// closed (new connections are refused, or wait in systemd's socket
+    /// for the next tapd).
+    fn close(&self) {
+        crate::sys::raise(self.stop.as_fd());
+        if let Ok(mut listener) = self.listener.write() {
+            listener.take();
+        }
+    }
+
+    /// The peer from the kernel, then the limits; a connection turned away
+    /// is answered at once, without waiting on it.
+    pub fn admit(&self, stream: UnixStream) -> Option<Connection> {
         // No credential, no service: identity comes from the kernel only.
-        let Ok((pid, uid, gid)) = crate::sys::peer_cred(stream.as_fd()) else {
-            return;
-        };
+        let (pid, uid, gid) = crate::sys::peer_cred(stream.as_fd()).ok()?;
         let policy = self.policy.current().ok();
         let cap = match &policy {
             Some(policy) => policy.daemon.max_connections_per_uid,
@@ -115,24 +185,28 @@ impl Server {
             privileged,
         };
         let now = Instant::now();
-        let admission = match limits.admit(uid, privileged, cap, now) {
-            Ok(admission) => admission,
+        match self.limits.admit(uid, privileged, cap, now) {
+            Ok(admission) => Some(Connection {
+                stream,
+                peer,
+                admission,
+            }),
             Err(why) => {
-                refusals.refused(uid, &why, now);
+                if let Ok(mut refusals) = self.refusals.lock() {
+                    refusals.refused(uid, &why, now);
+                }
                 connection::turn_away(&stream, ErrorKind::Busy, &why.to_string());
-                return;
+                None
             }
-        };
-        let pool = self.pool.clone();
-        let spawned = std::thread::Builder::new()
-            .name("connection".into())
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || connection::serve(stream, peer, &pool, admission));
-        if let Err(e) = spawned {
-            crate::log::error(&format!(
-                "cannot start a thread for {}: {e}",
-                peer.describe()
-            ));
         }
+    }
+
+    pub fn serve(&self, connection: Connection) {
+        connection::serve(
+            connection.stream,
+            connection.peer,
+            &self.pool,
+            connection.admission,
+        );
     }
 }

@@ -164,6 +164,105 @@ pub fn poll_readable<const N: usize>(
     Ok(polled.map(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0))
 }
 
+/// A descriptor that becomes readable, for good, once `raise` is called:
+/// how the accept loop tells waiting connection threads to stop.
+pub fn stop_flag() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes an initial count and flags and returns a new
+    // descriptor or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: eventfd returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Makes a `stop_flag` descriptor readable (it stays so: nothing reads it).
+pub fn raise(flag: BorrowedFd<'_>) {
+    let one: u64 = 1;
+    // SAFETY: writes the 8 bytes of `one`, as eventfd requires.
+    unsafe { libc::write(flag.as_raw_fd(), (&one as *const u64).cast(), 8) };
+}
+
+/// What a connection thread waits for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Woken {
+    /// The listening socket may have a connection to accept.
+    Incoming,
+    /// The stop flag is raised.
+    Stop,
+}
+
+/// One connection thread's wait for the listening socket or the stop flag.
+/// Each thread has its own epoll instance watching the listener with
+/// EPOLLEXCLUSIVE, so a new connection wakes one waiting thread, not all.
+pub struct Waiting {
+    epoll: OwnedFd,
+}
+
+const LISTENER: u64 = 0;
+const STOP: u64 = 1;
+
+impl Waiting {
+    pub fn new(listener: BorrowedFd<'_>, stop: BorrowedFd<'_>) -> io::Result<Waiting> {
+        // SAFETY: epoll_create1 takes flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: epoll_create1 returned a new descriptor that nothing else owns.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        for (watched, events, key) in [
+            (listener, libc::EPOLLIN | libc::EPOLLEXCLUSIVE, LISTENER),
+            (stop, libc::EPOLLIN, STOP),
+        ] {
+            let mut event = libc::epoll_event {
+                events: events as u32,
+                u64: key,
+            };
+            // SAFETY: both descriptors are open; event is an initialised
+            // epoll_event that the call only reads.
+            let rc = unsafe {
+                libc::epoll_ctl(
+                    epoll.as_raw_fd(),
+                    libc::EPOLL_CTL_ADD,
+                    watched.as_raw_fd(),
+                    &mut event,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(Waiting { epoll })
+    }
+
+    /// Blocks until a connection may be waiting or the stop flag is raised
+    /// (the stop flag wins when both are).
+    pub fn wait(&self) -> io::Result<Woken> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
+        loop {
+            // SAFETY: events is a writable array of 2 epoll_event records,
+            // and 2 is passed as its length.
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), 2, -1) };
+            if n < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            let ready = &events[..usize::try_from(n).unwrap_or(0)];
+            if ready.iter().any(|e| e.u64 == STOP) {
+                return Ok(Woken::Stop);
+            }
+            if !ready.is_empty() {
+                return Ok(Woken::Incoming);
+            }
+        }
+    }
+}
+
 /// This process's effective uid (the store's owner).
 pub fn euid() -> u32 {
     // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.

@@ -1,8 +1,14 @@
-//! The worker pool: a fixed number of threads, each with its own store
-//! connection kept open across requests. A worker only ever gets a whole
-//! request and produces a response; it never reads from or writes to a
-//! client, so no client can hold one. Root's requests go first, and one
-//! worker is always left for root.
+//! The worker places: a fixed number of requests run at once, each in a
+//! place that keeps its own store connection open across requests. A
+//! request runs on its connection's thread once it holds a place, and
+//! only between reading the whole request and writing the response, so no
+//! client can hold a place. (Handing each request to a worker thread and
+//! its answer back cost two wake-ups per request, on cores shared with
+//! everything else.) Root's requests go first, and one place is always
+//! left for root; waiting requests are served first come, first served,
+//! each woken alone when its turn comes. Idle places are taken in turn, so
+//! every one of them keeps a live connection (a PostgreSQL session is
+//! opened by its first request).
 
 use crate::context::{Challenges, Context, KeyCopy};
 use crate::hash_gate::HashSlots;
@@ -12,64 +18,16 @@ use crate::policy_cache::PolicyCache;
 use crate::store_slot::StoreSlot;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 use tap_core::store::StoreError;
 use tap_protocol::{ErrorKind, Refusal, Request, Response};
 
-/// How long a request may wait for a worker before it is refused as busy.
+/// How long a request may wait for a place before it is refused as busy.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
 
-enum SlotState {
-    Queued,
-    Running,
-    Done(Box<Response>),
-    /// The connection gave up waiting; a worker skips it.
-    Abandoned,
-}
-
-/// Where a job's response is handed from the worker to its connection.
-struct JobSlot {
-    state: Mutex<SlotState>,
-    changed: Condvar,
-}
-
-impl JobSlot {
-    /// Claims a queued job for a worker; false when it was abandoned.
-    fn start(&self) -> bool {
-        let Ok(mut state) = self.state.lock() else {
-            return false;
-        };
-        if matches!(*state, SlotState::Queued) {
-            *state = SlotState::Running;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn finish(&self, response: Response) {
-        if let Ok(mut state) = self.state.lock() {
-            *state = SlotState::Done(Box::new(response));
-            self.changed.notify_all();
-        }
-    }
-}
-
-struct Job {
-    peer: Peer,
-    request: Request,
-    slot: Arc<JobSlot>,
-}
-
-#[derive(Default)]
-struct Queues {
-    root: VecDeque<Job>,
-    users: VecDeque<Job>,
-    users_running: usize,
-}
-
-/// What every worker shares.
+/// What every request shares.
 pub struct Shared {
     pub policy: Arc<PolicyCache>,
     pub challenges: Challenges,
@@ -78,141 +36,203 @@ pub struct Shared {
     pub offline: OfflineKeys,
 }
 
+struct Places {
+    /// Idle places, the longest idle first.
+    free: VecDeque<StoreSlot>,
+    users_running: usize,
+    /// Requests waiting for a place, each queue first come, first served.
+    root_queue: VecDeque<Waiter>,
+    user_queue: VecDeque<Waiter>,
+    next_ticket: u64,
+}
+
+/// A request waiting in a queue, woken (unparked) when its turn may have
+/// come.
+struct Waiter {
+    ticket: u64,
+    thread: Thread,
+}
+
 pub struct Pool {
-    queues: Mutex<Queues>,
-    ready: Condvar,
+    shared: Arc<Shared>,
+    places: Mutex<Places>,
     workers: usize,
 }
 
+/// A place held by one request; dropping it gives the place back.
+struct Held<'a> {
+    pool: &'a Pool,
+    store: Option<StoreSlot>,
+    user: bool,
+}
+
 impl Pool {
-    /// Starts `workers` threads (at least 2: one is kept for root).
-    pub fn start(workers: usize, shared: Arc<Shared>) -> std::io::Result<Arc<Pool>> {
-        let pool = Arc::new(Pool {
-            queues: Mutex::new(Queues::default()),
-            ready: Condvar::new(),
-            workers: workers.max(2),
-        });
-        for n in 0..pool.workers {
-            let (pool, shared) = (pool.clone(), shared.clone());
-            std::thread::Builder::new()
-                .name(format!("worker-{n}"))
-                .spawn(move || pool.work(&shared))?;
-        }
-        Ok(pool)
+    /// `workers` places (at least 2: one is kept for root).
+    pub fn new(workers: usize, shared: Arc<Shared>) -> Arc<Pool> {
+        let workers = workers.max(2);
+        Arc::new(Pool {
+            shared,
+            places: Mutex::new(Places {
+                free: (0..workers).map(|_| StoreSlot::default()).collect(),
+                users_running: 0,
+                root_queue: VecDeque::new(),
+                user_queue: VecDeque::new(),
+                next_ticket: 0,
+            }),
+            workers,
+        })
     }
 
-    /// Runs one request on a worker and returns its response. Waits at most
-    /// `QUEUE_WAIT` for a worker to take it (then it is refused as busy,
-    /// and never run); once taken, until the worker is done.
-    pub fn run(&self, peer: Peer, request: Request) -> Response {
-        let slot = Arc::new(JobSlot {
-            state: Mutex::new(SlotState::Queued),
-            changed: Condvar::new(),
-        });
-        let job = Job {
-            peer,
-            request,
-            slot: slot.clone(),
+    /// Runs one request in a place, on the caller's thread, and returns its
+    /// response, and what is to be done once it is written. Waits at most
+    /// `QUEUE_WAIT` for a place (then it is refused as busy, and never run).
+    pub fn run(&self, peer: Peer, request: Request) -> (Response, AfterAnswer) {
+        let mut served = self.serve_in_place(peer, request);
+        let after = AfterAnswer {
+            reconcile: served.reached_store.take(),
         };
-        match self.queues.lock() {
-            Ok(mut queues) if peer.privileged => queues.root.push_back(job),
-            Ok(mut queues) => queues.users.push_back(job),
-            Err(_) => return internal(),
+        (served.response(), after)
+    }
+
+    fn serve_in_place(&self, peer: Peer, request: Request) -> Served {
+        let mut held = match self.hold(peer.privileged) {
+            Ok(held) => held,
+            Err(Wait::TimedOut) => {
+                crate::log::warning(&format!(
+                    "a request from {} waited {} s for a worker and was refused as busy",
+                    peer.describe(),
+                    QUEUE_WAIT.as_secs()
+                ));
+                return Served::refused(Refusal::new(
+                    ErrorKind::Busy,
+                    "the daemon is busy; try again",
+                ));
+            }
+            Err(Wait::Poisoned) => return Served::refused(internal_refusal()),
+        };
+        let Some(store) = held.store.as_mut() else {
+            return Served::refused(internal_refusal());
+        };
+        serve(&self.shared, store, &peer, request)
+    }
+
+    /// The offline copy's records into the database, in a place of its own
+    /// (as a user's request: root's place stays free), after a request that
+    /// reached the database was answered, so no sign-in waits on it.
+    fn reconcile(&self, path: &std::path::Path, policy: &tap_core::policy::Policy) {
+        let Ok(mut held) = self.hold(false) else {
+            return;
+        };
+        if let Some(store) = held.store.as_mut() {
+            if let Ok(database) = store.get(policy) {
+                self.shared.offline.reconcile(path, database);
+            }
         }
-        // One job, one worker: any idle worker can take it (they are all
-        // alike), so waking all of them only makes them race for the lock.
-        self.ready.notify_one();
-        let Ok(mut state) = slot.state.lock() else {
-            return internal();
-        };
+    }
+
+    /// Whether the first of a queue may take a place now: root's whenever
+    /// one is free; users' only with no root request waiting and another
+    /// place left for root.
+    fn may_take(&self, places: &Places, root: bool) -> bool {
+        !places.free.is_empty()
+            && (root || (places.root_queue.is_empty() && places.users_running + 1 < self.workers))
+    }
+
+    fn hold(&self, root: bool) -> Result<Held<'_>, Wait> {
         let give_up = Instant::now() + QUEUE_WAIT;
-        loop {
-            match &*state {
-                SlotState::Done(_) => break,
-                SlotState::Queued if Instant::now() >= give_up => {
-                    *state = SlotState::Abandoned;
-                    crate::log::warning(&format!(
-                        "a request from {} waited {} s for a worker and was refused as busy",
-                        peer.describe(),
-                        QUEUE_WAIT.as_secs()
-                    ));
-                    return Response::Refused(Refusal::new(
-                        ErrorKind::Busy,
-                        "the daemon is busy; try again",
-                    ));
-                }
-                _ => {}
-            }
-            let wait = give_up.saturating_duration_since(Instant::now());
-            // Once running, the worker always finishes; wait in steps.
-            let wait = if wait.is_zero() {
-                Duration::from_secs(1)
-            } else {
-                wait
-            };
-            state = match slot.changed.wait_timeout(state, wait) {
-                Ok((s, _)) => s,
-                Err(_) => return internal(),
-            };
+        let mut places = self.places.lock().map_err(|_| Wait::Poisoned)?;
+        if queue(&mut places, root).is_empty() && self.may_take(&places, root) {
+            return Ok(self.take(&mut places, root));
         }
-        match std::mem::replace(&mut *state, SlotState::Abandoned) {
-            SlotState::Done(response) => *response,
-            _ => internal(),
+        let ticket = places.next_ticket;
+        places.next_ticket += 1;
+        queue(&mut places, root).push_back(Waiter {
+            ticket,
+            thread: std::thread::current(),
+        });
+        loop {
+            let first = queue(&mut places, root).front().map(|w| w.ticket) == Some(ticket);
+            if first && self.may_take(&places, root) {
+                queue(&mut places, root).pop_front();
+                let held = self.take(&mut places, root);
+                // More may be free: the next in turn looks.
+                self.wake(&places);
+                return Ok(held);
+            }
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                queue(&mut places, root).retain(|w| w.ticket != ticket);
+                // Its turn passes on.
+                self.wake(&places);
+                return Err(Wait::TimedOut);
+            }
+            drop(places);
+            std::thread::park_timeout(left);
+            places = self.places.lock().map_err(|_| Wait::Poisoned)?;
         }
     }
 
-    /// The next job for a worker: root's first; users' only while another
-    /// worker stays free for root.
-    fn next(&self) -> Option<(Job, bool)> {
-        let mut queues = self.queues.lock().ok()?;
-        loop {
-            if let Some(job) = queues.root.pop_front() {
-                return Some((job, false));
-            }
-            if queues.users_running + 1 < self.workers {
-                if let Some(job) = queues.users.pop_front() {
-                    queues.users_running += 1;
-                    return Some((job, true));
-                }
-            }
-            queues = self.ready.wait(queues).ok()?;
+    fn take(&self, places: &mut Places, root: bool) -> Held<'_> {
+        if !root {
+            places.users_running += 1;
+        }
+        Held {
+            pool: self,
+            store: places.free.pop_front(),
+            user: !root,
         }
     }
 
-    fn work(&self, shared: &Shared) {
-        let mut store = StoreSlot::default();
-        while let Some((job, user)) = self.next() {
-            if job.slot.start() {
-                let mut served = serve(shared, &mut store, &job.peer, job.request);
-                job.slot.finish(served.response());
-                // After the answer, so no sign-in waits on it.
-                if let Some((path, policy)) = served.reached_store {
-                    if let Ok(database) = store.get(&policy) {
-                        shared.offline.reconcile(&path, database);
-                    }
-                }
+    /// Wakes the request whose turn it is, if it may take a place now:
+    /// root's first.
+    fn wake(&self, places: &Places) {
+        if let Some(first) = places.root_queue.front() {
+            if self.may_take(places, true) {
+                first.thread.unpark();
             }
-            if user {
-                if let Ok(mut queues) = self.queues.lock() {
-                    queues.users_running -= 1;
-                }
-                self.ready.notify_all();
+        } else if let Some(first) = places.user_queue.front() {
+            if self.may_take(places, false) {
+                first.thread.unpark();
             }
         }
     }
 }
 
-fn internal() -> Response {
-    Response::Refused(internal_refusal())
+fn queue(places: &mut Places, root: bool) -> &mut VecDeque<Waiter> {
+    if root {
+        &mut places.root_queue
+    } else {
+        &mut places.user_queue
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let Ok(mut places) = self.pool.places.lock() else {
+            return;
+        };
+        if let Some(store) = self.store.take() {
+            places.free.push_back(store);
+        }
+        if self.user {
+            places.users_running = places.users_running.saturating_sub(1);
+        }
+        self.pool.wake(&places);
+    }
+}
+
+enum Wait {
+    TimedOut,
+    Poisoned,
 }
 
 fn internal_refusal() -> Refusal {
     Refusal::new(ErrorKind::Internal, "internal error in tapd; see its log")
 }
 
-/// One request on this worker: the policy as the file is now, this
-/// worker's store (or, for a key sign-in while a fleet's database is
-/// unreachable, the offline copy), then the handler.
+/// One request in a place: the policy as the file is now, this place's
+/// store (or, for a key sign-in while a fleet's database is unreachable,
+/// the offline copy), then the handler.
 fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) -> Served {
     let policy = match shared.policy.current() {
         Ok(policy) => policy,
@@ -292,6 +312,22 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
     outcome
 }
 
+/// What is left to do once a response is written.
+pub struct AfterAnswer {
+    /// The database answered, and the policy keeps an offline copy.
+    reconcile: Option<(std::path::PathBuf, Arc<tap_core::policy::Policy>)>,
+}
+
+impl AfterAnswer {
+    pub fn finish(self, pool: &Pool) {
+        if let Some((path, policy)) = self.reconcile {
+            if pool.shared.offline.unsettled() {
+                pool.reconcile(&path, &policy);
+            }
+        }
+    }
+}
+
 /// What became of one request.
 struct Served {
     /// None: the handler panicked.
@@ -346,4 +382,109 @@ fn now() -> tap_core::timefmt::Timestamp {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn pool(workers: usize) -> Arc<Pool> {
+        let shared = Arc::new(Shared {
+            policy: Arc::new(PolicyCache::new(std::path::Path::new("/nonexistent"))),
+            challenges: Challenges::default(),
+            hashes: HashSlots::new(1),
+            offline: OfflineKeys::new(),
+        });
+        Pool::new(workers, shared)
+    }
+
+    fn waiting(pool: &Pool) -> (usize, usize) {
+        let places = pool.places.lock().unwrap();
+        (places.root_queue.len(), places.user_queue.len())
+    }
+
+    fn until(what: impl Fn() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while !what() {
+            assert!(Instant::now() < give_up, "timed out");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A waiting request on its own thread: it says when it holds a place,
+    /// and holds it until released.
+    fn waiter(
+        pool: &Arc<Pool>,
+        root: bool,
+        name: usize,
+        served: &mpsc::Sender<usize>,
+    ) -> (std::thread::JoinHandle<()>, mpsc::Sender<()>) {
+        let (theirs, served) = (pool.clone(), served.clone());
+        let (release, released) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let held = theirs.hold(root).ok().unwrap();
+            served.send(name).unwrap();
+            released.recv().unwrap();
+            drop(held);
+        });
+        (thread, release)
+    }
+
+    #[test]
+    fn root_keeps_a_place_and_waiting_users_go_in_turn() {
+        let pool = pool(3);
+        // Users may hold all places but one.
+        let first = pool.hold(false).ok().unwrap();
+        let second = pool.hold(false).ok().unwrap();
+        let (done, served) = mpsc::channel();
+        let mut waiters = Vec::new();
+        for n in 0..3 {
+            waiters.push(waiter(&pool, false, n, &done));
+            until(|| waiting(&pool).1 == n + 1);
+        }
+        // The last place is root's, at once, users waiting or not.
+        let root = pool.hold(true).ok().unwrap();
+        drop(root);
+        assert_eq!(waiting(&pool), (0, 3), "a user took root's place");
+        // Each place a user gives back goes to the longest waiting.
+        drop(first);
+        assert_eq!(served.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
+        assert_eq!(waiting(&pool), (0, 2));
+        waiters[0].1.send(()).unwrap();
+        assert_eq!(served.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+        drop(second);
+        assert_eq!(served.recv_timeout(Duration::from_secs(10)).unwrap(), 2);
+        for (thread, release) in waiters {
+            let _ = release.send(());
+            thread.join().unwrap();
+        }
+        assert_eq!(pool.places.lock().unwrap().free.len(), 3);
+    }
+
+    #[test]
+    fn a_waiting_root_request_goes_before_waiting_users() {
+        let pool = pool(2);
+        let user = pool.hold(false).ok().unwrap();
+        let root = pool.hold(true).ok().unwrap();
+        let (done, served) = mpsc::channel();
+        let (waiting_user, release_user) = waiter(&pool, false, 0, &done);
+        until(|| waiting(&pool) == (0, 1));
+        let (waiting_root, release_root) = waiter(&pool, true, 1, &done);
+        until(|| waiting(&pool) == (1, 1));
+        // One place comes free: root's request, which came later, takes it.
+        drop(user);
+        assert_eq!(
+            served.recv_timeout(Duration::from_secs(10)).unwrap(),
+            1,
+            "root's request first"
+        );
+        assert_eq!(waiting(&pool), (0, 1));
+        drop(root);
+        assert_eq!(served.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
+        release_root.send(()).unwrap();
+        release_user.send(()).unwrap();
+        waiting_user.join().unwrap();
+        waiting_root.join().unwrap();
+    }
 }

@@ -12,25 +12,34 @@ impl NssEntry for libc::group {}
 
 /// Runs one reentrant NSS lookup, growing its buffer while it answers
 /// ERANGE (a group with many members needs more than the first 4 KiB), and
-/// reads the entry while the buffer it points into is alive. `Ok(None)`:
-/// NSS answered "no such entry".
+/// reads the entry while the buffer it points into is alive. The buffer is
+/// handed to C as a pointer and a length and never read as Rust bytes, so
+/// it need not be zeroed first (which cost more than the lookup of a user
+/// in /etc/passwd). `Ok(None)`: NSS answered "no such entry".
 fn lookup<T: NssEntry, R>(
-    mut call: impl FnMut(&mut T, &mut [u8], &mut *mut T) -> libc::c_int,
+    mut call: impl FnMut(&mut T, *mut libc::c_char, usize, &mut *mut T) -> libc::c_int,
     read: impl FnOnce(&T) -> R,
 ) -> io::Result<Option<R>> {
-    let mut buf = vec![0u8; 4096];
+    let mut size = 4096;
     loop {
+        let mut buf: Vec<u8> = Vec::with_capacity(size);
         // SAFETY: T is passwd or group (NssEntry), plain C data.
         let mut entry: T = unsafe { std::mem::zeroed() };
         let mut result: *mut T = std::ptr::null_mut();
-        let rc = call(&mut entry, &mut buf, &mut result);
-        if rc == libc::ERANGE && buf.len() < 1 << 22 {
-            buf.resize(buf.len() * 2, 0);
+        let rc = call(
+            &mut entry,
+            buf.as_mut_ptr().cast(),
+            buf.capacity(),
+            &mut result,
+        );
+        if rc == libc::ERANGE && size < 1 << 22 {
+            size *= 2;
             continue;
         }
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
+        // `entry` points into `buf`, alive until the end of this call.
         return Ok((!result.is_null()).then(|| read(&entry)));
     }
 }
@@ -49,26 +58,17 @@ unsafe fn entry_string(ptr: *const libc::c_char) -> String {
 /// (uid, gid) of the user `name`.
 pub fn user_ids(name: &CStr) -> io::Result<Option<(u32, u32)>> {
     lookup(
-        // SAFETY: every pointer is valid for the call; `lookup` keeps buf alive.
-        |pwd, buf, result| unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                result,
-            )
-        },
+        // SAFETY: `buf` points to `len` writable bytes that `lookup` keeps alive;
+        // the other pointers are valid for the call.
+        |pwd, buf, len, result| unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf, len, result) },
         |pwd: &libc::passwd| (pwd.pw_uid, pwd.pw_gid),
     )
 }
 
 pub fn user_name(uid: u32) -> io::Result<Option<String>> {
     lookup(
-        // SAFETY: every pointer is valid for the call.
-        |pwd, buf, result| unsafe {
-            libc::getpwuid_r(uid, pwd, buf.as_mut_ptr().cast(), buf.len(), result)
-        },
+        // SAFETY: as in `user_ids`.
+        |pwd, buf, len, result| unsafe { libc::getpwuid_r(uid, pwd, buf, len, result) },
         // SAFETY: pw_name points into the live buffer, NUL-terminated.
         |pwd: &libc::passwd| unsafe { entry_string(pwd.pw_name) },
     )
@@ -76,26 +76,16 @@ pub fn user_name(uid: u32) -> io::Result<Option<String>> {
 
 pub fn group_id(name: &CStr) -> io::Result<Option<u32>> {
     lookup(
-        // SAFETY: every pointer is valid for the call.
-        |grp, buf, result| unsafe {
-            libc::getgrnam_r(
-                name.as_ptr(),
-                grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                result,
-            )
-        },
+        // SAFETY: as in `user_ids`.
+        |grp, buf, len, result| unsafe { libc::getgrnam_r(name.as_ptr(), grp, buf, len, result) },
         |grp: &libc::group| grp.gr_gid,
     )
 }
 
 pub fn group_name(gid: u32) -> io::Result<Option<String>> {
     lookup(
-        // SAFETY: every pointer is valid for the call.
-        |grp, buf, result| unsafe {
-            libc::getgrgid_r(gid, grp, buf.as_mut_ptr().cast(), buf.len(), result)
-        },
+        // SAFETY: as in `user_ids`.
+        |grp, buf, len, result| unsafe { libc::getgrgid_r(gid, grp, buf, len, result) },
         // SAFETY: gr_name points into the live buffer, NUL-terminated.
         |grp: &libc::group| unsafe { entry_string(grp.gr_name) },
     )

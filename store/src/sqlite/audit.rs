@@ -49,10 +49,7 @@ pub(super) fn audit(
 }
 
 /// Appends one record inside the caller's transaction.
-pub(super) fn insert_audit(
-    tx: &rusqlite::Transaction<'_>,
-    a: &AuditRecord,
-) -> rusqlite::Result<()> {
+pub(super) fn insert_audit(tx: &rusqlite::Connection, a: &AuditRecord) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO audit (time, event, user, actor, service, rhost, tty, detail, peer)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

@@ -55,6 +55,13 @@ impl SqliteStore {
         self.conn
             .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(|e| err(&self.path, "configuration", e))?;
+        // One plan per statement, whatever its parameters: otherwise a
+        // read with `WHERE user = ?1 ORDER BY ...` (a user's keys) is
+        // compiled again every time it is bound to another user, which
+        // is every sign-in (the daemon caches its statements).
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(|e| err(&self.path, "configuration", e))?;
         Ok(())
     }
 

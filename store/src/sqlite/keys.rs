@@ -9,10 +9,27 @@ use tap_core::keys::credential::KeyCredential;
 use tap_core::store::AddKey;
 use tap_core::timefmt::Timestamp;
 
+/// The columns `key_from_row` reads, in its order (by position: see
+/// `passes::pass_columns`).
+macro_rules! key_columns {
+    () => {
+        "user, credential_id, public_key, algorithm, aaguid, sign_count, label, attestation, \
+         created, last_used"
+    };
+}
+pub(super) use key_columns;
+
+/// A user's keys, as a sign-in reads them.
+pub(super) const KEYS_OF_USER: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM keys WHERE user = ?1 ORDER BY created, credential_id"
+);
+
 pub(super) fn keys(store: &SqliteStore, user: &str) -> Result<Vec<KeyCredential>> {
     let mut stmt = store
         .conn
-        .prepare_cached("SELECT * FROM keys WHERE user = ?1 ORDER BY created, credential_id")
+        .prepare_cached(KEYS_OF_USER)
         .map_err(|e| err(&store.path, "reading keys", e))?;
     let rows = stmt
         .query_map([user], key_from_row)
@@ -102,17 +119,17 @@ pub(super) fn record_key_use(
 }
 
 pub(super) fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyCredential> {
-    let aaguid: Vec<u8> = r.get("aaguid")?;
+    let aaguid: Vec<u8> = r.get(4)?;
     Ok(KeyCredential {
-        user: r.get("user")?,
-        credential_id: r.get("credential_id")?,
-        public_key: r.get("public_key")?,
-        algorithm: r.get("algorithm")?,
+        user: r.get(0)?,
+        credential_id: r.get(1)?,
+        public_key: r.get(2)?,
+        algorithm: r.get(3)?,
         aaguid: aaguid.try_into().unwrap_or([0; 16]),
-        sign_count: r.get("sign_count")?,
-        label: r.get("label")?,
-        attestation: r.get("attestation")?,
-        created: r.get("created")?,
-        last_used: r.get("last_used")?,
+        sign_count: r.get(5)?,
+        label: r.get(6)?,
+        attestation: r.get(7)?,
+        created: r.get(8)?,
+        last_used: r.get(9)?,
     })
 }

@@ -18,7 +18,7 @@ pub use offline::{Offline, OfflineKeyUse};
 
 use audit::insert_audit;
 use durability::{Durability, BUSY_TIMEOUT, NEW_STORE_PAGE_BYTES};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use tap_core::audit::AuditRecord;
 use tap_core::hashing::PassProof;
@@ -157,22 +157,40 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `work` in one immediate (write-locking) transaction.
+    /// Runs `work` in one immediate (write-locking) transaction, rolled
+    /// back unless it commits. BEGIN and COMMIT are cached statements like
+    /// the rest: compiling the two cost as much as a sign-in's write.
     fn write<T>(
         &mut self,
         durability: Durability,
-        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
         self.set_durability(durability)?;
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| err(&path, "cannot write", e))?;
-        let value = work(&tx).map_err(|e| err(&path, "cannot write", e))?;
-        tx.commit().map_err(|e| err(&path, "cannot commit", e))?;
+        let cannot = |what, e| err(&self.path, what, e);
+        let run = |sql| {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut stmt| stmt.execute([]))
+        };
+        run("BEGIN IMMEDIATE").map_err(|e| cannot("cannot write", e))?;
+        let open = Open(&self.conn);
+        let value = work(&self.conn).map_err(|e| cannot("cannot write", e))?;
+        run("COMMIT").map_err(|e| cannot("cannot commit", e))?;
+        drop(open);
         self.empty_log_when_large();
         Ok(value)
+    }
+}
+
+/// A write transaction begun on a connection: rolled back when dropped
+/// before it committed (an error, or a panic in a handler).
+struct Open<'a>(&'a Connection);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
     }
 }
 

@@ -137,7 +137,7 @@ impl SqliteStore {
     /// Notes, inside the transaction that wrote the sign-in's audit record,
     /// which key answered with which counter.
     pub(super) fn note_offline_use(
-        tx: &rusqlite::Transaction<'_>,
+        tx: &rusqlite::Connection,
         key: &KeyCredential,
         counter: u32,
     ) -> rusqlite::Result<()> {

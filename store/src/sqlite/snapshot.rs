@@ -61,7 +61,11 @@ impl SqliteStore {
         let passes = super::passes::passes(self)?;
         let keys = self
             .conn
-            .prepare("SELECT * FROM keys ORDER BY user, created, credential_id")
+            .prepare(concat!(
+                "SELECT ",
+                super::keys::key_columns!(),
+                " FROM keys ORDER BY user, created, credential_id"
+            ))
             .and_then(|mut s| {
                 s.query_map([], super::keys::key_from_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()
@@ -69,7 +73,11 @@ impl SqliteStore {
             .map_err(fail)?;
         let ssh_keys = self
             .conn
-            .prepare("SELECT * FROM ssh_keys ORDER BY user, created, fingerprint")
+            .prepare(concat!(
+                "SELECT ",
+                super::ssh_keys::ssh_key_columns!(),
+                " FROM ssh_keys ORDER BY user, created, fingerprint"
+            ))
             .and_then(|mut s| {
                 s.query_map([], super::ssh_keys::key_from_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()

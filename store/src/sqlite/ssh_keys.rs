@@ -9,10 +9,27 @@ use tap_core::ssh::record::SshKeyRecord;
 use tap_core::store::AddKey;
 use tap_core::timefmt::Timestamp;
 
+/// The columns `key_from_row` reads, in its order (by position: see
+/// `passes::pass_columns`).
+macro_rules! ssh_key_columns {
+    () => {
+        "user, fingerprint, key_type, blob, label, application, aaguid, attestation, created, \
+         last_used"
+    };
+}
+pub(super) use ssh_key_columns;
+
+/// A user's SSH keys, as sshd's `AuthorizedKeysCommand` reads them.
+pub(super) const SSH_KEYS_OF_USER: &str = concat!(
+    "SELECT ",
+    ssh_key_columns!(),
+    " FROM ssh_keys WHERE user = ?1 ORDER BY created, fingerprint"
+);
+
 pub(super) fn ssh_keys(store: &SqliteStore, user: &str) -> Result<Vec<SshKeyRecord>> {
     let mut stmt = store
         .conn
-        .prepare_cached("SELECT * FROM ssh_keys WHERE user = ?1 ORDER BY created, fingerprint")
+        .prepare_cached(SSH_KEYS_OF_USER)
         .map_err(|e| err(&store.path, "reading SSH keys", e))?;
     let rows = stmt
         .query_map([user], key_from_row)
@@ -92,17 +109,17 @@ pub(super) fn record_ssh_key_use(
 }
 
 pub(super) fn key_from_row(r: &Row<'_>) -> rusqlite::Result<SshKeyRecord> {
-    let aaguid: Option<Vec<u8>> = r.get("aaguid")?;
+    let aaguid: Option<Vec<u8>> = r.get(6)?;
     Ok(SshKeyRecord {
-        user: r.get("user")?,
-        fingerprint: r.get("fingerprint")?,
-        key_type: r.get("key_type")?,
-        blob: r.get("blob")?,
-        label: r.get("label")?,
-        application: r.get("application")?,
+        user: r.get(0)?,
+        fingerprint: r.get(1)?,
+        key_type: r.get(2)?,
+        blob: r.get(3)?,
+        label: r.get(4)?,
+        application: r.get(5)?,
         aaguid: aaguid.and_then(|a| a.try_into().ok()),
-        attestation: r.get("attestation")?,
-        created: r.get("created")?,
-        last_used: r.get("last_used")?,
+        attestation: r.get(7)?,
+        created: r.get(8)?,
+        last_used: r.get(9)?,
     })
 }

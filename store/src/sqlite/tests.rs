@@ -762,3 +762,63 @@ fn an_offline_copy_follows_each_users_ssh_keys() -> Result<()> {
     assert_eq!(copy.offline_records(10)?, vec![]);
     Ok(())
 }
+
+/// How often SQLite compiled `sql` again since the connection cached it.
+fn reprepared(store: &SqliteStore, sql: &str) -> usize {
+    store
+        .conn
+        .prepare_cached(sql)
+        .map(|stmt| stmt.get_status(rusqlite::StatementStatus::RePrepare) as usize)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_sign_ins_reads_are_compiled_once() -> Result<()> {
+    let (_dir, mut store) = fresh();
+    store.add_key(&key("alice", 1), 8, &audit("key.added"))?;
+    for user in ["alice", "bob", "alice", "carol", "bob"] {
+        store.keys(user)?;
+        store.pass(user)?;
+        store.ssh_keys(user)?;
+    }
+    // The daemon keeps its statements; one bound to another user must not
+    // be compiled again (it was, for every read with an ORDER BY, until
+    // the query planner was told to keep one plan: `configure`).
+    assert_eq!(reprepared(&store, super::keys::KEYS_OF_USER), 0);
+    assert_eq!(reprepared(&store, super::passes::PASS_OF_USER), 0);
+    assert_eq!(reprepared(&store, super::ssh_keys::SSH_KEYS_OF_USER), 0);
+    Ok(())
+}
+
+fn audit_rows(store: &SqliteStore) -> i64 {
+    store
+        .conn
+        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_write_that_fails_or_panics_changes_nothing_and_ends_its_transaction() {
+    let (_dir, mut store) = fresh();
+    let failed = store.write(Durability::Synced, |tx| {
+        insert_audit(tx, &audit("half"))?;
+        tx.execute("INSERT INTO no_such_table VALUES (1)", [])
+    });
+    assert!(failed.is_err());
+    assert!(store.conn.is_autocommit(), "rolled back");
+    assert_eq!(audit_rows(&store), 0);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.write(Durability::Atomic, |tx| -> rusqlite::Result<()> {
+            insert_audit(tx, &audit("half"))?;
+            panic!("a bug in the middle of a write")
+        })
+    }));
+    assert!(panicked.is_err());
+    assert!(store.conn.is_autocommit(), "rolled back");
+    assert_eq!(audit_rows(&store), 0);
+    // The next write works, and commits.
+    store
+        .write(Durability::Synced, |tx| insert_audit(tx, &audit("whole")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(audit_rows(&store), 1);
+}
