@@ -198,11 +198,7 @@ class Fleet:
         self.softkey = ks.softkey_binary(self.world)
 
     def tapd_as_pam_tap(self, *args):
-        uid, gid = harness.USERS[harness.DAEMON_USER]
-        cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--",
-               harness.TAPD, *[str(a) for a in args]]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
+        return harness.tapd_as_pam_tap(*args)
 
     def host(self, name):
         return self.hosts[name]

@@ -318,6 +318,15 @@ def ping(socket_path):
         return False
 
 
+def tapd_as_pam_tap(*args):
+    """tapd run once as its own user (`--migrate`, `--migrate-to`, ...)."""
+    uid, gid = USERS[DAEMON_USER]
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--",
+           TAPD, *[str(a) for a in args]]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
 def store_dir(path):
     """A store directory as the package makes it: tapd's own, 0700."""
     path = Path(path)

@@ -47,12 +47,7 @@ def policy_with(tap, name, store_table):
     return tap.write_policy(name, text=text + store_table)
 
 
-def tapd_as_pam_tap(*args):
-    uid, gid = harness.USERS[harness.DAEMON_USER]
-    cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--",
-           harness.TAPD, *[str(a) for a in args]]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+tapd_as_pam_tap = harness.tapd_as_pam_tap
 
 
 def log_texts(syslog, mark):

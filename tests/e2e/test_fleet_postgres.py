@@ -12,7 +12,6 @@ to a standby are test_fleet_faults.py's.
 """
 
 import socket
-import subprocess
 import time
 
 import pytest
@@ -45,11 +44,7 @@ class Fleet:
                                 self.cluster.store_table("pam_tap_host", host_pw))
 
     def tapd_as_pam_tap(self, *args):
-        uid, gid = harness.USERS[harness.DAEMON_USER]
-        cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--",
-               harness.TAPD, *[str(a) for a in args]]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                               stdin=subprocess.DEVNULL)
+        return harness.tapd_as_pam_tap(*args)
 
     def sign_in(self, user, answer):
         return self.tap.auth(user, [answer], stack="gate", policy=self.host)

@@ -29,23 +29,29 @@ pub(super) fn audit(
         .map_err(|e| err(&store.path, "reading audit", e))?;
     let rows = stmt
         .query_map(params![filter.user, filter.host, here, limit], |r| {
-            Ok(AuditRecord {
-                seq: r.get(0)?,
-                time: r.get(1)?,
-                event: r.get(2)?,
-                user: r.get(3)?,
-                actor: r.get(4)?,
-                service: r.get(5)?,
-                rhost: r.get(6)?,
-                tty: r.get(7)?,
-                detail: r.get(8)?,
-                peer: r.get(9)?,
-                host: here.clone(),
-            })
+            audit_from_row(r, &here)
         })
         .map_err(|e| err(&store.path, "reading audit", e))?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(|e| err(&store.path, "reading audit", e))
+}
+
+/// A record from a row whose first ten columns are `seq, time, event, user,
+/// actor, service, rhost, tty, detail, peer`.
+pub(super) fn audit_from_row(r: &rusqlite::Row<'_>, host: &str) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get(0)?,
+        time: r.get(1)?,
+        event: r.get(2)?,
+        user: r.get(3)?,
+        actor: r.get(4)?,
+        service: r.get(5)?,
+        rhost: r.get(6)?,
+        tty: r.get(7)?,
+        detail: r.get(8)?,
+        peer: r.get(9)?,
+        host: host.to_string(),
+    })
 }
 
 /// Appends one record inside the caller's transaction.

@@ -46,32 +46,46 @@ pub(super) fn add_key(
     audit: &AuditRecord,
 ) -> Result<AddKey> {
     store.write(Durability::Synced, |tx| {
-        let count: i64 = tx.query_row("SELECT count(*) FROM keys WHERE user = ?1", [&key.user], |r| r.get(0))?;
+        let count: i64 = tx.query_row(
+            "SELECT count(*) FROM keys WHERE user = ?1",
+            [&key.user],
+            |r| r.get(0),
+        )?;
         if usize::try_from(count).unwrap_or(usize::MAX) >= max_keys {
             return Ok(AddKey::TooMany);
         }
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO keys
-             (user, credential_id, public_key, algorithm, aaguid, sign_count, label, attestation, created, last_used)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
-            params![
-                key.user,
-                key.credential_id,
-                key.public_key,
-                key.algorithm,
-                key.aaguid.as_slice(),
-                key.sign_count,
-                key.label,
-                key.attestation,
-                key.created
-            ],
-        )?;
-        if inserted == 0 {
+        if insert_key(tx, key, None)? == 0 {
             return Ok(AddKey::Duplicate);
         }
         insert_audit(tx, audit)?;
         Ok(AddKey::Added)
     })
+}
+
+/// Inserts `key` with `last_used`, unless the user has this credential
+/// already; the number of rows inserted.
+pub(super) fn insert_key(
+    tx: &rusqlite::Connection,
+    key: &KeyCredential,
+    last_used: Option<Timestamp>,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        "INSERT OR IGNORE INTO keys
+         (user, credential_id, public_key, algorithm, aaguid, sign_count, label, attestation, created, last_used)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            key.user,
+            key.credential_id,
+            key.public_key,
+            key.algorithm,
+            key.aaguid.as_slice(),
+            key.sign_count,
+            key.label,
+            key.attestation,
+            key.created,
+            last_used
+        ],
+    )
 }
 
 /// Removes one key. False when the user has no such key.

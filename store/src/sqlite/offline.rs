@@ -6,6 +6,7 @@
 //! are reconciled with the database. Its audit table holds only those
 //! offline records: each leaves it once the database has it.
 
+use super::audit::audit_from_row;
 use super::durability::Durability;
 use super::{err, keys, ssh_keys, OpenOptions, Result, SqliteStore};
 use rusqlite::params;
@@ -81,23 +82,7 @@ impl SqliteStore {
         self.write(Durability::Atomic, |tx| {
             tx.execute("DELETE FROM keys WHERE user = ?1", [user])?;
             for key in &merged {
-                tx.execute(
-                    "INSERT INTO keys
-                     (user, credential_id, public_key, algorithm, aaguid, sign_count, label, attestation, created, last_used)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        user,
-                        key.credential_id,
-                        key.public_key,
-                        key.algorithm,
-                        key.aaguid.as_slice(),
-                        key.sign_count,
-                        key.label,
-                        key.attestation,
-                        key.created,
-                        key.last_used
-                    ],
-                )?;
+                keys::insert_key(tx, key, key.last_used)?;
             }
             Ok(())
         })
@@ -112,23 +97,12 @@ impl SqliteStore {
         self.write(Durability::Atomic, |tx| {
             tx.execute("DELETE FROM ssh_keys WHERE user = ?1", [user])?;
             for key in from_database {
+                // One key, one user: a key now this user's leaves another's copy.
                 tx.execute(
-                    "INSERT OR REPLACE INTO ssh_keys
-                     (fingerprint, user, key_type, blob, label, application, aaguid, attestation, created, last_used)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        key.fingerprint,
-                        user,
-                        key.key_type,
-                        key.blob,
-                        key.label,
-                        key.application,
-                        key.aaguid.map(|a| a.to_vec()),
-                        key.attestation,
-                        key.created,
-                        key.last_used
-                    ],
+                    "DELETE FROM ssh_keys WHERE fingerprint = ?1",
+                    [&key.fingerprint],
                 )?;
+                ssh_keys::insert_ssh_key(tx, key, key.last_used)?;
             }
             Ok(())
         })
@@ -165,19 +139,8 @@ impl SqliteStore {
                 let credential_id: Option<Vec<u8>> = r.get(10)?;
                 let counter: Option<u32> = r.get(11)?;
                 Ok(Offline {
-                    record: AuditRecord {
-                        seq: r.get(0)?,
-                        time: r.get(1)?,
-                        event: r.get(2)?,
-                        user: r.get(3)?,
-                        actor: r.get(4)?,
-                        service: r.get(5)?,
-                        rhost: r.get(6)?,
-                        tty: r.get(7)?,
-                        detail: r.get(8)?,
-                        peer: r.get(9)?,
-                        host: String::new(),
-                    },
+                    // The database names the host when it takes the record.
+                    record: audit_from_row(r, "")?,
                     key_use: credential_id.zip(counter).map(|(credential_id, counter)| {
                         OfflineKeyUse {
                             credential_id,

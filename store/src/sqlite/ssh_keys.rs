@@ -38,6 +38,32 @@ pub(super) fn ssh_keys(store: &SqliteStore, user: &str) -> Result<Vec<SshKeyReco
         .map_err(|e| err(&store.path, "reading SSH keys", e))
 }
 
+/// Inserts `key` with `last_used`, unless anyone has this key already;
+/// the number of rows inserted.
+pub(super) fn insert_ssh_key(
+    tx: &rusqlite::Connection,
+    key: &SshKeyRecord,
+    last_used: Option<Timestamp>,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        "INSERT OR IGNORE INTO ssh_keys
+         (fingerprint, user, key_type, blob, label, application, aaguid, attestation, created, last_used)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            key.fingerprint,
+            key.user,
+            key.key_type,
+            key.blob,
+            key.label,
+            key.application,
+            key.aaguid.map(|a| a.to_vec()),
+            key.attestation,
+            key.created,
+            last_used
+        ],
+    )
+}
+
 /// Adds a key unless the user has `max_keys` already, or anyone has this key.
 pub(super) fn add_ssh_key(
     store: &mut SqliteStore,
@@ -54,23 +80,7 @@ pub(super) fn add_ssh_key(
         if usize::try_from(count).unwrap_or(usize::MAX) >= max_keys {
             return Ok(AddKey::TooMany);
         }
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO ssh_keys
-             (fingerprint, user, key_type, blob, label, application, aaguid, attestation, created, last_used)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)",
-            params![
-                key.fingerprint,
-                key.user,
-                key.key_type,
-                key.blob,
-                key.label,
-                key.application,
-                key.aaguid.map(|a| a.to_vec()),
-                key.attestation,
-                key.created
-            ],
-        )?;
-        if inserted == 0 {
+        if insert_ssh_key(tx, key, None)? == 0 {
             return Ok(AddKey::Duplicate);
         }
         insert_audit(tx, audit)?;
