@@ -35,7 +35,7 @@ pub fn serve(stream: UnixStream, peer: Peer, pool: &Pool, admission: Admission) 
             return;
         }
     };
-    let (response, after) = pool.run(peer, request);
+    let response = pool.run(peer, request);
     let written = write_message(
         &mut Deadline::new(&stream, Instant::now() + WRITE_DEADLINE),
         &response,
@@ -47,7 +47,6 @@ pub fn serve(stream: UnixStream, peer: Peer, pool: &Pool, admission: Admission) 
         ));
     }
     drop(admission);
-    after.finish(pool);
 }
 
 /// The refusal's text for a request that could not be read.

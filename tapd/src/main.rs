@@ -109,7 +109,7 @@ fn run(cli: &Cli) -> Result<(), Fatal> {
         policy: policy.clone(),
         challenges: Default::default(),
         hashes: tapd::hash_gate::HashSlots::new(hashes),
-        offline: tapd::offline::OfflineKeys::new(),
+        offline: tapd::offline::OfflineKeys::default(),
     });
     let workers = hashes + 2;
     let pool = Pool::new(workers, shared);

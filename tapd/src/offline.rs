@@ -37,7 +37,6 @@ use tap_store::{Offline, SqliteStore};
 const RECONCILE_BATCH: u32 = 100;
 
 /// The copy, shared by the workers: each use is a short local transaction.
-#[derive(Default)]
 pub struct OfflineKeys {
     copy: Mutex<Option<SqliteStore>>,
     /// The copy may hold records the database has not seen. Starts set, so
@@ -67,13 +66,16 @@ pub fn servable(request: &Request) -> bool {
     )
 }
 
-impl OfflineKeys {
-    pub fn new() -> OfflineKeys {
-        let keys = OfflineKeys::default();
-        keys.unsettled.store(true, Ordering::Release);
-        keys
+impl Default for OfflineKeys {
+    fn default() -> OfflineKeys {
+        OfflineKeys {
+            copy: Mutex::new(None),
+            unsettled: AtomicBool::new(true),
+        }
     }
+}
 
+impl OfflineKeys {
     /// The copy at `path`, opened (created) on first use, or again when the
     /// policy names another file.
     pub fn open(&self, path: &Path) -> Result<MutexGuard<'_, Option<SqliteStore>>, StoreError> {
@@ -123,19 +125,26 @@ impl OfflineKeys {
     }
 
     /// Sends the copy's offline records to the database, if there may be
-    /// any. Stops at the first failure (the database went away again) and
-    /// tries again after the next request that reaches it.
+    /// any, before the request that found the database answering is served:
+    /// a key's offline counter must reach the database before a newer
+    /// online use of that key, or the online use would race it (refused) and
+    /// the offline one then look like a clone. Requests on other workers
+    /// wait on the copy's lock meanwhile, and find it settled. Stops at the
+    /// first failure (the database went away again); the next request that
+    /// reaches it tries again.
     pub fn reconcile(&self, path: &Path, database: &mut dyn Store) {
-        if !self.unsettled.swap(false, Ordering::AcqRel) {
+        if !self.unsettled.load(Ordering::Acquire) {
             return;
         }
         let Ok(mut guard) = self.open(path) else {
-            self.unsettled.store(true, Ordering::Release);
             return;
         };
         let Some(copy) = guard.as_mut() else {
             return;
         };
+        // Cleared under the copy's lock, which serving offline also holds
+        // when it sets it: a record made meanwhile sets it again.
+        self.unsettled.store(false, Ordering::Release);
         match reconcile(copy, database) {
             Ok(Settled {
                 records,

@@ -84,14 +84,10 @@ impl Pool {
     }
 
     /// Runs one request in a place, on the caller's thread, and returns its
-    /// response, and what is to be done once it is written. Waits at most
-    /// `QUEUE_WAIT` for a place (then it is refused as busy, and never run).
-    pub fn run(&self, peer: Peer, request: Request) -> (Response, AfterAnswer) {
-        let mut served = self.serve_in_place(peer, request);
-        let after = AfterAnswer {
-            reconcile: served.reached_store.take(),
-        };
-        (served.response(), after)
+    /// response. Waits at most `QUEUE_WAIT` for a place (then it is refused
+    /// as busy, and never run).
+    pub fn run(&self, peer: Peer, request: Request) -> Response {
+        self.serve_in_place(peer, request).response()
     }
 
     fn serve_in_place(&self, peer: Peer, request: Request) -> Served {
@@ -114,20 +110,6 @@ impl Pool {
             return Served::refused(internal_refusal());
         };
         serve(&self.shared, store, &peer, request)
-    }
-
-    /// The offline copy's records into the database, in a place of its own
-    /// (as a user's request: root's place stays free), after a request that
-    /// reached the database was answered, so no sign-in waits on it.
-    fn reconcile(&self, path: &std::path::Path, policy: &tap_core::policy::Policy) {
-        let Ok(mut held) = self.hold(false) else {
-            return;
-        };
-        if let Some(store) = held.store.as_mut() {
-            if let Ok(database) = store.get(policy) {
-                self.shared.offline.reconcile(path, database);
-            }
-        }
     }
 
     /// Whether the first of a queue may take a place now: root's whenever
@@ -267,10 +249,11 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
                 },
                 None => KeyCopy::None,
             };
-            let outcome = handle(shared, peer, policy.clone(), open, key_copy, request);
+            if let Some(path) = path {
+                shared.offline.reconcile(path, open);
+            }
             Served {
-                outcome,
-                reached_store: path.map(|path| (path.to_path_buf(), policy)),
+                outcome: handle(shared, peer, policy, open, key_copy, request),
             }
         }
         (Err(e), Some(path)) if offline_ok => {
@@ -292,7 +275,6 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
             shared.offline.served_offline();
             Served {
                 outcome: handle(shared, peer, policy, open, KeyCopy::Serving, request),
-                reached_store: None,
             }
         }
         (Err(e), _) => {
@@ -312,36 +294,16 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
     outcome
 }
 
-/// What is left to do once a response is written.
-pub struct AfterAnswer {
-    /// The database answered, and the policy keeps an offline copy.
-    reconcile: Option<(std::path::PathBuf, Arc<tap_core::policy::Policy>)>,
-}
-
-impl AfterAnswer {
-    pub fn finish(self, pool: &Pool) {
-        if let Some((path, policy)) = self.reconcile {
-            if pool.shared.offline.unsettled() {
-                pool.reconcile(&path, &policy);
-            }
-        }
-    }
-}
-
 /// What became of one request.
 struct Served {
     /// None: the handler panicked.
     outcome: Option<Response>,
-    /// The database answered this request, and the policy keeps an offline
-    /// copy there: the copy's records may be reconciled now.
-    reached_store: Option<(std::path::PathBuf, Arc<tap_core::policy::Policy>)>,
 }
 
 impl Served {
     fn refused(refusal: Refusal) -> Served {
         Served {
             outcome: Some(Response::Refused(refusal)),
-            reached_store: None,
         }
     }
 
@@ -394,7 +356,7 @@ mod tests {
             policy: Arc::new(PolicyCache::new(std::path::Path::new("/nonexistent"))),
             challenges: Challenges::default(),
             hashes: HashSlots::new(1),
-            offline: OfflineKeys::new(),
+            offline: OfflineKeys::default(),
         });
         Pool::new(workers, shared)
     }
