@@ -135,7 +135,7 @@ def test_with_the_database_down_only_a_copied_key_signs_in(fleet):
         assert other.rc == UNAVAIL and not other.fellthrough, other
     print(f"offline key sign-in, database stopped: {took:.2f} s")
     # Back: the next request on host-b that reaches the database sends the
-    # offline record on, after its own answer.
+    # offline record on, before serving it.
     fleet_hosts.assert_key_success(fleet.sign_in("host-b", user, stack="gate"))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
