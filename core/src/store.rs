@@ -138,6 +138,12 @@ pub trait Store {
     /// those (the filter applies before the limit).
     fn audit_where(&self, filter: AuditFilter<'_>, limit: u32) -> Result<Vec<AuditRecord>>;
 
+    /// Whether this host already wrote a record about `user` whose detail
+    /// ends with `detail_end`. Reconciling an offline copy asks it before it
+    /// sends a record, because an answer lost after the database committed
+    /// must not send that record twice (and make its key look cloned).
+    fn has_own_record(&self, user: &str, detail_end: &str) -> Result<bool>;
+
     /// The user's keys, oldest first (ties by credential id).
     fn keys(&self, user: &str) -> Result<Vec<KeyCredential>>;
 

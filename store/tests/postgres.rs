@@ -49,6 +49,10 @@ const CASES: &[(&str, Case)] = &[
     ("audit_keeps_the_newest_in_order_with_the_host", audit_order),
     ("audit_filters_by_host_before_the_limit", audit_by_host),
     (
+        "offline_record_found_by_its_mark_on_this_host_only",
+        own_record_by_mark,
+    ),
+    (
         "exactly_once_under_a_race_of_64_connections",
         race_exactly_once,
     ),
@@ -890,6 +894,48 @@ fn audit_by_host(cluster: &Cluster) {
     let all = read(None, None, 100);
     assert_eq!(all.len(), 8);
     assert_eq!(all.iter().filter(|(_, h)| *h == here).count(), 3);
+}
+
+/// Reconciling asks whether this host already delivered an offline record
+/// (its detail's end): another host's record with the same end, another
+/// user's, or a mark only contained in a detail, is not this one.
+fn own_record_by_mark(cluster: &Cluster) {
+    let (db, _admin, mut host) = fresh(cluster);
+    let mark = "(offline: the database was unreachable; record 0123456789abcdef)";
+    let has = |host: &PostgresStore, user: &str, end: &str| {
+        host.has_own_record(user, end)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert!(!has(&host, "alice", mark));
+    cluster.sql(
+        &db,
+        &format!(
+            "SELECT pam_tap.append_audit(1, 'e', 'alice', 'alice', 'login', '', '', 'key k {mark}', \
+             '', 'other-host')"
+        ),
+    );
+    assert!(
+        !has(&host, "alice", mark),
+        "another host's record is not this host's"
+    );
+    host.append_audit(&AuditRecord {
+        detail: format!("key k {mark} and more"),
+        ..audit("e")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!has(&host, "alice", mark), "the mark must end the detail");
+    host.append_audit(&AuditRecord {
+        detail: format!("key k {mark}"),
+        ..audit("e")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(has(&host, "alice", mark));
+    assert!(!has(&host, "bob", mark));
+    assert!(!has(
+        &host,
+        "alice",
+        "(offline: the database was unreachable; record 0123456789abcdee)"
+    ));
 }
 
 fn race_exactly_once(cluster: &Cluster) {

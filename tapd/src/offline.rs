@@ -18,6 +18,11 @@
 //!   up to the one the key answered with, unless the database has that
 //!   counter or a higher one already (the key was used elsewhere meanwhile:
 //!   a clone, or a copy raced), which is flagged as `key.counter_regressed`.
+//!   Each record's detail ends with a mark naming it (a random name the
+//!   copy gave it), and a record the database already has is not sent again:
+//!   an answer lost after the database committed, or tapd stopped before
+//!   the copy settled the record, would otherwise write it twice, and its
+//!   key's counter, already moved, would look like a clone's.
 
 use crate::context::Challenges;
 use crate::log;
@@ -149,14 +154,20 @@ impl OfflineKeys {
             Ok(Settled {
                 records,
                 flagged,
+                already,
                 more,
             }) => {
                 if records > 0 {
                     log::notice(&format!(
                         "offline copy: {records} record(s) of sign-ins made while the database was \
-                         unreachable are now in it{}",
+                         unreachable are now in it{}{}",
                         if flagged > 0 {
                             format!("; {flagged} flagged as a possible cloned key")
+                        } else {
+                            String::new()
+                        },
+                        if already > 0 {
+                            format!("; {already} it had already (not sent again)")
                         } else {
                             String::new()
                         }
@@ -183,6 +194,9 @@ pub struct Settled {
     pub records: usize,
     /// Key sign-ins whose counter the database had already reached.
     pub flagged: usize,
+    /// Records the database had already: sent before, but the answer was
+    /// lost or the copy not settled.
+    pub already: usize,
     /// More records wait for the next pass.
     pub more: bool,
 }
@@ -198,7 +212,10 @@ pub fn reconcile(copy: &mut SqliteStore, database: &mut dyn Store) -> Result<Set
     };
     for offline in records {
         let seq = offline.record.seq;
-        if reconcile_one(database, offline)? {
+        let mark = offline_mark(&offline);
+        if database.has_own_record(&offline.record.user, &mark)? {
+            settled.already += 1;
+        } else if reconcile_one(database, offline, &mark)? {
             settled.flagged += 1;
         }
         copy.settle_offline_record(seq)?;
@@ -207,8 +224,24 @@ pub fn reconcile(copy: &mut SqliteStore, database: &mut dyn Store) -> Result<Set
     Ok(settled)
 }
 
-/// One offline record into the database; true when it was flagged.
-fn reconcile_one(database: &mut dyn Store, offline: Offline) -> Result<bool, StoreError> {
+/// What ends the detail of an offline record in the database: the same
+/// for one record of the copy however often it is sent, and another for
+/// any other record (its random name in the copy).
+fn offline_mark(offline: &Offline) -> String {
+    format!(
+        "(offline: the database was unreachable; record {})",
+        offline.id.to_lowercase()
+    )
+}
+
+/// One offline record into the database; true when it was flagged. The
+/// record, which carries the mark, is always written last: once the
+/// database has it, the whole record has arrived.
+fn reconcile_one(
+    database: &mut dyn Store,
+    offline: Offline,
+    mark: &str,
+) -> Result<bool, StoreError> {
     let mut record = offline.record;
     // The sign-in's record names the key as "key LABEL".
     let label = record
@@ -216,7 +249,7 @@ fn reconcile_one(database: &mut dyn Store, offline: Offline) -> Result<bool, Sto
         .strip_prefix("key ")
         .unwrap_or(&record.detail)
         .to_string();
-    record.detail = format!("{} (offline: the database was unreachable)", record.detail);
+    record.detail = format!("{} {mark}", record.detail);
     let Some(used) = offline.key_use else {
         database.append_audit(&record)?;
         return Ok(false);
@@ -237,21 +270,21 @@ fn reconcile_one(database: &mut dyn Store, offline: Offline) -> Result<bool, Sto
     for _ in 0..3 {
         let keys = database.keys(&record.user)?;
         let Some(key) = keys.iter().find(|k| k.credential_id == used.credential_id) else {
-            database.append_audit(&record)?;
             database.append_audit(&flag(format!(
                 "an offline sign-in used key {label} that the database no longer has"
             )))?;
+            database.append_audit(&record)?;
             return Ok(true);
         };
         // An authenticator without a counter answers 0 every time.
         let counted = used.counter > 0 || key.sign_count > 0;
         if counted && key.sign_count >= used.counter {
-            database.append_audit(&record)?;
             database.append_audit(&flag(format!(
                 "possible cloned key {}: an offline sign-in answered with counter {}, but the \
                  database had {} from a sign-in elsewhere",
                 key.label, used.counter, key.sign_count
             )))?;
+            database.append_audit(&record)?;
             return Ok(true);
         }
         if !counted {
@@ -391,6 +424,7 @@ mod tests {
             Ok(Settled {
                 records: 2,
                 flagged: 0,
+                already: 0,
                 more: false
             })
         );
@@ -399,18 +433,25 @@ mod tests {
             Ok(15)
         );
         let logged = events(&stores.database);
-        assert_eq!(
-            logged[1..],
-            [
-                (
-                    Event::KeySignIn.name().to_string(),
-                    "key yubi1 (offline: the database was unreachable)".to_string()
-                ),
-                (
-                    Event::KeySignInFailed.name().to_string(),
-                    "NoCredentials: none (offline: the database was unreachable)".to_string()
-                ),
-            ]
+        assert_eq!(logged.len(), 3, "{logged:?}");
+        assert_eq!(logged[1].0, Event::KeySignIn.name());
+        assert!(
+            logged[1]
+                .1
+                .starts_with("key yubi1 (offline: the database was unreachable; record "),
+            "{logged:?}"
+        );
+        assert_eq!(logged[2].0, Event::KeySignInFailed.name());
+        assert!(
+            logged[2]
+                .1
+                .starts_with("NoCredentials: none (offline: the database was unreachable; record "),
+            "{logged:?}"
+        );
+        assert_ne!(
+            logged[1].1[10..],
+            logged[2].1[20..],
+            "each record its own mark"
         );
         // Settled: a second pass has nothing to send.
         assert_eq!(stores.copy.offline_records(10), Ok(vec![]));
@@ -438,12 +479,58 @@ mod tests {
             stores.database.keys("alice").map(|k| k[0].sign_count),
             Ok(20)
         );
-        let last = events(&stores.database).pop().unwrap_or_default();
-        assert_eq!(last.0, Event::KeyCounterRegressed.name());
+        let flags = flags(&stores.database);
+        assert_eq!(flags.len(), 1, "{flags:?}");
         assert!(
-            last.1.contains("counter 15, but the database had 20"),
-            "{last:?}"
+            flags[0].contains("counter 15, but the database had 20"),
+            "{flags:?}"
         );
+    }
+
+    /// `key.counter_regressed` details in the database.
+    fn flags(store: &SqliteStore) -> Vec<String> {
+        events(store)
+            .into_iter()
+            .filter(|(event, _)| event == Event::KeyCounterRegressed.name())
+            .map(|(_, detail)| detail)
+            .collect()
+    }
+
+    #[test]
+    fn a_record_the_database_has_is_not_sent_again() {
+        let mut stores = stores();
+        let seen = enrolled(&mut stores, 10);
+        offline_sign_in(&mut stores.copy, &seen, 15);
+        let failed = record(Event::KeySignInFailed, "NoCredentials: none");
+        assert_eq!(stores.copy.append_audit(&failed), Ok(()));
+        // The database commits both records, but the copy never hears so
+        // (the answer was lost, or tapd stopped before settling).
+        for offline in stores.copy.offline_records(10).unwrap_or_default() {
+            let mark = offline_mark(&offline);
+            assert_eq!(
+                reconcile_one(&mut stores.database, offline, &mark),
+                Ok(false)
+            );
+        }
+        let before = events(&stores.database);
+        assert_eq!(before.len(), 3, "{before:?}");
+        // The next pass finds both there: nothing written twice, and the
+        // counter it moved is no clone.
+        assert_eq!(
+            reconcile(&mut stores.copy, &mut stores.database),
+            Ok(Settled {
+                records: 2,
+                flagged: 0,
+                already: 2,
+                more: false
+            })
+        );
+        assert_eq!(events(&stores.database), before);
+        assert_eq!(
+            stores.database.keys("alice").map(|k| k[0].sign_count),
+            Ok(15)
+        );
+        assert_eq!(stores.copy.offline_records(10), Ok(vec![]));
     }
 
     #[test]
@@ -468,13 +555,9 @@ mod tests {
             reconcile(&mut stores.copy, &mut stores.database).map(|s| s.flagged),
             Ok(1)
         );
-        let last = events(&stores.database).pop().unwrap_or_default();
         assert_eq!(
-            last,
-            (
-                Event::KeyCounterRegressed.name().to_string(),
-                "an offline sign-in used key yubi1 that the database no longer has".to_string()
-            )
+            flags(&stores.database),
+            ["an offline sign-in used key yubi1 that the database no longer has"]
         );
     }
 }

@@ -33,7 +33,7 @@ from conftest import WORLD
 
 HOSTS = ("host-a", "host-b")
 UNAVAIL = "PAM_AUTHINFO_UNAVAIL"
-OFFLINE = "(offline: the database was unreachable)"
+OFFLINE = "(offline: the database was unreachable; record "
 
 
 FLEET_MD = harness.REPO / "docs" / "fleet.md"

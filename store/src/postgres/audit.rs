@@ -36,6 +36,23 @@ pub(super) fn append_audit(store: &mut PostgresStore, audit: &AuditRecord) -> Re
     })
 }
 
+/// Whether this host wrote a record about `user` whose detail ends with
+/// `detail_end` (the user's index, then this host's records of them).
+pub(super) fn has_own_record(store: &PostgresStore, user: &str, detail_end: &str) -> Result<bool> {
+    let host = store.host_name.as_str();
+    store.call("reading audit", |c| {
+        Box::pin(async move {
+            c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM pam_tap.audit WHERE \"user\" = $1 AND host = $2
+                                AND right(detail, length($3)) = $3)",
+                &[&user, &host, &detail_end],
+            )
+            .await?
+            .try_get(0)
+        })
+    })
+}
+
 /// Audit records matching `filter`, oldest first; the newest `limit` of
 /// them: the filter is in the query, so it applies before the limit.
 pub(super) fn audit(

@@ -36,6 +36,19 @@ pub(super) fn audit(
         .map_err(|e| err(&store.path, "reading audit", e))
 }
 
+/// Whether a record about `user` ends its detail with `detail_end` (a
+/// SQLite store is one host's: every record is its own).
+pub(super) fn has_record(store: &SqliteStore, user: &str, detail_end: &str) -> Result<bool> {
+    store
+        .conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM audit WHERE user = ?1
+                            AND substr(detail, -length(?2)) = ?2)",
+        )
+        .and_then(|mut stmt| stmt.query_row(params![user, detail_end], |r| r.get(0)))
+        .map_err(|e| err(&store.path, "reading audit", e))
+}
+
 /// A record from a row whose first ten columns are `seq, time, event, user,
 /// actor, service, rhost, tty, detail, peer`.
 pub(super) fn audit_from_row(r: &rusqlite::Row<'_>, host: &str) -> rusqlite::Result<AuditRecord> {

@@ -241,6 +241,10 @@ impl Store for SqliteStore {
         audit::audit(self, filter, limit)
     }
 
+    fn has_own_record(&self, user: &str, detail_end: &str) -> Result<bool> {
+        audit::has_record(self, user, detail_end)
+    }
+
     fn keys(&self, user: &str) -> Result<Vec<KeyCredential>> {
         keys::keys(self, user)
     }

@@ -24,10 +24,24 @@ const OFFLINE_USES: &str = "CREATE TABLE IF NOT EXISTS offline_uses (
     counter       INTEGER NOT NULL
 ) STRICT;";
 
+/// Each offline record's name, random, made with the record: the mark
+/// reconciling puts on it in the database, so that it can tell whether the
+/// database has it already. (The record's `seq` will not do: once every
+/// record is settled, SQLite numbers the next one 1 again.)
+const OFFLINE_IDS: &str = "CREATE TABLE IF NOT EXISTS offline_ids (
+    audit_seq INTEGER PRIMARY KEY NOT NULL,
+    id        BLOB NOT NULL
+) STRICT;
+CREATE TRIGGER IF NOT EXISTS offline_id AFTER INSERT ON audit BEGIN
+    INSERT INTO offline_ids (audit_seq, id) VALUES (NEW.seq, randomblob(8));
+END;";
+
 /// One record made while the database was unreachable, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Offline {
     pub record: AuditRecord,
+    /// Its name, random: 16 hex digits.
+    pub id: String,
     /// For a key sign-in: the key and the counter it answered with.
     pub key_use: Option<OfflineKeyUse>,
 }
@@ -52,7 +66,7 @@ impl SqliteStore {
         )?;
         store
             .conn
-            .execute_batch(OFFLINE_USES)
+            .execute_batch(&format!("{OFFLINE_USES}\n{OFFLINE_IDS}"))
             .map_err(|e| err(path, "offline copy", e))?;
         store.offline_copy = true;
         Ok(store)
@@ -129,8 +143,9 @@ impl SqliteStore {
             .conn
             .prepare_cached(
                 "SELECT a.seq, a.time, a.event, a.user, a.actor, a.service, a.rhost, a.tty,
-                        a.detail, a.peer, u.credential_id, u.counter
+                        a.detail, a.peer, u.credential_id, u.counter, hex(i.id)
                  FROM audit a LEFT JOIN offline_uses u ON u.audit_seq = a.seq
+                      LEFT JOIN offline_ids i ON i.audit_seq = a.seq
                  ORDER BY a.seq LIMIT ?1",
             )
             .map_err(|e| err(&self.path, "reading offline records", e))?;
@@ -138,9 +153,14 @@ impl SqliteStore {
             .query_map([limit], |r| {
                 let credential_id: Option<Vec<u8>> = r.get(10)?;
                 let counter: Option<u32> = r.get(11)?;
+                // A record from before the copy named its records gets its
+                // sequence number; nothing else lacks a name.
+                let id: Option<String> = r.get(12)?;
+                let record = audit_from_row(r, "")?;
                 Ok(Offline {
+                    id: id.unwrap_or_else(|| format!("seq{}", record.seq)),
                     // The database names the host when it takes the record.
-                    record: audit_from_row(r, "")?,
+                    record,
                     key_use: credential_id.zip(counter).map(|(credential_id, counter)| {
                         OfflineKeyUse {
                             credential_id,
@@ -159,6 +179,7 @@ impl SqliteStore {
     pub fn settle_offline_record(&mut self, seq: i64) -> Result<()> {
         self.write(Durability::Synced, |tx| {
             tx.execute("DELETE FROM offline_uses WHERE audit_seq = ?1", [seq])?;
+            tx.execute("DELETE FROM offline_ids WHERE audit_seq = ?1", [seq])?;
             tx.execute("DELETE FROM audit WHERE seq = ?1", [seq])?;
             Ok(())
         })
