@@ -14,6 +14,6 @@ mod sys;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use postgres::{PostgresConfig, PostgresStore, StoreWarning};
+pub use postgres::{PostgresConfig, PostgresStore, Roster, RosterEvent, StoreWarning};
 pub use snapshot::{Copied, Snapshot};
 pub use sqlite::{Offline, OfflineKeyUse, OpenOptions, SqliteStore};

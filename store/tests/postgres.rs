@@ -18,7 +18,9 @@ use tap_core::pass::testkit::sample;
 use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
 use tap_core::store::{AddKey, AuditFilter, FailureCount, Store};
-use tap_store::{PostgresConfig, PostgresStore, Snapshot, SqliteStore, StoreWarning};
+use tap_store::{
+    PostgresConfig, PostgresStore, Roster, RosterEvent, Snapshot, SqliteStore, StoreWarning,
+};
 
 type Case = fn(&Cluster);
 
@@ -51,6 +53,10 @@ const CASES: &[(&str, Case)] = &[
     (
         "offline_record_found_by_its_mark_on_this_host_only",
         own_record_by_mark,
+    ),
+    (
+        "roster_answers_users_without_pass_or_key_and_follows_the_database",
+        roster_follows,
     ),
     (
         "exactly_once_under_a_race_of_64_connections",
@@ -936,6 +942,116 @@ fn own_record_by_mark(cluster: &Cluster) {
         "alice",
         "(offline: the database was unreachable; record 0123456789abcdee)"
     ));
+}
+
+/// Polls `what` every 10 ms for up to `limit`; how long it took.
+fn within(limit: Duration, what: impl Fn() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if what() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// The roster (store/src/postgres/roster.rs): read at start, told of new
+/// passes and keys by the triggers, trusted only while its session
+/// answers, read again by a new session; a store that uses it answers a
+/// plan for a user with neither pass nor key without asking the database.
+fn roster_follows(cluster: &Cluster) {
+    let (db, mut admin, mut host) = fresh(cluster);
+    let before = one_time(1);
+    admin
+        .put_pass(&before, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let roster = Roster::start(&config(cluster, &db, Role::Host), move |e| {
+        seen.lock().unwrap_or_else(|e| panic!("{e}")).push(e)
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let roster = Arc::new(roster);
+    let took = within(Duration::from_secs(10), || roster.is_current());
+    println!("  roster current after {took:?}");
+    assert!(took.is_some(), "roster never current: {events:?}");
+    assert_eq!(
+        events.lock().map(|e| e.clone()).unwrap_or_default(),
+        vec![RosterEvent::Current { users: 1 }]
+    );
+    assert!(!roster.has_nothing(&before.user));
+    assert!(roster.has_nothing("bob"));
+
+    // New rows elsewhere (another host's admin): told by NOTIFY.
+    let mut pass = one_time(2);
+    pass.user = "dave".into();
+    admin
+        .put_pass(&pass, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = within(Duration::from_secs(2), || !roster.has_nothing("dave"));
+    println!("  a new pass known after {took:?}");
+    assert!(took.is_some(), "the new pass was never heard of");
+    assert_eq!(
+        admin.add_key(&key("carol", 1), 5, &audit("key.enrolled")),
+        Ok(AddKey::Added)
+    );
+    let took = within(Duration::from_secs(2), || !roster.has_nothing("carol"));
+    println!("  a new key known after {took:?}");
+    assert!(took.is_some(), "the new key was never heard of");
+
+    // A store using it answers bob's plan without the database: with the
+    // host role's reads taken away, bob's plan is still answered (nothing),
+    // and alice's is refused, as it must be asked.
+    host.use_roster(Arc::clone(&roster));
+    cluster.sql(
+        &db,
+        "REVOKE SELECT ON pam_tap.keys, pam_tap.host_passes FROM pam_tap_host",
+    );
+    assert_eq!(host.keys_and_pass("bob"), Ok((vec![], None)));
+    let asked = host.keys_and_pass(&before.user);
+    assert!(asked.is_err(), "{asked:?}");
+    cluster.sql(
+        &db,
+        "GRANT SELECT ON pam_tap.keys, pam_tap.host_passes TO pam_tap_host",
+    );
+    assert_eq!(host.keys_and_pass("carol").map(|(k, _)| k.len()), Ok(1));
+
+    // Its session ended: not trusted until a new one has read the list
+    // again, which has what was written meanwhile.
+    cluster.sql(
+        &db,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name LIKE 'pam_tap-roster@%'",
+    );
+    let took = within(Duration::from_secs(2), || !roster.is_current());
+    assert!(took.is_some(), "still trusted after its session ended");
+    assert!(
+        !roster.has_nothing("erin"),
+        "not current: nobody is known to have nothing"
+    );
+    let mut pass = one_time(3);
+    pass.user = "erin".into();
+    admin
+        .put_pass(&pass, &audit("pass.issued"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = within(Duration::from_secs(10), || roster.is_current());
+    println!("  current again after {took:?}");
+    assert!(took.is_some(), "roster never current again: {events:?}");
+    assert!(!roster.has_nothing("erin"));
+    assert!(roster.has_nothing("bob"));
+    let events = events.lock().map(|e| e.clone()).unwrap_or_default();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                RosterEvent::Current { users: 1 },
+                RosterEvent::Lost(_),
+                RosterEvent::Current { users: 4 }
+            ]
+        ),
+        "{events:?}"
+    );
 }
 
 fn race_exactly_once(cluster: &Cluster) {

@@ -21,6 +21,7 @@ pub mod log;
 pub mod offline;
 pub mod peer;
 pub mod policy_cache;
+pub mod roster;
 pub mod server;
 pub mod signin;
 pub mod store_slot;

@@ -110,6 +110,7 @@ fn run(cli: &Cli) -> Result<(), Fatal> {
         challenges: Default::default(),
         hashes: tapd::hash_gate::HashSlots::new(hashes),
         offline: tapd::offline::OfflineKeys::default(),
+        rosters: tapd::roster::Rosters::default(),
     });
     let workers = hashes + 2;
     let pool = Pool::new(workers, shared);

@@ -8,6 +8,8 @@ use tap_core::policy::{Backend, Policy, StorePolicy};
 use tap_core::store::{Store, StoreError};
 use tap_store::{PostgresConfig, PostgresStore, SqliteStore};
 
+use crate::roster::Rosters;
+
 enum Open {
     Sqlite {
         path: PathBuf,
@@ -30,21 +32,29 @@ pub struct StoreSlot {
 impl StoreSlot {
     /// This worker's connection to the policy's store. A SQLite store is
     /// created (0600, in a 0700 directory, the daemon's) when missing.
-    pub fn get(&mut self, policy: &Policy) -> Result<&mut dyn Store, StoreError> {
+    pub fn get(
+        &mut self,
+        policy: &Policy,
+        rosters: &Rosters,
+    ) -> Result<&mut dyn Store, StoreError> {
         match policy.store.backend {
             Backend::Sqlite => self.sqlite(policy.store.sqlite_path()),
-            Backend::Postgresql => self.postgres(&policy.store),
+            Backend::Postgresql => self.postgres(&policy.store, rosters),
         }
     }
 
     /// `get`, and for PostgreSQL a session that answers now (one kept from
     /// an earlier request may have died since): a request the offline copy
     /// could serve learns here, before any step, which one serves it.
-    pub fn get_answering(&mut self, policy: &Policy) -> Result<&mut dyn Store, StoreError> {
+    pub fn get_answering(
+        &mut self,
+        policy: &Policy,
+        rosters: &Rosters,
+    ) -> Result<&mut dyn Store, StoreError> {
         if policy.store.backend == Backend::Sqlite {
-            return self.get(policy);
+            return self.get(policy, rosters);
         }
-        self.postgres(&policy.store)?;
+        self.postgres(&policy.store, rosters)?;
         match self.open.as_mut() {
             Some(Open::Postgres { store, .. }) => {
                 store.reachable()?;
@@ -81,13 +91,20 @@ impl StoreSlot {
     }
 
     /// The session reconnects by itself after a lost connection; a change
-    /// of the settings opens a new one.
-    fn postgres(&mut self, settings: &StorePolicy) -> Result<&mut dyn Store, StoreError> {
+    /// of the settings opens a new one. Each uses the daemon's roster.
+    fn postgres(
+        &mut self,
+        settings: &StorePolicy,
+        rosters: &Rosters,
+    ) -> Result<&mut dyn Store, StoreError> {
         let current =
             matches!(&self.open, Some(Open::Postgres { settings: s, .. }) if s == settings);
         if !current {
             self.open = None;
-            let store = PostgresStore::connect(&postgres_config(settings))?;
+            let mut store = PostgresStore::connect(&postgres_config(settings))?;
+            if let Some(roster) = rosters.for_settings(settings) {
+                store.use_roster(roster);
+            }
             for warning in store.warnings() {
                 crate::log::warning(&format!("store {}: {warning}", settings.describe()));
             }

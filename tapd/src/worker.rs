@@ -15,6 +15,7 @@ use crate::hash_gate::HashSlots;
 use crate::offline::OfflineKeys;
 use crate::peer::Peer;
 use crate::policy_cache::PolicyCache;
+use crate::roster::Rosters;
 use crate::store_slot::StoreSlot;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -34,6 +35,8 @@ pub struct Shared {
     pub hashes: HashSlots,
     /// `[store] offline_keys`: this host's copy of the fleet's keys.
     pub offline: OfflineKeys,
+    /// Who has a pass or key in a fleet's database (`roster.rs`).
+    pub rosters: Rosters,
 }
 
 struct Places {
@@ -231,13 +234,13 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
     let copy_path = crate::offline::cache_path(&policy);
     let offline_ok = copy_path.is_some() && crate::offline::servable(&request);
     let opened = if !offline_ok {
-        store.get(&policy)
+        store.get(&policy, &shared.rosters)
     } else if crate::offline::answers_offline_challenge(&request, &shared.challenges) {
         Err(StoreError(
             "the database did not answer this sign-in's plan".into(),
         ))
     } else {
-        store.get_answering(&policy)
+        store.get_answering(&policy, &shared.rosters)
     };
     let what = crate::dispatch::describe(&request);
     let outcome = match (opened, copy_path.as_deref()) {
@@ -357,6 +360,7 @@ mod tests {
             challenges: Challenges::default(),
             hashes: HashSlots::new(1),
             offline: OfflineKeys::default(),
+            rosters: Rosters::default(),
         });
         Pool::new(workers, shared)
     }

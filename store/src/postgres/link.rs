@@ -19,7 +19,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Connection, Row, Socket, Statement};
 use zeroize::Zeroizing;
 
-type Conn = Connection<Socket, TlsStream<Socket>>;
+pub(super) type Conn = Connection<Socket, TlsStream<Socket>>;
 
 /// A call's future: it holds the client (shared, so the future may also borrow
 /// the caller's data for `'a`) while the connection is driven beside it.

@@ -301,6 +301,24 @@ GRANT EXECUTE ON FUNCTION pam_tap.count_failure(TEXT, BIGINT, BIGINT, BIGINT) TO
 GRANT EXECUTE ON FUNCTION pam_tap.record_key_use(TEXT, BYTEA, BIGINT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;
 GRANT EXECUTE ON FUNCTION pam_tap.record_ssh_key_use(TEXT, TEXT, BIGINT, BIGINT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) TO pam_tap_host;
 "#,
+    // 2: each new pass row and key row names its user on the channel
+    // pam_tap_credentials, so each host's tapd knows, without asking, who
+    // has neither (postgres/roster.rs). Only rows that add a user matter:
+    // a user already named stays named.
+    r#"
+CREATE FUNCTION pam_tap.notify_credential() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    PERFORM pg_notify('pam_tap_credentials', NEW."user");
+    RETURN NULL;
+END
+$f$;
+REVOKE ALL ON FUNCTION pam_tap.notify_credential() FROM PUBLIC;
+CREATE TRIGGER passes_notify AFTER INSERT ON pam_tap.passes
+    FOR EACH ROW EXECUTE FUNCTION pam_tap.notify_credential();
+CREATE TRIGGER keys_notify AFTER INSERT ON pam_tap.keys
+    FOR EACH ROW EXECUTE FUNCTION pam_tap.notify_credential();
+"#,
 ];
 
 /// Made before the first step, in the same transaction: one row, the version.

@@ -35,15 +35,18 @@ mod link;
 mod migrations;
 mod passes;
 mod privileges;
+mod roster;
 mod secret;
 mod ssh_keys;
 mod url;
 
 pub use privileges::StoreWarning;
+pub use roster::{Roster, RosterEvent};
 
 use link::{Dialer, Link, Outcome, Query, Session};
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tap_core::audit::AuditRecord;
 use tap_core::hashing::PassProof;
@@ -77,6 +80,37 @@ pub struct PostgresConfig {
     pub statement_timeout: Duration,
 }
 
+/// How to reach the database `config` names, and its name: the URL read,
+/// the password file read (unless `given`). Sessions call themselves
+/// `WHO@HOST` (unless the URL names them): `pam_tap` for a store's,
+/// `pam_tap-roster` for the roster's.
+fn dialer(
+    config: &PostgresConfig,
+    given: Option<Zeroizing<String>>,
+    who: &str,
+) -> Result<(Dialer, String)> {
+    let target = url::parse(&config.url, config.ca_file.as_ref())?;
+    let password = match given {
+        Some(password) => Some(password),
+        None => config
+            .password_file
+            .as_deref()
+            .map(secret::read_password_file)
+            .transpose()?,
+    };
+    let host_name = crate::sys::host_name()
+        .map_err(|e| StoreError(format!("postgresql: this host's name: {e}")))?;
+    let database = target.dbname.clone();
+    let dialer = Dialer::new(
+        target,
+        password,
+        config.connect_timeout,
+        config.statement_timeout,
+        format!("{who}@{host_name}"),
+    )?;
+    Ok((dialer, database))
+}
+
 /// core's `Store` over one PostgreSQL session, reconnecting when it is lost.
 pub struct PostgresStore {
     runtime: tokio::runtime::Runtime,
@@ -86,6 +120,8 @@ pub struct PostgresStore {
     database: String,
     host_name: String,
     warnings: Vec<StoreWarning>,
+    /// The daemon's roster, when it keeps one (`use_roster`).
+    roster: Option<Arc<Roster>>,
 }
 
 impl PostgresStore {
@@ -125,15 +161,7 @@ impl PostgresStore {
     }
 
     fn open(config: &PostgresConfig, given: Option<Zeroizing<String>>) -> Result<PostgresStore> {
-        let target = url::parse(&config.url, config.ca_file.as_ref())?;
-        let password = match given {
-            Some(password) => Some(password),
-            None => config
-                .password_file
-                .as_deref()
-                .map(secret::read_password_file)
-                .transpose()?,
-        };
+        let (dialer, database) = dialer(config, given, "pam_tap")?;
         let host_name = crate::sys::host_name()
             .map_err(|e| StoreError(format!("postgresql: this host's name: {e}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -143,14 +171,6 @@ impl PostgresStore {
             .thread_keep_alive(Duration::from_millis(100))
             .build()
             .map_err(|e| StoreError(format!("postgresql: runtime: {e}")))?;
-        let database = target.dbname.clone();
-        let dialer = Dialer::new(
-            target,
-            password,
-            config.connect_timeout,
-            config.statement_timeout,
-            format!("pam_tap@{host_name}"),
-        )?;
         let link = dialer.dial(&runtime)?;
         Ok(PostgresStore {
             runtime,
@@ -159,7 +179,21 @@ impl PostgresStore {
             database,
             host_name,
             warnings: Vec::new(),
+            roster: None,
         })
+    }
+
+    /// Answers a sign-in's plan for a user the daemon's roster knows has
+    /// neither pass nor key without asking the database (`roster.rs`).
+    pub fn use_roster(&mut self, roster: Arc<Roster>) {
+        self.roster = Some(roster);
+    }
+
+    /// A pass or key this store just wrote for `user`.
+    fn noted(&self, user: &str) {
+        if let Some(roster) = &self.roster {
+            roster.note(user);
+        }
     }
 
     fn finish(mut self) -> Result<PostgresStore> {
@@ -294,7 +328,9 @@ impl Store for PostgresStore {
     }
 
     fn put_pass(&mut self, pass: &PassRecord, audit: &AuditRecord) -> Result<Option<PassRecord>> {
-        passes::put_pass(self, pass, audit)
+        let old = passes::put_pass(self, pass, audit)?;
+        self.noted(&pass.user);
+        Ok(old)
     }
 
     fn revoke(&mut self, user: &str, now: Timestamp, audit: &AuditRecord) -> Result<bool> {
@@ -340,6 +376,9 @@ impl Store for PostgresStore {
     }
 
     fn keys_and_pass(&self, user: &str) -> Result<(Vec<KeyCredential>, Option<PassRecord>)> {
+        if self.roster.as_ref().is_some_and(|r| r.has_nothing(user)) {
+            return Ok((Vec::new(), None));
+        }
         keys::keys_and_pass(self, user)
     }
 
@@ -349,7 +388,11 @@ impl Store for PostgresStore {
         max_keys: usize,
         audit: &AuditRecord,
     ) -> Result<AddKey> {
-        keys::add_key(self, key, max_keys, audit)
+        let added = keys::add_key(self, key, max_keys, audit)?;
+        if added == AddKey::Added {
+            self.noted(&key.user);
+        }
+        Ok(added)
     }
 
     fn remove_key(
