@@ -68,8 +68,12 @@ def test_tapd_migrate_as_the_admin_role_and_not_as_the_host_role(fleet):
     assert proc.returncode != 0 and "permission denied" in proc.stderr.lower(), proc
     proc = fleet.migration
     assert proc.returncode == 0, proc
-    assert "is at schema version 1" in proc.stdout, proc.stdout
-    assert fleet.cluster.sql("pam_tap", "SELECT version FROM pam_tap.schema_version") == "1"
+    assert "is at schema version 2" in proc.stdout, proc.stdout
+    assert fleet.cluster.sql("pam_tap", "SELECT version FROM pam_tap.schema_version") == "2"
+    # step 2: the triggers that tell each tapd's roster of new passes and keys
+    assert fleet.cluster.sql(
+        "pam_tap", "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger "
+        "WHERE tgname IN ('passes_notify', 'keys_notify')") == "keys_notify,passes_notify"
     again = fleet.tapd_as_pam_tap("--migrate", "--policy", fleet.admin)
     assert again.returncode == 0 and again.stdout == proc.stdout, again
 

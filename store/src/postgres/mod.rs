@@ -189,6 +189,13 @@ impl PostgresStore {
         self.roster = Some(roster);
     }
 
+    /// This store's session was lost: the roster's may be too.
+    fn distrust_roster(&self) {
+        if let Some(roster) = &self.roster {
+            roster.distrust();
+        }
+    }
+
     /// A pass or key this store just wrote for `user`.
     fn noted(&self, user: &str) {
         if let Some(roster) = &self.roster {
@@ -266,7 +273,10 @@ impl PostgresStore {
         if slot.is_none() {
             match self.dialer.dial(&self.runtime) {
                 Ok(link) => *slot = Some(link),
-                Err(e) => return Outcome::Lost(e.0),
+                Err(e) => {
+                    self.distrust_roster();
+                    return Outcome::Lost(e.0);
+                }
             }
         }
         let Some(link) = slot.as_mut() else {
@@ -280,7 +290,10 @@ impl PostgresStore {
             self.dialer.call_deadline(),
         );
         match &outcome {
-            Outcome::Lost(_) => *slot = None,
+            Outcome::Lost(_) => {
+                *slot = None;
+                self.distrust_roster();
+            }
             // A refusal inside a transaction leaves it aborted: end it (outside
             // one, the server only warns).
             Outcome::Refused(_) => {

@@ -10,8 +10,10 @@
 //! * **Trusted only while current.** The session answers an empty query
 //!   every `HEARTBEAT`, each within `connect_timeout`; the roster counts as
 //!   current until `HEARTBEAT + connect_timeout` after the last answer.
-//!   While it is not (at start, after a lost session, a failover, a thread
-//!   stuck on a silent network), sign-ins read the database as before. A
+//!   A store that loses its own session says so (`distrust`): the roster
+//!   is then not current until its session answers again. While it is not
+//!   (at start, after a lost session, a failover, a silent network),
+//!   sign-ins read the database as before. A
 //!   new session reads the whole list again, and so does every `RELOAD`,
 //!   which catches rows written without the triggers (a restore).
 //! * **Never shrinks.** A pass revoked or a key removed leaves its user in
@@ -33,8 +35,10 @@ use tokio_postgres::AsyncMessage;
 /// The channel schema step 2's triggers notify, with the user as payload.
 const CHANNEL: &str = "pam_tap_credentials";
 
-/// How often the listening session must prove itself.
-const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often the listening session must prove itself: with
+/// `connect_timeout`, how long a database gone silent can still be taken
+/// at its last word about who has nothing.
+const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// How often the whole list is read again.
 const RELOAD: Duration = Duration::from_secs(60);
@@ -113,6 +117,12 @@ impl Roster {
     /// Whether the listening session answered recently enough.
     pub fn is_current(&self) -> bool {
         self.shared.now_ms() < self.shared.current_until.load(Ordering::Acquire)
+    }
+
+    /// A session of this daemon's found the database gone: not current
+    /// until the listening session answers again.
+    pub(super) fn distrust(&self) {
+        self.shared.current_until.store(0, Ordering::Release);
     }
 
     /// A pass or key this daemon itself just wrote for `user`: known at
