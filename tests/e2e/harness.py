@@ -559,8 +559,12 @@ def copy_root_owned(src, dst, mode):
 # /etc/pam.d/sshd and /etc/passwd), and a real OpenSSH client
 
 class Sshd:
-    def __init__(self, workdir, pam_lines, method="keyboard-interactive", config=None):
-        """`config`: sshd_config keywords to set or override (None drops one)."""
+    def __init__(self, workdir, pam_lines, method="keyboard-interactive", config=None,
+                 prefix=()):
+        """`config`: sshd_config keywords to set or override (None drops one).
+        `prefix`: what sshd runs under, e.g. a fleet host's nsenter (so it,
+        its PAM stack and its AuthorizedKeysCommand see that host)."""
+        self.prefix = [str(p) for p in prefix]
         self.dir = workdir
         self.dir.mkdir(parents=True, mode=0o755)
         self.pam_lines = pam_lines
@@ -596,11 +600,13 @@ class Sshd:
 
     def start(self):
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-        check = subprocess.run([sshd, "-t", "-f", str(self.config)], capture_output=True, text=True)
+        check = subprocess.run(self.prefix + [sshd, "-t", "-f", str(self.config)],
+                               capture_output=True, text=True)
         if check.returncode != 0:
             raise AssertionError(f"sshd -t: {check.stderr}")
         # -D: no daemon, -e: log to stderr; sshd wants its absolute path to re-exec
-        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(self.config)],
+        # (nsenter without a PID namespace execs: self.proc is sshd itself)
+        self.proc = subprocess.Popen(self.prefix + [sshd, "-D", "-e", "-f", str(self.config)],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(self.log, "wb"), start_new_session=True)
         deadline = time.time() + 15
