@@ -29,6 +29,7 @@ use crate::log;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 use tap_core::audit::{AuditRecord, Event};
 use tap_core::keys::credential::KeyCredential;
 use tap_core::ssh::record::SshKeyRecord;
@@ -70,6 +71,20 @@ pub fn servable(request: &Request) -> bool {
             | Request::Admin(AdminRequest::AuthorizedKeys { .. })
     )
 }
+
+/// How long a request the copy could serve waits to learn whether the
+/// database answers: sshd's `authorized-keys` asks through tapctl, which
+/// gives up after 900 ms (tapctl/src/ssh_keys.rs), so its answer from the
+/// copy must come before that; a sign-in step waits the connect timeouts.
+pub fn reachable_limit(request: &Request) -> Option<Duration> {
+    match request {
+        Request::Admin(AdminRequest::AuthorizedKeys { .. }) => Some(AUTHORIZED_KEYS_PROBE),
+        _ => None,
+    }
+}
+
+/// `authorized-keys`' share of tapctl's 900 ms for finding the database.
+const AUTHORIZED_KEYS_PROBE: Duration = Duration::from_millis(500);
 
 impl Default for OfflineKeys {
     fn default() -> OfflineKeys {

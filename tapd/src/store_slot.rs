@@ -44,12 +44,14 @@ impl StoreSlot {
     }
 
     /// `get`, and for PostgreSQL a session that answers now (one kept from
-    /// an earlier request may have died since): a request the offline copy
-    /// could serve learns here, before any step, which one serves it.
+    /// an earlier request may have died since), found within `limit` if
+    /// given, else the connect timeouts: a request the offline copy could
+    /// serve learns here, before any step, which one serves it.
     pub fn get_answering(
         &mut self,
         policy: &Policy,
         rosters: &Rosters,
+        limit: Option<std::time::Duration>,
     ) -> Result<&mut dyn Store, StoreError> {
         if policy.store.backend == Backend::Sqlite {
             return self.get(policy, rosters);
@@ -57,7 +59,7 @@ impl StoreSlot {
         self.postgres(&policy.store, rosters)?;
         match self.open.as_mut() {
             Some(Open::Postgres { store, .. }) => {
-                store.reachable()?;
+                store.reachable_within(limit)?;
                 Ok(store.as_mut())
             }
             _ => Err(StoreError("store not open".into())),

@@ -240,7 +240,8 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
             "the database did not answer this sign-in's plan".into(),
         ))
     } else {
-        store.get_answering(&policy, &shared.rosters)
+        let limit = crate::offline::reachable_limit(&request);
+        store.get_answering(&policy, &shared.rosters, limit)
     };
     let what = crate::dispatch::describe(&request);
     let outcome = match (opened, copy_path.as_deref()) {

@@ -147,14 +147,29 @@ impl Dialer {
     /// (TCP, TLS, authentication and the read-write check together), and
     /// keeps the first that answers as asked.
     pub(super) fn dial(&self, runtime: &tokio::runtime::Runtime) -> Result<Link, StoreError> {
+        self.dial_within(runtime, None)
+    }
+
+    /// `dial`, all servers together within `limit` when one is given.
+    pub(super) fn dial_within(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        limit: Option<Duration>,
+    ) -> Result<Link, StoreError> {
+        let give_up = limit.map(|limit| std::time::Instant::now() + limit);
         let mut failures = Vec::new();
         for server in &self.target.servers {
             let config = self.config_for(server);
             let shown = show(server);
-            // The timer is made inside the runtime (it needs its clock).
-            let attempt = async {
-                tokio::time::timeout(self.connect_timeout, config.connect(self.tls.clone())).await
+            let timeout = match give_up {
+                Some(at) => self
+                    .connect_timeout
+                    .min(at.saturating_duration_since(std::time::Instant::now())),
+                None => self.connect_timeout,
             };
+            // The timer is made inside the runtime (it needs its clock).
+            let attempt =
+                async { tokio::time::timeout(timeout, config.connect(self.tls.clone())).await };
             match runtime.block_on(attempt) {
                 Ok(Ok((client, connection))) => {
                     return Ok(Link {
@@ -168,8 +183,13 @@ impl Dialer {
                 }
                 Ok(Err(e)) => failures.push(format!("{shown}: {}", describe(&e))),
                 Err(_) => failures.push(format!(
-                    "{shown}: no answer within the connect timeout ({} ms)",
-                    self.connect_timeout.as_millis()
+                    "{shown}: no answer within {} ms{}",
+                    timeout.as_millis(),
+                    if timeout == self.connect_timeout {
+                        " (the connect timeout)"
+                    } else {
+                        ""
+                    }
                 )),
             }
         }

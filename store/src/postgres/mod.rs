@@ -232,17 +232,28 @@ impl PostgresStore {
     /// session's end is only seen when it is used: a round trip, not a look
     /// at the socket).
     pub fn reachable(&self) -> Result<()> {
+        self.reachable_within(None)
+    }
+
+    /// `reachable`, the round trip and the new session together within
+    /// `limit` when one is given (a caller that cannot wait a connect
+    /// timeout: sshd's `authorized-keys`).
+    pub fn reachable_within(&self, limit: Option<Duration>) -> Result<()> {
+        let started = std::time::Instant::now();
         let mut slot = self.link.borrow_mut();
         if let Some(link) = slot.as_mut() {
             let (session, connection) = link.parts();
             let probe: Query<'_, ()> = Box::pin(async move { session.batch_execute("").await });
-            let deadline = self.dialer.connect_timeout();
+            let deadline = limit.map_or(self.dialer.connect_timeout(), |limit| {
+                limit.min(self.dialer.connect_timeout())
+            });
             if let Outcome::Done(()) = Link::run(&self.runtime, connection, probe, deadline) {
                 return Ok(());
             }
         }
         *slot = None;
-        *slot = Some(self.dialer.dial(&self.runtime)?);
+        let left = limit.map(|limit| limit.saturating_sub(started.elapsed()));
+        *slot = Some(self.dialer.dial_within(&self.runtime, left)?);
         Ok(())
     }
 
