@@ -233,8 +233,8 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
     let opened = if !offline_ok {
         store.get(&policy)
     } else if crate::offline::answers_offline_challenge(&request, &shared.challenges) {
-        Err(StoreError(
-            "the database did not answer this sign-in's plan".into(),
+        Err(StoreError::unreachable(
+            "the database did not answer this sign-in's plan",
         ))
     } else {
         store.get_answering(&policy)
@@ -258,13 +258,12 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
         }
         (Err(e), Some(path)) if offline_ok => {
             crate::log::warning(&format!(
-                "store not usable ({}); serving {what} from the offline copy of the keys",
-                e.0
+                "store not usable ({e}); serving {what} from the offline copy of the keys"
             ));
             let mut copy = match shared.offline.open(path) {
                 Ok(copy) => copy,
                 Err(copy_failed) => {
-                    let why = format!("{}; and the offline copy: {}", e.0, copy_failed.0);
+                    let why = format!("{e}; and the offline copy: {copy_failed}");
                     crate::log::error(&format!("store not usable: {why}"));
                     return Served::refused(Refusal::new(ErrorKind::Store, why));
                 }
@@ -278,8 +277,8 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
             }
         }
         (Err(e), _) => {
-            crate::log::error(&format!("store not usable: {}", e.0));
-            return Served::refused(Refusal::new(ErrorKind::Store, e.0));
+            crate::log::error(&format!("store not usable: {e}"));
+            return Served::refused(Refusal::new(ErrorKind::Store, e.to_string()));
         }
     };
     match &outcome.outcome {
