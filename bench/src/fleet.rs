@@ -87,11 +87,11 @@ impl Fleet {
             connect_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(4),
         })
-        .unwrap_or_else(|e| fail(&format!("migrating as pam_tap_admin: {}", e.0)));
+        .unwrap_or_else(|e| fail(&format!("migrating as pam_tap_admin: {e}")));
         let (pass, audit) = bench_pass();
         admin
             .put_pass(&pass, &audit)
-            .unwrap_or_else(|e| fail(&format!("issuing as pam_tap_admin: {}", e.0)));
+            .unwrap_or_else(|e| fail(&format!("issuing as pam_tap_admin: {e}")));
         drop(admin);
 
         // The hosts' policy: the shipped defaults but for the store.

@@ -107,7 +107,7 @@ impl KeySetup {
         };
         SqliteStore::open(policy.store.sqlite_path(), options)
             .and_then(|mut store| store.add_key(&key, 5, &AuditRecord::default()))
-            .unwrap_or_else(|e| fail(&e.0));
+            .unwrap_or_else(|e| fail(e.detail()));
         self.credential_id = verified.credential_id;
     }
 

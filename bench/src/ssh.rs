@@ -201,7 +201,7 @@ fn open(policy: &Path) -> SqliteStore {
             check_trust: false,
         },
     )
-    .unwrap_or_else(|e| fail(&e.0))
+    .unwrap_or_else(|e| fail(e.detail()))
 }
 
 fn record(user: &str, key: &SshPublicKey, created: i64) -> SshKeyRecord {

@@ -114,7 +114,7 @@ impl Workspace {
                 check_trust: false,
             },
         )
-        .unwrap_or_else(|e| fail(&e.0))
+        .unwrap_or_else(|e| fail(e.detail()))
     }
 
     /// A multi-use pass for PASS_USER, at the policy's default cost.
@@ -122,7 +122,7 @@ impl Workspace {
         let (pass, audit) = bench_pass();
         Self::store(policy)
             .put_pass(&pass, &audit)
-            .unwrap_or_else(|e| fail(&e.0));
+            .unwrap_or_else(|e| fail(e.detail()));
     }
 
     /// Other users' passes, written straight to SQLite in one transaction

@@ -22,12 +22,83 @@ use crate::pass::PassRecord;
 use crate::ssh::record::SshKeyRecord;
 use crate::timefmt::Timestamp;
 
+/// A store's failure: what kind it is, for code that decides by it, and
+/// the message a person reads (the whole of what `Display` prints).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+pub struct StoreError {
+    kind: StoreErrorKind,
+    detail: String,
+}
+
+/// What kind of failure a `StoreError` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The database did not answer, or the session to it was lost.
+    Unreachable,
+    /// The database answered and refused (a right, a constraint, a
+    /// password; any SQLSTATE), or a conditional change kept missing.
+    Refused,
+    /// A file's owner, mode or type is not one the store may trust.
+    Untrusted,
+    /// The schema is newer, older or missing, or a migration failed.
+    Schema,
+    /// The settings are unusable: a URL, a password_file, TLS roots.
+    Config,
+    /// A local file or the runtime failed (SQLite's errors included).
+    Io,
+    /// A broken invariant: a poisoned lock, a store that should be open.
+    Internal,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, detail: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unreachable(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Unreachable, detail)
+    }
+
+    pub fn refused(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Refused, detail)
+    }
+
+    pub fn untrusted(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Untrusted, detail)
+    }
+
+    pub fn schema(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Schema, detail)
+    }
+
+    pub fn config(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Config, detail)
+    }
+
+    pub fn io(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Io, detail)
+    }
+
+    pub fn internal(detail: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Internal, detail)
+    }
+
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    /// The message, as `Display` prints it.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.detail)
     }
 }
 

@@ -17,7 +17,7 @@ use tap_core::keys::credential::KeyCredential;
 use tap_core::pass::testkit::sample;
 use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
-use tap_core::store::{AddKey, AuditFilter, FailureCount, Store};
+use tap_core::store::{AddKey, AuditFilter, FailureCount, Store, StoreError, StoreErrorKind};
 use tap_store::{
     PostgresConfig, PostgresStore, Roster, RosterEvent, Snapshot, SqliteStore, StoreWarning,
 };
@@ -225,8 +225,12 @@ fn fresh(cluster: &Cluster) -> (String, PostgresStore, PostgresStore) {
 fn connect_error(config: &PostgresConfig) -> String {
     match PostgresStore::connect(config) {
         Ok(_) => String::new(),
-        Err(e) => e.0,
+        Err(e) => e.to_string(),
     }
+}
+
+fn connect_kind(config: &PostgresConfig) -> Option<StoreErrorKind> {
+    PostgresStore::connect(config).err().map(|e| e.kind())
 }
 
 fn audit(event: &str) -> AuditRecord {
@@ -320,6 +324,8 @@ fn migrate_and_connect(cluster: &Cluster) {
         early.contains("schema version 0") && early.contains("pam_tap_admin"),
         "{early}"
     );
+    let kind = connect_kind(&config(cluster, &db, Role::Host));
+    assert_eq!(kind, Some(StoreErrorKind::Schema));
     let admin = PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Admin))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -353,10 +359,12 @@ fn migrate_and_connect(cluster: &Cluster) {
 
 fn host_cannot_migrate(cluster: &Cluster) {
     let db = cluster.database();
-    let error = match PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Host)) {
-        Ok(_) => String::new(),
-        Err(e) => e.0,
-    };
+    let error = PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Host)).err();
+    assert_eq!(
+        error.as_ref().map(StoreError::kind),
+        Some(StoreErrorKind::Refused)
+    );
+    let error = error.map(|e| e.to_string()).unwrap_or_default();
     assert!(
         error.contains("permission denied") && error.contains("42501"),
         "{error}"
@@ -1078,7 +1086,7 @@ fn race_exactly_once(cluster: &Cluster) {
                         500,
                         &audit("signin.pass.success"),
                     )
-                    .map_err(|e| e.0);
+                    .map_err(|e| e.to_string());
                 // Never panic between barriers: the others would wait forever.
                 let _ = tx.send((round, won));
                 barrier.wait();
@@ -1281,9 +1289,12 @@ fn host_cannot_issue(cluster: &Cluster) {
             },
             &audit("pass.issued"),
         )
-        .err()
-        .map(|e| e.0)
-        .unwrap_or_default();
+        .err();
+    assert_eq!(
+        error.as_ref().map(StoreError::kind),
+        Some(StoreErrorKind::Refused)
+    );
+    let error = error.map(|e| e.to_string()).unwrap_or_default();
     assert!(
         error.contains("permission denied") && error.contains("pam_tap_admin"),
         "{error}"
@@ -1291,7 +1302,7 @@ fn host_cannot_issue(cluster: &Cluster) {
     let error = host
         .revoke("alice", 150, &audit("pass.revoked"))
         .err()
-        .map(|e| e.0)
+        .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(error.contains("permission denied"), "{error}");
     assert!(host
@@ -1379,13 +1390,14 @@ fn bad_input(cluster: &Cluster) {
     let good = config(cluster, &db, Role::Host);
     let audit_rows = || cluster.sql(&db, "SELECT count(*) FROM pam_tap.audit");
     let rows = audit_rows();
-    let cases: Vec<(PostgresConfig, &str)> = vec![
+    let cases: Vec<(PostgresConfig, &str, StoreErrorKind)> = vec![
         (
             PostgresConfig {
                 url: "mysql://db/pam_tap".into(),
                 ..good.clone()
             },
             "must start with postgresql://",
+            StoreErrorKind::Config,
         ),
         (
             PostgresConfig {
@@ -1396,6 +1408,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "password_file",
+            StoreErrorKind::Config,
         ),
         (
             PostgresConfig {
@@ -1406,6 +1419,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "sslmode=require does not check",
+            StoreErrorKind::Config,
         ),
         (
             PostgresConfig {
@@ -1417,6 +1431,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "needs the CA",
+            StoreErrorKind::Config,
         ),
         (
             PostgresConfig {
@@ -1427,6 +1442,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "nosuchdb",
+            StoreErrorKind::Refused,
         ),
         (
             PostgresConfig {
@@ -1434,6 +1450,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "pg_hba.conf",
+            StoreErrorKind::Refused,
         ),
         (
             PostgresConfig {
@@ -1446,6 +1463,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "password authentication failed",
+            StoreErrorKind::Refused,
         ),
         (
             PostgresConfig {
@@ -1458,6 +1476,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "mode 0644",
+            StoreErrorKind::Untrusted,
         ),
         (
             PostgresConfig {
@@ -1470,6 +1489,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "mode 0640",
+            StoreErrorKind::Untrusted,
         ),
         (
             PostgresConfig {
@@ -1477,6 +1497,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "cannot be opened",
+            StoreErrorKind::Config,
         ),
         (
             PostgresConfig {
@@ -1484,6 +1505,7 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "is empty",
+            StoreErrorKind::Config,
         ),
         (
             PostgresConfig {
@@ -1491,11 +1513,13 @@ fn bad_input(cluster: &Cluster) {
                 ..good.clone()
             },
             "absent-ca.pem",
+            StoreErrorKind::Config,
         ),
     ];
-    for (config, wanted) in cases {
+    for (config, wanted, kind) in cases {
         let error = connect_error(&config);
         assert!(error.contains(wanted), "{}: {error}", config.url);
+        assert_eq!(connect_kind(&config), Some(kind), "{error}");
         assert!(
             !error.contains(HOST_PASSWORD),
             "the password never shows: {error}"
@@ -1505,11 +1529,13 @@ fn bad_input(cluster: &Cluster) {
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(cluster.client_dir().join("pam_tap_host.pw"), &link)
         .unwrap_or_else(|e| panic!("{e}"));
-    let error = connect_error(&PostgresConfig {
+    let linked = PostgresConfig {
         password_file: Some(link),
         ..good.clone()
-    });
+    };
+    let error = connect_error(&linked);
     assert!(error.contains("not a link"), "{error}");
+    assert_eq!(connect_kind(&linked), Some(StoreErrorKind::Untrusted));
     assert_eq!(audit_rows(), rows, "nothing written");
     assert!(
         PostgresStore::connect(&good).is_ok(),
@@ -1574,10 +1600,14 @@ fn newer_schema(cluster: &Cluster) {
         error.contains("schema version 99") && error.contains("understands up to"),
         "{error}"
     );
-    let error = match PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Admin)) {
-        Ok(_) => String::new(),
-        Err(e) => e.0,
-    };
+    let kind = connect_kind(&config(cluster, &db, Role::Host));
+    assert_eq!(kind, Some(StoreErrorKind::Schema));
+    let error = PostgresStore::connect_and_migrate(&config(cluster, &db, Role::Admin)).err();
+    assert_eq!(
+        error.as_ref().map(StoreError::kind),
+        Some(StoreErrorKind::Schema)
+    );
+    let error = error.map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("schema version 99"), "{error}");
     assert_eq!(
         cluster.sql(&db, "SELECT version FROM pam_tap.schema_version"),
@@ -1602,12 +1632,16 @@ fn unreachable(cluster: &Cluster) {
     ] {
         let url = format!("postgresql://pam_tap_host@127.0.0.1:{port}/{db}");
         let began = Instant::now();
-        let error = connect_error(&PostgresConfig {
+        let error = PostgresStore::connect(&PostgresConfig {
             url,
             connect_timeout: timeout,
             ..config(cluster, &db, Role::Host)
-        });
+        })
+        .err();
         let took = began.elapsed();
+        let kind = error.as_ref().map(StoreError::kind);
+        assert_eq!(kind, Some(StoreErrorKind::Unreachable), "{error:?}");
+        let error = error.map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains(wanted), "{error}");
         assert!(took < timeout + Duration::from_millis(500), "took {took:?}");
         eprintln!(
@@ -1711,13 +1745,19 @@ fn copy_from_sqlite(cluster: &Cluster) {
     let (db, mut admin, mut host) = fresh(cluster);
     let mut broken = snapshot.clone();
     broken.ssh_keys.push(broken.ssh_keys[0].clone());
-    let refused = admin.import(&broken, false).map(|_| ()).unwrap_err().0;
+    let refused = admin
+        .import(&broken, false)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(refused.contains("nothing was copied"), "{refused}");
     assert!(must(admin.passes()).is_empty());
     assert!(must(admin.audit(None, 1000)).is_empty());
 
     // The host role may not copy (it cannot even lock the tables).
-    let denied = host.import(&snapshot, false).map(|_| ()).unwrap_err().0;
+    let denied = host.import(&snapshot, false).map(|_| ()).unwrap_err();
+    assert_eq!(denied.kind(), StoreErrorKind::Refused);
+    let denied = denied.to_string();
     assert!(denied.contains("permission denied"), "{denied}");
 
     let copied = must(admin.import(&snapshot, false));
@@ -1831,7 +1871,11 @@ fn copy_from_sqlite(cluster: &Cluster) {
 
     // A second copy is refused, and changes nothing.
     let count = must(admin.audit(None, 100_000)).len();
-    let again = admin.import(&snapshot, false).map(|_| ()).unwrap_err().0;
+    let again = admin
+        .import(&snapshot, false)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(
         again.contains("holds 3 passes, 2 security keys and 2 SSH keys"),
         "{again}"
@@ -1847,7 +1891,11 @@ fn copy_from_sqlite(cluster: &Cluster) {
         passes: vec![dave.clone(), snapshot.passes[0].clone()],
         ..Snapshot::default()
     };
-    let refused = admin.import(&clash, true).map(|_| ()).unwrap_err().0;
+    let refused = admin
+        .import(&clash, true)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(refused.contains("the pass of alice"), "{refused}");
     assert!(must(admin.pass("dave")).is_none(), "nothing of it went in");
     let key_clash = Snapshot {
@@ -1855,7 +1903,11 @@ fn copy_from_sqlite(cluster: &Cluster) {
         ssh_keys: vec![ssh_key("erin", 4)],
         ..Snapshot::default()
     };
-    let refused = admin.import(&key_clash, true).map(|_| ()).unwrap_err().0;
+    let refused = admin
+        .import(&key_clash, true)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(
         refused.contains("a security key of bob") && refused.contains("SSH key SHA256:key4 of bob"),
         "{refused}"

@@ -102,7 +102,7 @@ impl OfflineKeys {
         let mut copy = self
             .copy
             .lock()
-            .map_err(|_| StoreError("offline copy: poisoned lock".into()))?;
+            .map_err(|_| StoreError::internal("offline copy: poisoned lock"))?;
         if copy.as_ref().map(SqliteStore::path) != Some(path) {
             *copy = None;
             *copy = Some(SqliteStore::open_offline_copy(path)?);
@@ -310,7 +310,8 @@ fn reconcile_one(
             return Ok(false);
         }
     }
-    Err(StoreError(format!(
+    // Like a serialization failure: the database's answers kept moving.
+    Err(StoreError::refused(format!(
         "key counter of {:?} kept changing while an offline sign-in was reconciled",
         record.user
     )))

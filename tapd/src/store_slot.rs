@@ -62,7 +62,7 @@ impl StoreSlot {
                 store.reachable_within(limit)?;
                 Ok(store.as_mut())
             }
-            _ => Err(StoreError("store not open".into())),
+            _ => Err(StoreError::internal("store not open")),
         }
     }
 
@@ -79,7 +79,7 @@ impl StoreSlot {
                 },
             )?;
             let id = file_id(path)?
-                .ok_or_else(|| StoreError(format!("store {} vanished", path.display())))?;
+                .ok_or_else(|| StoreError::io(format!("store {} vanished", path.display())))?;
             self.open = Some(Open::Sqlite {
                 path: path.to_path_buf(),
                 id,
@@ -88,7 +88,7 @@ impl StoreSlot {
         }
         match self.open.as_mut() {
             Some(Open::Sqlite { store, .. }) => Ok(store),
-            _ => Err(StoreError("store not open".into())),
+            _ => Err(StoreError::internal("store not open")),
         }
     }
 
@@ -117,7 +117,7 @@ impl StoreSlot {
         }
         match self.open.as_mut() {
             Some(Open::Postgres { store, .. }) => Ok(store.as_mut()),
-            _ => Err(StoreError("store not open".into())),
+            _ => Err(StoreError::internal("store not open")),
         }
     }
 
@@ -154,7 +154,7 @@ fn file_id(path: &Path) -> Result<Option<FileId>, StoreError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) => Ok(Some((meta.dev(), meta.ino(), meta.uid(), meta.mode(), wal))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError(format!(
+        Err(e) => Err(StoreError::io(format!(
             "store {}: cannot be reached: {e}",
             path.display()
         ))),

@@ -22,7 +22,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
-use tap_core::store::StoreError;
+use tap_core::store::{StoreError, StoreErrorKind};
 use tap_protocol::{ErrorKind, Refusal, Request, Response};
 
 /// How long a request may wait for a place before it is refused as busy.
@@ -236,8 +236,8 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
     let opened = if !offline_ok {
         store.get(&policy, &shared.rosters)
     } else if crate::offline::answers_offline_challenge(&request, &shared.challenges) {
-        Err(StoreError(
-            "the database did not answer this sign-in's plan".into(),
+        Err(StoreError::unreachable(
+            "the database did not answer this sign-in's plan",
         ))
     } else {
         let limit = crate::offline::reachable_limit(&request);
@@ -260,15 +260,17 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
                 outcome: handle(shared, peer, policy, open, key_copy, request),
             }
         }
-        (Err(e), Some(path)) if offline_ok => {
+        // Only a database that does not answer: one that refuses this host
+        // (its role's password changed, its rights taken) or that this
+        // build cannot use is not served around.
+        (Err(e), Some(path)) if offline_ok && e.kind() == StoreErrorKind::Unreachable => {
             crate::log::warning(&format!(
-                "store not usable ({}); serving {what} from the offline copy of the keys",
-                e.0
+                "store not usable ({e}); serving {what} from the offline copy of the keys"
             ));
             let mut copy = match shared.offline.open(path) {
                 Ok(copy) => copy,
                 Err(copy_failed) => {
-                    let why = format!("{}; and the offline copy: {}", e.0, copy_failed.0);
+                    let why = format!("{e}; and the offline copy: {copy_failed}");
                     crate::log::error(&format!("store not usable: {why}"));
                     return Served::refused(Refusal::new(ErrorKind::Store, why));
                 }
@@ -282,8 +284,8 @@ fn serve(shared: &Shared, store: &mut StoreSlot, peer: &Peer, request: Request) 
             }
         }
         (Err(e), _) => {
-            crate::log::error(&format!("store not usable: {}", e.0));
-            return Served::refused(Refusal::new(ErrorKind::Store, e.0));
+            crate::log::error(&format!("store not usable: {e}"));
+            return Served::refused(Refusal::new(ErrorKind::Store, e.to_string()));
         }
     };
     match &outcome.outcome {

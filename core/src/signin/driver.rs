@@ -84,11 +84,11 @@ fn decide(
     if plan.offline {
         // No pass can be checked without the store, and "nothing here"
         // would let the stack go on as if there were none.
-        return Err(Error::Unavailable(Unavailable::Store(StoreError(
+        return Err(StoreError::unreachable(
             "the store is unreachable; until it is back only a security key signs in \
-             (offline_keys), and none is plugged in"
-                .into(),
-        ))));
+             (offline_keys), and none is plugged in",
+        )
+        .into());
     }
     let reason = plan.pass.map(|state| state.reason);
     let nothing = Outcome::Nothing(match reason {

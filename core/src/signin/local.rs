@@ -38,15 +38,15 @@ impl<'a, S: Store, F: FnOnce() -> Result<S, StoreError>> Local<'a, S, F> {
     fn store(&mut self) -> Result<&mut S, Error> {
         if self.store.is_none() {
             let open = self.open.take().ok_or_else(|| {
-                Error::Unavailable(Unavailable::Store(StoreError(
-                    "store could not be opened".into(),
+                Error::Unavailable(Unavailable::Store(StoreError::internal(
+                    "store could not be opened",
                 )))
             })?;
             self.store = Some(open()?);
         }
         self.store.as_mut().ok_or_else(|| {
-            Error::Unavailable(Unavailable::Store(StoreError(
-                "store could not be opened".into(),
+            Error::Unavailable(Unavailable::Store(StoreError::internal(
+                "store could not be opened",
             )))
         })
     }

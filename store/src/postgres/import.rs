@@ -44,19 +44,22 @@ impl PostgresStore {
         });
         match outcome {
             Outcome::Done(Ok(copied)) => Ok(copied),
-            Outcome::Done(Err(why)) => Err(StoreError(format!(
+            Outcome::Done(Err(why)) => Err(StoreError::refused(format!(
                 "postgresql database {}: {why}; nothing was copied",
                 self.database
             ))),
-            Outcome::Refused(e) => Err(StoreError(format!(
+            Outcome::Refused(e) => Err(StoreError::refused(format!(
                 "postgresql database {}: copying: {}; nothing was copied",
                 self.database,
                 super::link::describe(&e)
             ))),
-            Outcome::Lost(why) => Err(StoreError(format!(
-                "postgresql database {}: copying: {why}; the transaction did not commit",
-                self.database
-            ))),
+            Outcome::Lost(why) => Err(StoreError::new(
+                why.kind(),
+                format!(
+                    "postgresql database {}: copying: {why}; the transaction did not commit",
+                    self.database
+                ),
+            )),
         }
     }
 }

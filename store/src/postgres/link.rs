@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
-use tap_core::store::StoreError;
+use tap_core::store::{StoreError, StoreErrorKind};
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Connection, Row, Socket, Statement};
@@ -108,8 +108,10 @@ pub(super) enum Outcome<T> {
     Done(T),
     /// The server refused the statement; the session is still good.
     Refused(tokio_postgres::Error),
-    /// The session is gone (closed, broken, or silent past the deadline).
-    Lost(String),
+    /// The session is gone (closed, broken, or silent past the deadline),
+    /// or a new one could not be made: why, as the dial or the session
+    /// ended (`Unreachable`, or `Refused` when the servers answered no).
+    Lost(StoreError),
 }
 
 impl Dialer {
@@ -158,6 +160,9 @@ impl Dialer {
     ) -> Result<Link, StoreError> {
         let give_up = limit.map(|limit| std::time::Instant::now() + limit);
         let mut failures = Vec::new();
+        // Each server that answered refused (a password, pg_hba.conf), as
+        // opposed to not answering, or not as asked.
+        let mut all_refused = true;
         for server in &self.target.servers {
             let config = self.config_for(server);
             let shown = show(server);
@@ -181,24 +186,38 @@ impl Dialer {
                         server: shown,
                     })
                 }
-                Ok(Err(e)) => failures.push(format!("{shown}: {}", describe(&e))),
-                Err(_) => failures.push(format!(
-                    "{shown}: no answer within {} ms{}",
-                    timeout.as_millis(),
-                    if timeout == self.connect_timeout {
-                        " (the connect timeout)"
-                    } else {
-                        ""
-                    }
-                )),
+                Ok(Err(e)) => {
+                    all_refused &= e.as_db_error().is_some();
+                    failures.push(format!("{shown}: {}", describe(&e)))
+                }
+                Err(_) => {
+                    all_refused = false;
+                    failures.push(format!(
+                        "{shown}: no answer within {} ms{}",
+                        timeout.as_millis(),
+                        if timeout == self.connect_timeout {
+                            " (the connect timeout)"
+                        } else {
+                            ""
+                        }
+                    ))
+                }
             }
         }
-        Err(StoreError(format!(
-            "postgresql: cannot connect as {} to database {}: {}",
-            self.target.user,
-            self.target.dbname,
-            failures.join("; ")
-        )))
+        let kind = if all_refused && !failures.is_empty() {
+            StoreErrorKind::Refused
+        } else {
+            StoreErrorKind::Unreachable
+        };
+        Err(StoreError::new(
+            kind,
+            format!(
+                "postgresql: cannot connect as {} to database {}: {}",
+                self.target.user,
+                self.target.dbname,
+                failures.join("; ")
+            ),
+        ))
     }
 
     fn config_for(&self, server: &Server) -> Config {
@@ -251,7 +270,7 @@ impl Dialer {
 /// turns on for every connection): libpq's verify-full.
 fn tls_connector(roots: Option<&Roots>) -> Result<MakeTlsConnector, StoreError> {
     let fail = |what: &str, e: openssl::error::ErrorStack| {
-        StoreError(format!("postgresql TLS: {what}: {e}"))
+        StoreError::config(format!("postgresql TLS: {what}: {e}"))
     };
     let mut builder =
         SslConnector::builder(SslMethod::tls_client()).map_err(|e| fail("setup", e))?;
@@ -260,7 +279,7 @@ fn tls_connector(roots: Option<&Roots>) -> Result<MakeTlsConnector, StoreError> 
         Some(Roots::File(path)) => {
             // Read it here so a missing or unreadable file is named plainly.
             std::fs::metadata(path).map_err(|e| {
-                StoreError(format!("postgresql TLS: CA file {}: {e}", path.display()))
+                StoreError::config(format!("postgresql TLS: CA file {}: {e}", path.display()))
             })?;
             builder
                 .set_ca_file(path)
@@ -348,18 +367,21 @@ impl Link {
                 Poll::Ready(Err(e)) if e.as_db_error().is_some() && ended.is_none() => {
                     Poll::Ready(Outcome::Refused(e))
                 }
-                Poll::Ready(Err(e)) => {
-                    Poll::Ready(Outcome::Lost(ended.clone().unwrap_or_else(|| describe(&e))))
-                }
+                Poll::Ready(Err(e)) => Poll::Ready(Outcome::Lost(StoreError::unreachable(
+                    ended.clone().unwrap_or_else(|| describe(&e)),
+                ))),
                 Poll::Pending => match &ended {
-                    Some(why) => Poll::Ready(Outcome::Lost(why.clone())),
+                    Some(why) => Poll::Ready(Outcome::Lost(StoreError::unreachable(why.clone()))),
                     None => Poll::Pending,
                 },
             }
         });
         match runtime.block_on(async { tokio::time::timeout(deadline, work).await }) {
             Ok(outcome) => outcome,
-            Err(_) => Outcome::Lost(format!("no answer within {} ms", deadline.as_millis())),
+            Err(_) => Outcome::Lost(StoreError::unreachable(format!(
+                "no answer within {} ms",
+                deadline.as_millis()
+            ))),
         }
     }
 

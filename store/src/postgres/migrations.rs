@@ -352,7 +352,7 @@ impl PostgresStore {
             })
         })?;
         usize::try_from(version)
-            .map_err(|_| StoreError(format!("postgresql: schema version {version}")))
+            .map_err(|_| StoreError::schema(format!("postgresql: schema version {version}")))
     }
 
     /// Refuses a database this build cannot use: newer (another pam_tap
@@ -360,14 +360,14 @@ impl PostgresStore {
     pub(super) fn check_version(&self, version: usize) -> Result<(), StoreError> {
         let known = MIGRATIONS.len();
         if version > known {
-            return Err(StoreError(format!(
+            return Err(StoreError::schema(format!(
                 "postgresql database {} has schema version {version}; this pam_tap \
                  understands up to {known}: upgrade pam_tap on this host",
                 self.database
             )));
         }
         if version < known {
-            return Err(StoreError(format!(
+            return Err(StoreError::schema(format!(
                 "postgresql database {} has schema version {version}, this pam_tap needs \
                  {known}: an administrator runs `tapd --migrate` with a policy whose url \
                  names pam_tap_admin (docs/fleet.md)",
@@ -421,19 +421,19 @@ impl PostgresStore {
         });
         match outcome {
             Outcome::Done(Ok(version)) => Ok(version),
-            Outcome::Done(Err(why)) => Err(StoreError(format!(
+            Outcome::Done(Err(why)) => Err(StoreError::schema(format!(
                 "postgresql database {} {why}",
                 self.database
             ))),
-            Outcome::Refused(e) => Err(StoreError(format!(
+            Outcome::Refused(e) => Err(StoreError::refused(format!(
                 "postgresql database {}: migration failed: {}",
                 self.database,
                 super::link::describe(&e)
             ))),
-            Outcome::Lost(why) => Err(StoreError(format!(
-                "postgresql database {}: migration: {why}",
-                self.database
-            ))),
+            Outcome::Lost(why) => Err(StoreError::new(
+                why.kind(),
+                format!("postgresql database {}: migration: {why}", self.database),
+            )),
         }
     }
 }

@@ -99,7 +99,7 @@ fn dialer(
             .transpose()?,
     };
     let host_name = crate::sys::host_name()
-        .map_err(|e| StoreError(format!("postgresql: this host's name: {e}")))?;
+        .map_err(|e| StoreError::io(format!("postgresql: this host's name: {e}")))?;
     let database = target.dbname.clone();
     let dialer = Dialer::new(
         target,
@@ -163,14 +163,14 @@ impl PostgresStore {
     fn open(config: &PostgresConfig, given: Option<Zeroizing<String>>) -> Result<PostgresStore> {
         let (dialer, database) = dialer(config, given, "pam_tap")?;
         let host_name = crate::sys::host_name()
-            .map_err(|e| StoreError(format!("postgresql: this host's name: {e}")))?;
+            .map_err(|e| StoreError::io(format!("postgresql: this host's name: {e}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             // A host name's look-up borrows a blocking thread: let it go at once.
             .thread_keep_alive(Duration::from_millis(100))
             .build()
-            .map_err(|e| StoreError(format!("postgresql: runtime: {e}")))?;
+            .map_err(|e| StoreError::io(format!("postgresql: runtime: {e}")))?;
         let link = dialer.dial(&runtime)?;
         Ok(PostgresStore {
             runtime,
@@ -286,12 +286,12 @@ impl PostgresStore {
                 Ok(link) => *slot = Some(link),
                 Err(e) => {
                     self.distrust_roster();
-                    return Outcome::Lost(e.0);
+                    return Outcome::Lost(e);
                 }
             }
         }
         let Some(link) = slot.as_mut() else {
-            return Outcome::Lost("no session".into());
+            return Outcome::Lost(StoreError::internal("no session"));
         };
         let (client, connection) = link.parts();
         let outcome = Link::run(
@@ -329,15 +329,15 @@ impl PostgresStore {
     fn call<'a, T>(&self, what: &str, query: impl Fn(Session) -> Query<'a, T>) -> Result<T> {
         match self.call_raw(query) {
             Outcome::Done(value) => Ok(value),
-            Outcome::Refused(e) => Err(StoreError(format!(
+            Outcome::Refused(e) => Err(StoreError::refused(format!(
                 "postgresql database {}: {what}: {}",
                 self.database,
                 link::describe(&e)
             ))),
-            Outcome::Lost(why) => Err(StoreError(format!(
-                "postgresql database {}: {what}: {why}",
-                self.database
-            ))),
+            Outcome::Lost(why) => Err(StoreError::new(
+                why.kind(),
+                format!("postgresql database {}: {what}: {why}", self.database),
+            )),
         }
     }
 }

@@ -99,7 +99,9 @@ impl Roster {
         std::thread::Builder::new()
             .name("tap-roster".into())
             .spawn(move || listen_until_stopped(&listening, &dialer))
-            .map_err(|e| tap_core::store::StoreError(format!("postgresql: roster thread: {e}")))?;
+            .map_err(|e| {
+                tap_core::store::StoreError::io(format!("postgresql: roster thread: {e}"))
+            })?;
         Ok(Roster { shared })
     }
 
@@ -209,7 +211,7 @@ fn listen(
 ) -> String {
     let mut link = match dialer.dial(runtime) {
         Ok(link) => link,
-        Err(e) => return e.0,
+        Err(e) => return e.to_string(),
     };
     let timeout = dialer.connect_timeout();
     // Between the LISTEN and the end of a read of the whole list, what is

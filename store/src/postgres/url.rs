@@ -46,7 +46,7 @@ pub(super) struct Target {
 
 fn bad(why: impl std::fmt::Display) -> StoreError {
     // Never echo the URL itself: it may hold a password someone put there.
-    StoreError(format!("postgresql url: {why}"))
+    StoreError::config(format!("postgresql url: {why}"))
 }
 
 /// Reads `url`; `ca_file` is the policy's, used when the URL names none.
@@ -265,6 +265,7 @@ fn decode(text: &str) -> Result<String, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tap_core::store::StoreErrorKind;
 
     fn ca() -> PathBuf {
         PathBuf::from("/etc/pam_tap/db-ca.pem")
@@ -347,7 +348,10 @@ mod tests {
                 "one address per host",
             ),
         ] {
-            let error = parse(url, None).err().map(|e| e.0).unwrap_or_default();
+            let error = parse(url, None).err();
+            let kind = error.as_ref().map(StoreError::kind);
+            assert_eq!(kind, Some(StoreErrorKind::Config), "{url}");
+            let error = error.map(|e| e.to_string()).unwrap_or_default();
             assert!(error.contains(wanted), "{url}: {error}");
             assert!(!error.contains("secret"), "{error}");
         }

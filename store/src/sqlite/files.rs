@@ -15,7 +15,7 @@ use tap_core::store::StoreError;
 /// else, and the file readable by nobody else (it holds the pass hashes).
 pub(super) fn check_store_file(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     if !meta.is_file() {
-        return Err(StoreError(format!(
+        return Err(StoreError::untrusted(format!(
             "store {} is not a regular file",
             path.display()
         )));
@@ -31,14 +31,14 @@ pub(super) fn check_store_file(path: &Path, meta: &std::fs::Metadata) -> Result<
 fn check_private(path: &Path, meta: &std::fs::Metadata, owner: u32, forbidden: u32) -> Result<()> {
     let mode = meta.mode() & 0o7777;
     if meta.uid() != owner {
-        return Err(StoreError(format!(
+        return Err(StoreError::untrusted(format!(
             "{} is owned by uid {}; the store must be owned by the daemon's user (uid {owner})",
             path.display(),
             meta.uid()
         )));
     }
     if mode & forbidden != 0 {
-        return Err(StoreError(format!(
+        return Err(StoreError::untrusted(format!(
             "{} has mode {mode:04o}, which lets others {}; allowed: {:04o} at most",
             path.display(),
             if forbidden & 0o044 != 0 {
@@ -65,7 +65,7 @@ pub(super) fn check_side_files(
         let side = side_file(path, suffix);
         match std::fs::symlink_metadata(&side) {
             Ok(meta) if meta.uid() != store.uid() || !meta.is_file() => {
-                return Err(StoreError(format!(
+                return Err(StoreError::untrusted(format!(
                     "store {}: {} is owned by uid {}, not by the store's owner (uid {}), \
                      or is not a regular file; refusing to read through it (give it to the \
                      store's owner if you trust it, or remove it and lose its latest commits)",

@@ -1,9 +1,9 @@
 //! The SQLite schema, as numbered steps, and bringing a store up to date.
 
 use super::durability::Durability;
-use super::{err, Result, SqliteStore};
+use super::{err, err_of, Result, SqliteStore};
 use rusqlite::TransactionBehavior;
-use tap_core::store::StoreError;
+use tap_core::store::{StoreError, StoreErrorKind};
 
 /// Each entry takes the schema from version N to N+1; never edit one that shipped.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -102,7 +102,8 @@ impl SqliteStore {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| err(&self.path, "unreadable or corrupt", e))?;
-        usize::try_from(version).map_err(|_| err(&self.path, "schema version", version))
+        let schema = StoreErrorKind::Schema;
+        usize::try_from(version).map_err(|_| err_of(schema, &self.path, "schema version", version))
     }
 
     pub(super) fn migrate(&mut self, version: usize) -> Result<()> {
@@ -111,35 +112,37 @@ impl SqliteStore {
             return Ok(());
         }
         if version > known {
-            return Err(StoreError(format!(
+            return Err(StoreError::schema(format!(
                 "store {} has schema version {version}; this pam_tap understands up to {known}",
                 self.path.display()
             )));
         }
         self.set_durability(Durability::Synced)?;
         let path = self.path.clone();
+        // A migration that fails leaves the schema one this build cannot use.
+        let err = |what: &str, e| err_of(StoreErrorKind::Schema, &path, what, e);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| err(&path, "migration", e))?;
+            .map_err(|e| err("migration", e))?;
         // Another process may have migrated while we waited for the lock.
         let current: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| err(&path, "migration", e))?;
+            .map_err(|e| err("migration", e))?;
         for (index, step) in MIGRATIONS
             .iter()
             .enumerate()
             .skip(usize::try_from(current).unwrap_or(known))
         {
             tx.execute_batch(step)
-                .map_err(|e| err(&path, &format!("migration {}", index + 1), e))?;
+                .map_err(|e| err(&format!("migration {}", index + 1), e))?;
             tx.pragma_update(
                 None,
                 "user_version",
                 i64::try_from(index + 1).unwrap_or(i64::MAX),
             )
-            .map_err(|e| err(&path, "migration", e))?;
+            .map_err(|e| err("migration", e))?;
         }
-        tx.commit().map_err(|e| err(&path, "migration commit", e))
+        tx.commit().map_err(|e| err("migration commit", e))
     }
 }

@@ -25,7 +25,7 @@ use tap_core::hashing::PassProof;
 use tap_core::keys::credential::KeyCredential;
 use tap_core::pass::PassRecord;
 use tap_core::ssh::record::SshKeyRecord;
-use tap_core::store::{AddKey, AuditFilter, FailureCount, Store, StoreError};
+use tap_core::store::{AddKey, AuditFilter, FailureCount, Store, StoreError, StoreErrorKind};
 use tap_core::timefmt::Timestamp;
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -54,8 +54,13 @@ pub struct SqliteStore {
     offline_copy: bool,
 }
 
+/// A local failure (a file, or SQLite) at `path`.
 fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("store {}: {what}: {e}", path.display()))
+    err_of(StoreErrorKind::Io, path, what, e)
+}
+
+fn err_of(kind: StoreErrorKind, path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::new(kind, format!("store {}: {what}: {e}", path.display()))
 }
 
 impl SqliteStore {
@@ -68,7 +73,7 @@ impl SqliteStore {
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !options.create => {
-                return Err(StoreError(format!(
+                return Err(StoreError::io(format!(
                     "store {} does not exist; an administrator creates it with `tapctl init`",
                     path.display()
                 )))
@@ -103,7 +108,7 @@ impl SqliteStore {
         // is corrupt for a reader, not a store to set up: the sign-in path
         // must fail closed on it, not build tables and find "no pass".
         if !options.create && version == 0 {
-            return Err(StoreError(format!(
+            return Err(StoreError::schema(format!(
                 "store {} holds no pam_tap schema (empty or another database); \
                  an administrator recreates it with `tapctl init`",
                 path.display()

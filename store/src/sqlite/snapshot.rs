@@ -32,7 +32,7 @@ impl SqliteStore {
         let version = store.schema_version()?;
         let known = migrations::MIGRATIONS.len();
         if version != known {
-            return Err(StoreError(format!(
+            return Err(StoreError::schema(format!(
                 "store {} has schema version {version}, this pam_tap reads {known}: {}",
                 path.display(),
                 if version < known {

@@ -21,8 +21,13 @@ const READER: OpenOptions = OpenOptions {
 fn open_error(path: &Path, options: OpenOptions) -> String {
     SqliteStore::open(path, options)
         .err()
-        .map(|e| e.0)
+        .map(|e| e.to_string())
         .unwrap_or_default()
+}
+
+/// The kind of refusal an open meets, or None when it opens.
+fn open_kind(path: &Path, options: OpenOptions) -> Option<StoreErrorKind> {
+    SqliteStore::open(path, options).err().map(|e| e.kind())
 }
 
 fn fresh() -> (tempfile::TempDir, SqliteStore) {
@@ -51,6 +56,7 @@ fn missing_store_is_an_error_not_a_new_file() {
     let path = dir.path().join("absent.db");
     let error = open_error(&path, READER);
     assert!(error.contains("tapctl init"), "{error}");
+    assert_eq!(open_kind(&path, READER), Some(StoreErrorKind::Io));
     assert!(!path.exists());
 }
 
@@ -61,6 +67,7 @@ fn garbage_file_is_reported_as_corrupt() {
     std::fs::write(&path, vec![0x5a; 8192]).unwrap_or_else(|e| panic!("{e}"));
     let error = open_error(&path, READER);
     assert!(error.contains("corrupt"), "{error}");
+    assert_eq!(open_kind(&path, READER), Some(StoreErrorKind::Io));
 }
 
 #[test]
@@ -70,6 +77,7 @@ fn empty_or_foreign_database_is_refused_by_readers_and_left_alone() {
     std::fs::write(&empty, b"").unwrap_or_else(|e| panic!("{e}"));
     let error = open_error(&empty, READER);
     assert!(error.contains("no pam_tap schema"), "{error}");
+    assert_eq!(open_kind(&empty, READER), Some(StoreErrorKind::Schema));
     assert_eq!(
         std::fs::metadata(&empty).map(|m| m.len()).ok(),
         Some(0),
@@ -109,6 +117,7 @@ fn root_refuses_side_files_another_user_owns() {
     }
     let error = open_error(&path, trusted);
     assert!(error.contains("not by the store's owner"), "{error}");
+    assert_eq!(open_kind(&path, trusted), Some(StoreErrorKind::Untrusted));
     drop(holder);
 }
 
@@ -172,6 +181,7 @@ fn a_store_that_is_not_the_openers_alone_is_refused() {
         chmod(what, mode);
         let error = open_error(&path, trusted);
         assert!(error.contains(wanted), "{error}");
+        assert_eq!(open_kind(&path, trusted), Some(StoreErrorKind::Untrusted));
         chmod(what, if what == path.as_path() { 0o600 } else { 0o700 });
     }
     if crate::sys::euid() == 0 {
@@ -217,10 +227,12 @@ fn newer_schema_is_refused() -> Result<()> {
     store
         .conn
         .pragma_update(None, "user_version", 99)
-        .map_err(|e| StoreError(e.to_string()))?;
+        .map_err(|e| StoreError::io(e.to_string()))?;
     drop(store);
     let error = open_error(&dir.path().join("tap.db"), READER);
     assert!(error.contains("schema version 99"), "{error}");
+    let kind = open_kind(&dir.path().join("tap.db"), READER);
+    assert_eq!(kind, Some(StoreErrorKind::Schema));
     Ok(())
 }
 
@@ -277,7 +289,7 @@ fn pragma<T: rusqlite::types::FromSql>(store: &SqliteStore, name: &str) -> Resul
     store
         .conn
         .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
-        .map_err(|e| StoreError(e.to_string()))
+        .map_err(|e| StoreError::io(e.to_string()))
 }
 
 fn synchronous(store: &SqliteStore) -> i64 {
@@ -352,13 +364,13 @@ fn a_new_store_has_small_pages() -> Result<()> {
 
 #[test]
 fn a_version_2_audit_log_keeps_its_records_and_numbering() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| StoreError(e.to_string()))?;
+    let dir = tempfile::tempdir().map_err(|e| StoreError::io(e.to_string()))?;
     let path = dir.path().join("tap.db");
     {
-        let conn = Connection::open(&path).map_err(|e| StoreError(e.to_string()))?;
+        let conn = Connection::open(&path).map_err(|e| StoreError::io(e.to_string()))?;
         for step in &MIGRATIONS[..2] {
             conn.execute_batch(step)
-                .map_err(|e| StoreError(e.to_string()))?;
+                .map_err(|e| StoreError::io(e.to_string()))?;
         }
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
@@ -368,7 +380,7 @@ fn a_version_2_audit_log_keeps_its_records_and_numbering() -> Result<()> {
                     (3, 'pass.revoked', 'bob', 'root', '', '', '', '');
              PRAGMA user_version = 2;",
         )
-        .map_err(|e| StoreError(e.to_string()))?;
+        .map_err(|e| StoreError::io(e.to_string()))?;
     }
     let mut store = SqliteStore::open(&path, READER)?;
     assert_eq!(store.schema_version()?, MIGRATIONS.len());
@@ -395,7 +407,7 @@ fn a_version_2_audit_log_keeps_its_records_and_numbering() -> Result<()> {
             [],
             |r| r.get(0),
         )
-        .map_err(|e| StoreError(e.to_string()))?;
+        .map_err(|e| StoreError::io(e.to_string()))?;
     assert_eq!(leftovers, 0);
     Ok(())
 }
@@ -722,9 +734,11 @@ fn a_read_only_open_refuses_another_schema_and_leaves_it() -> Result<()> {
         store
             .conn
             .pragma_update(None, "user_version", version as i64)
-            .map_err(|e| StoreError(e.to_string()))?;
-        let error = SqliteStore::open_read_only(&path).err().map(|e| e.0);
-        let error = error.unwrap_or_default();
+            .map_err(|e| StoreError::io(e.to_string()))?;
+        let error = SqliteStore::open_read_only(&path).err();
+        let kind = error.as_ref().map(StoreError::kind);
+        assert_eq!(kind, Some(StoreErrorKind::Schema), "{error:?}");
+        let error = error.map(|e| e.to_string()).unwrap_or_default();
         assert!(
             error.contains(&format!("schema version {version}")),
             "{error}"
@@ -732,7 +746,7 @@ fn a_read_only_open_refuses_another_schema_and_leaves_it() -> Result<()> {
         let now: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| StoreError::io(e.to_string()))?;
         assert_eq!(now as usize, version, "not migrated");
     }
     Ok(())

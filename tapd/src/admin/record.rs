@@ -19,5 +19,5 @@ pub fn record(ask: &Ask<'_, '_>, event: Event, user: &str, detail: String) -> Au
 
 /// The store failed: say so, and what it said.
 pub fn store_failed(e: StoreError) -> Refusal {
-    Refusal::new(ErrorKind::Store, e.0)
+    Refusal::new(ErrorKind::Store, e.to_string())
 }
