@@ -215,3 +215,29 @@ def test_policy_check_shows_the_offline_settings(fleet):
     store = tomllib.loads(proc.stdout[proc.stdout.index("["):])["store"]
     assert store["offline_keys"] is True, proc.stdout
     assert store.get("offline_cache") in (None, "/var/lib/pam_tap/offline-keys.db"), proc.stdout
+
+
+def test_a_database_that_refuses_this_host_is_not_served_around(fleet):
+    """The copy stands in only for a database that does not answer. One
+    that answers and refuses this host (its role's password changed, as an
+    administrator cutting a host off would) gets UNAVAIL for a copied key,
+    as without the copy."""
+    user = "tapuser7"
+    key_user(fleet, user, on=("host-a",))
+    log = fleet.host("host-a").tapd_log
+    seen = log.stat().st_size
+    fleet.sql("ALTER ROLE pam_tap_host PASSWORD 'changed-by-an-administrator'")
+    # the sessions tapd keeps end, so its next step must log in again
+    fleet.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+              "WHERE usename = 'pam_tap_host'")
+    try:
+        r = fleet.sign_in("host-a", user, stack="gate")
+    finally:
+        fleet.sql("ALTER ROLE pam_tap_host PASSWORD "
+                  f"'{fleet.cluster.passwords['pam_tap_host']}'")
+    assert r.rc == UNAVAIL and not r.fellthrough, r
+    said = log.read_text(errors="replace")[seen:]
+    assert "password authentication failed" in said, said
+    assert "from the offline copy" not in said, said
+    # the password back: the same tapd signs the key in again
+    fleet_hosts.assert_key_success(fleet.sign_in("host-a", user, stack="gate"))

@@ -253,8 +253,16 @@ impl PostgresStore {
         }
         *slot = None;
         let left = limit.map(|limit| limit.saturating_sub(started.elapsed()));
-        *slot = Some(self.dialer.dial_within(&self.runtime, left)?);
-        Ok(())
+        match self.dialer.dial_within(&self.runtime, left) {
+            Ok(link) => {
+                *slot = Some(link);
+                Ok(())
+            }
+            Err(e) => {
+                self.distrust_roster();
+                Err(e)
+            }
+        }
     }
 
     /// Runs one call: dials first when the session was lost; a lost session
