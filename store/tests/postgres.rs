@@ -59,6 +59,10 @@ const CASES: &[(&str, Case)] = &[
         roster_follows,
     ),
     (
+        "a_multi_use_success_commits_without_waiting_for_the_disk_only",
+        multi_use_success_not_synced,
+    ),
+    (
         "exactly_once_under_a_race_of_64_connections",
         race_exactly_once,
     ),
@@ -1059,6 +1063,33 @@ fn roster_follows(cluster: &Cluster) {
             ]
         ),
         "{events:?}"
+    );
+}
+
+/// record_success (schema step 2): a multi-use pass's transaction commits
+/// with synchronous_commit off, a one-time pass's as the server says; the
+/// setting ends with the transaction, so the session's next is synced.
+fn multi_use_success_not_synced(cluster: &Cluster) {
+    let (db, _admin, _host) = fresh(cluster);
+    let call = |one_time: bool| {
+        format!(
+            "WITH r AS (SELECT pam_tap.record_success('nobody', 1, {one_time}, 0, 0, 'x', 0, \
+             'e', 'nobody', 'nobody', '', '', '', '', '', 'h') AS ok) \
+             SELECT ok::text || ',' || current_setting('synchronous_commit') FROM r"
+        )
+    };
+    let out = cluster
+        .psql(&db)
+        .args(["-c", &call(false), "-c", "SHOW synchronous_commit"])
+        .args(["-c", &call(true)])
+        .output()
+        .unwrap_or_else(|e| panic!("psql: {e}"));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["false,off", "on", "false,on"]
     );
 }
 

@@ -62,13 +62,15 @@ pub fn answers_offline_challenge(request: &Request, challenges: &Challenges) -> 
     }
 }
 
-/// What an offline request may be: a key sign-in's steps, and sshd's ask
-/// for a user's SSH keys. A pass cannot be checked without the database.
+/// What an offline request may be: a key sign-in's steps, sshd's ask for
+/// a user's SSH keys, and the PAM session's word that sshd accepted one
+/// (recorded in the copy, reconciled like a key sign-in's record). A pass
+/// cannot be checked without the database.
 pub fn servable(request: &Request) -> bool {
     matches!(
         request,
         Request::SignIn(SignInRequest::Plan { .. } | SignInRequest::KeyAnswer { .. })
-            | Request::Admin(AdminRequest::AuthorizedKeys { .. })
+            | Request::Admin(AdminRequest::AuthorizedKeys { .. } | AdminRequest::SshKeyUsed { .. })
     )
 }
 
@@ -264,7 +266,17 @@ fn reconcile_one(
         .strip_prefix("key ")
         .unwrap_or(&record.detail)
         .to_string();
-    record.detail = format!("{} {mark}", record.detail);
+    let original = std::mem::take(&mut record.detail);
+    record.detail = format!("{original} {mark}");
+    // An SSH key sshd accepted: its last use moves too, with the record,
+    // if the database still has the key.
+    if let Some(fingerprint) = original.strip_prefix("ssh key ") {
+        if record.event == Event::SshKeySignIn.name()
+            && database.record_ssh_key_use(&record.user, fingerprint, record.time, &record)?
+        {
+            return Ok(false);
+        }
+    }
     let Some(used) = offline.key_use else {
         database.append_audit(&record)?;
         return Ok(false);
@@ -325,6 +337,7 @@ pub fn cache_path(policy: &tap_core::policy::Policy) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tap_core::store::AddKey;
     use tap_store::OpenOptions;
 
     struct Stores {
@@ -547,6 +560,54 @@ mod tests {
             Ok(15)
         );
         assert_eq!(stores.copy.offline_records(10), Ok(vec![]));
+    }
+
+    #[test]
+    fn an_offline_ssh_sign_in_reaches_the_database_with_the_keys_last_use() {
+        let mut stores = stores();
+        let key = SshKeyRecord {
+            user: "alice".into(),
+            fingerprint: "SHA256:abc".into(),
+            key_type: "sk-ssh-ed25519@openssh.com".into(),
+            blob: vec![1, 2, 3],
+            label: "laptop".into(),
+            application: "ssh:".into(),
+            aaguid: None,
+            attestation: "none".into(),
+            created: 100,
+            last_used: None,
+        };
+        let enrolled = record(Event::SshKeyAdded, "ssh key SHA256:abc");
+        assert_eq!(
+            stores.database.add_ssh_key(&key, 5, &enrolled),
+            Ok(AddKey::Added)
+        );
+        let keys = stores.database.ssh_keys("alice").unwrap_or_default();
+        assert_eq!(stores.copy.remember_ssh_keys("alice", &keys), Ok(()));
+        // sshd accepted it while the database was down: the copy has it.
+        let accepted = AuditRecord::new(700, Event::SshKeySignIn, "alice", "alice")
+            .detail("ssh key SHA256:abc");
+        assert_eq!(
+            stores
+                .copy
+                .record_ssh_key_use("alice", "SHA256:abc", 700, &accepted),
+            Ok(true)
+        );
+        assert_eq!(
+            reconcile(&mut stores.copy, &mut stores.database).map(|s| (s.records, s.flagged)),
+            Ok((1, 0))
+        );
+        let last = events(&stores.database).pop().unwrap_or_default();
+        assert_eq!(last.0, Event::SshKeySignIn.name());
+        assert!(
+            last.1
+                .starts_with("ssh key SHA256:abc (offline: the database was unreachable; record "),
+            "{last:?}"
+        );
+        assert_eq!(
+            stores.database.ssh_keys("alice").map(|k| k[0].last_used),
+            Ok(Some(700))
+        );
     }
 
     #[test]

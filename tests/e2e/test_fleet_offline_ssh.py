@@ -12,7 +12,8 @@ cluster that the tests stop and start again.
 * Database up: a key signs in over ssh, and the `authorized-keys` read
   copies the user's SSH keys on that host.
 * Database stopped: that key still signs in on that host, in bounded time,
-  tapd serving sshd's question from the copy; a user whose keys were never
+  tapd serving sshd's question from the copy, and the sign-in's record
+  reaches the database when it is back; a user whose keys were never
   read on that host is refused there (and still let in on the host that
   read them).
 * A key removed in the database while it answers leaves the copy at the
@@ -32,7 +33,7 @@ import fleet as fleet_hosts
 import harness
 import pg
 from conftest import WORLD
-from test_fleet_offline import Down, copy_file, offline_store
+from test_fleet_offline import OFFLINE, Down, copy_file, offline_store
 from test_ssh_keys import Person, provider_built
 
 HOSTS = ("host-a", "host-b")
@@ -191,8 +192,14 @@ def test_database_stopped_a_copied_key_still_signs_in_over_ssh(ssh_fleet, enroll
     assert took < OFFLINE_BOUND, took
     # tapd answered sshd from the copy (not some other key source)
     assert len(served) > before, served
-    # back: the same key, online again
+    # back: the same key, online again; the request that finds the
+    # database answering first sends it the offline sign-in's record
     assert_in(ssh_by_key(laptop, USER, key_file)[0], USER)
+    rows = f.sql("SELECT host || '|' || detail FROM pam_tap.audit "
+                 f"WHERE \"user\" = '{USER}' AND event = 'signin.ssh_key.success' "
+                 "ORDER BY seq").splitlines()
+    offline = [row for row in rows if OFFLINE in row]
+    assert len(offline) == 1 and offline[0].startswith("host-a|ssh key SHA256:"), rows
 
 
 def test_database_stopped_a_user_never_seen_on_the_host_is_refused(ssh_fleet, enrolled):

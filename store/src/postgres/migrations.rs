@@ -304,7 +304,8 @@ GRANT EXECUTE ON FUNCTION pam_tap.record_ssh_key_use(TEXT, TEXT, BIGINT, BIGINT,
     // 2: each new pass row and key row names its user on the channel
     // pam_tap_credentials, so each host's tapd knows, without asking, who
     // has neither (postgres/roster.rs). Only rows that add a user matter:
-    // a user already named stays named.
+    // a user already named stays named. And a multi-use pass's success
+    // commits without waiting for the disk.
     r#"
 CREATE FUNCTION pam_tap.notify_credential() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $f$
@@ -318,6 +319,40 @@ CREATE TRIGGER passes_notify AFTER INSERT ON pam_tap.passes
     FOR EACH ROW EXECUTE FUNCTION pam_tap.notify_credential();
 CREATE TRIGGER keys_notify AFTER INSERT ON pam_tap.keys
     FOR EACH ROW EXECUTE FUNCTION pam_tap.notify_credential();
+
+-- record_success as in step 1, but a multi-use pass's commit is merely
+-- atomic, as SQLite's (one fsync, or one standby's round trip, less).
+CREATE OR REPLACE FUNCTION pam_tap.record_success(
+    p_user TEXT, p_id BIGINT, p_one_time BOOLEAN, p_now BIGINT, p_enroll_until BIGINT,
+    p_proof TEXT,
+    a_time BIGINT, a_event TEXT, a_user TEXT, a_actor TEXT, a_service TEXT,
+    a_rhost TEXT, a_tty TEXT, a_detail TEXT, a_peer TEXT, a_host TEXT)
+RETURNS BOOLEAN LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $f$
+    -- A multi-use pass's success guards nothing (core's store contract):
+    -- its commit need not wait for the disk or a synchronous standby.
+    -- (Local to this call's transaction; the SET clause above is only
+    -- search_path's.)
+    SELECT set_config('synchronous_commit', 'off', true) WHERE NOT p_one_time;
+    WITH changed AS (
+        UPDATE pam_tap.passes
+        SET last_used = p_now,
+            used_at = CASE WHEN one_time THEN p_now ELSE used_at END,
+            enroll_until = p_enroll_until
+        WHERE "user" = p_user AND id = p_id AND one_time = p_one_time
+          AND revoked_at IS NULL AND locked_at IS NULL
+          AND (NOT one_time OR used_at IS NULL)
+          AND start <= p_now AND expires > p_now
+          AND substring(phc FROM '[^$]*$') = p_proof
+        RETURNING 1
+    ), logged AS (
+        INSERT INTO pam_tap.audit (time, event, "user", actor, service, rhost, tty, detail, peer, host)
+        SELECT a_time, a_event, a_user, a_actor, a_service, a_rhost, a_tty, a_detail, a_peer, a_host
+        FROM changed
+        RETURNING 1
+    )
+    SELECT count(*) = 1 FROM changed
+$f$;
 "#,
 ];
 
