@@ -259,3 +259,37 @@ def test_a_cloned_key_used_on_another_host_after_the_original_is_refused(fleet):
     # the original key still signs in, on another host again
     fleet.plug(key)
     assert_key_success(fleet.sign_in("host-c", user, stack="deny"))
+
+
+def test_each_tapd_knows_who_has_neither_pass_nor_key_without_asking(fleet):
+    """Each host's tapd keeps a roster (store/src/postgres/roster.rs): one
+    listening session, `pam_tap-roster@HOST`, that read who has a pass or a
+    key and is told of new ones. A user with neither is answered from it:
+    with the host role's reads taken away, that user's sign-in is still
+    "nothing here" (IGNORE, so the gate stack falls through), while a user
+    with a pass, whom tapd must ask the database about, is unavailable."""
+    issued = fleet.issue("tapuser1")
+    for name in HOST_NAMES:
+        assert fleet.sign_in(name, "tapuser1", issued["pass"]).outcome == "PAM_SUCCESS"
+    give_up = time.monotonic() + 10
+    while not all("roster: listening to the database" in fleet.host(n).tapd_log.read_text()
+                  for n in HOST_NAMES):
+        assert time.monotonic() < give_up, [fleet.host(n).tapd_log.read_text()[-1500:]
+                                            for n in HOST_NAMES]
+        time.sleep(0.05)
+    sessions = fleet.sql("SELECT application_name FROM pg_stat_activity "
+                         "WHERE application_name LIKE 'pam_tap-roster@%'").splitlines()
+    assert {f"pam_tap-roster@{n}" for n in HOST_NAMES} <= set(sessions), sessions
+    fleet.sql("REVOKE SELECT ON pam_tap.keys, pam_tap.host_passes FROM pam_tap_host")
+    try:
+        for name in HOST_NAMES:
+            nobody = fleet.sign_in(name, "tapin", "not-a-pass")
+            assert nobody.outcome == "PAM_IGNORE" and nobody.fellthrough, (name, nobody)
+            asked = fleet.sign_in(name, "tapuser1", issued["pass"])
+            assert asked.rc == "PAM_AUTHINFO_UNAVAIL" and not asked.fellthrough, (name, asked)
+    finally:
+        fleet.sql("GRANT SELECT ON pam_tap.keys, pam_tap.host_passes TO pam_tap_host")
+    # a pass issued now (on the admin's tapd) is known on every host at once
+    issued = fleet.issue("tapin")
+    for name in HOST_NAMES:
+        assert fleet.sign_in(name, "tapin", issued["pass"]).outcome == "PAM_SUCCESS", name

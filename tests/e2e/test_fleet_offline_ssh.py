@@ -25,7 +25,6 @@ import copy
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -34,7 +33,7 @@ import harness
 import pg
 from conftest import WORLD
 from test_fleet_offline import OFFLINE, Down, copy_file, offline_store
-from test_ssh_keys import Person, provider_built
+from test_ssh_keys import Person, key_sshd, provider_built
 
 HOSTS = ("host-a", "host-b")
 USER = "tapuser3"  # signs in on host-a
@@ -53,22 +52,7 @@ class Server:
         host = fleet.host(name)
         self.dir = fleet.base / f"ssh-{name}"
         self.provider = provider
-        so = WORLD.pam_tap_so
-        self.sshd = harness.Sshd(self.dir / "sshd", [
-            f"auth [success=done default=die] {so} pass_only",
-            "auth required pam_deny.so",
-            "account required pam_permit.so",
-            f"session optional {so}",
-            "session required pam_permit.so",
-            "password required pam_deny.so",
-        ], method="any", config={
-            "KbdInteractiveAuthentication": "yes",
-            "PubkeyAuthentication": "yes",
-            "AuthorizedKeysCommand": f"{WORLD.tapctl} authorized-keys %u",
-            "AuthorizedKeysCommandUser": "pam-tap-ssh",
-            "MaxAuthTries": 6,
-            "SetEnv": f"PATH={Path(WORLD.tapctl).parent}:/usr/bin:/bin",
-        }, prefix=host.enter()).start()
+        self.sshd = key_sshd(self.dir / "sshd", prefix=host.enter())
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,32 @@ def provider_built():
     return harness.artifact("PAMTAP_SK_PROVIDER", "target/release/libpam_tap_sk_provider.so")
 
 
+
+def key_sshd(directory, prefix=(), **more_config):
+    """A started sshd that takes a public key (tapd's, through
+    `AuthorizedKeysCommand tapctl authorized-keys %u`) or a pass, with
+    pam_tap's session hook: the one the SSH key tests run. `prefix` runs it
+    inside a simulated host (fleet.py)."""
+    so = WORLD.pam_tap_so
+    return harness.Sshd(directory, [
+        f"auth [success=done default=die] {so} pass_only",
+        "auth required pam_deny.so",
+        "account required pam_permit.so",
+        f"session optional {so}",
+        "session required pam_permit.so",
+        "password required pam_deny.so",
+    ], method="any", config={
+        "KbdInteractiveAuthentication": "yes",
+        "PubkeyAuthentication": "yes",
+        "AuthorizedKeysCommand": f"{WORLD.tapctl} authorized-keys %u",
+        "AuthorizedKeysCommandUser": "pam-tap-ssh",
+        "MaxAuthTries": 6,
+        # sessions find tapctl on their PATH, as where it is installed
+        "SetEnv": f"PATH={Path(WORLD.tapctl).parent}:/usr/bin:/bin",
+        **more_config,
+    }, prefix=prefix).start()
+
+
 class SshWorld:
     def __init__(self):
         self.dir = WORLD.base / "t" / "ssh-keys"
@@ -57,25 +83,8 @@ class SshWorld:
         self.tap = harness.Tap(self.dir / "tap", WORLD.pam_tap_so, WORLD.tapctl)
         self.tap.policy = POLICY
         self.tap.init()
-        so = WORLD.pam_tap_so
-        self.sshd = harness.Sshd(self.dir / "sshd", [
-            f"auth [success=done default=die] {so} pass_only",
-            "auth required pam_deny.so",
-            "account required pam_permit.so",
-            f"session optional {so}",
-            "session required pam_permit.so",
-            "password required pam_deny.so",
-        ], method="any", config={
-            "KbdInteractiveAuthentication": "yes",
-            "PubkeyAuthentication": "yes",
-            "AuthorizedKeysCommand": f"{WORLD.tapctl} authorized-keys %u",
-            "AuthorizedKeysCommandUser": "pam-tap-ssh",
-            "MaxAuthTries": 6,
-            # sessions find tapctl on their PATH, as where it is installed;
-            # scp speaks SFTP
-            "SetEnv": f"PATH={Path(WORLD.tapctl).parent}:/usr/bin:/bin",
-            "Subsystem": "sftp /usr/lib/openssh/sftp-server",
-        }).start()
+        # scp speaks SFTP
+        self.sshd = key_sshd(self.dir / "sshd", Subsystem="sftp /usr/lib/openssh/sftp-server")
 
     def set_policy(self, **ssh):
         settings = {"enabled": True}
