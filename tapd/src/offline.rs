@@ -77,10 +77,14 @@ pub fn servable(request: &Request) -> bool {
 /// How long a request the copy could serve waits to learn whether the
 /// database answers: sshd's `authorized-keys` asks through tapctl, which
 /// gives up after 900 ms (tapctl/src/ssh_keys.rs), so its answer from the
-/// copy must come before that; a sign-in step waits the connect timeouts.
+/// copy must come before that; the session's note that sshd accepted a key
+/// holds up the session's start, for a record only. A sign-in step waits
+/// the connect timeouts.
 pub fn reachable_limit(request: &Request) -> Option<Duration> {
     match request {
-        Request::Admin(AdminRequest::AuthorizedKeys { .. }) => Some(AUTHORIZED_KEYS_PROBE),
+        Request::Admin(AdminRequest::AuthorizedKeys { .. } | AdminRequest::SshKeyUsed { .. }) => {
+            Some(AUTHORIZED_KEYS_PROBE)
+        }
         _ => None,
     }
 }

@@ -39,6 +39,14 @@ impl Rosters {
             }
         }
     }
+
+    /// The policy names no PostgreSQL store now: let its roster go (its
+    /// session ends once the last place's store lets go of it too).
+    pub fn forget(&self) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = None;
+        }
+    }
 }
 
 fn report(event: RosterEvent) {

@@ -38,7 +38,12 @@ impl StoreSlot {
         rosters: &Rosters,
     ) -> Result<&mut dyn Store, StoreError> {
         match policy.store.backend {
-            Backend::Sqlite => self.sqlite(policy.store.sqlite_path()),
+            Backend::Sqlite => {
+                if matches!(self.open, Some(Open::Postgres { .. })) {
+                    rosters.forget();
+                }
+                self.sqlite(policy.store.sqlite_path())
+            }
             Backend::Postgresql => self.postgres(&policy.store, rosters),
         }
     }

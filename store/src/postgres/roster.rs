@@ -13,9 +13,9 @@
 //!   A store that loses its own session says so (`distrust`): the roster
 //!   is then not current until its session answers again. While it is not
 //!   (at start, after a lost session, a failover, a silent network),
-//!   sign-ins read the database as before. A
-//!   new session reads the whole list again, and so does every `RELOAD`,
-//!   which catches rows written without the triggers (a restore).
+//!   sign-ins read the database as before. A new session reads the whole
+//!   list again, and so does every `RELOAD`, which catches rows written
+//!   without the triggers (a restore).
 //! * **Never shrinks.** A pass revoked or a key removed leaves its user in
 //!   it; their sign-ins read the database, which answers for itself. So a
 //!   stale roster can only make a user who just got a pass or key on
