@@ -192,15 +192,14 @@ impl Dialer {
                 }
                 Err(_) => {
                     all_refused = false;
-                    failures.push(format!(
-                        "{shown}: no answer within {} ms{}",
-                        timeout.as_millis(),
-                        if timeout == self.connect_timeout {
-                            " (the connect timeout)"
-                        } else {
-                            ""
-                        }
-                    ))
+                    failures.push(if timeout == self.connect_timeout {
+                        format!(
+                            "{shown}: no answer within the connect timeout ({} ms)",
+                            timeout.as_millis()
+                        )
+                    } else {
+                        format!("{shown}: no answer within {} ms", timeout.as_millis())
+                    })
                 }
             }
         }

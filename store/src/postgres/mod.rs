@@ -26,7 +26,9 @@
 //!
 //! Files: `url` (reading the URL), `secret` (the password file), `link`
 //! (connecting and driving calls), `migrations` (schema), one per table,
-//! `privileges` (warnings about the host role's rights), `roles.sql`.
+//! `privileges` (warnings about the host role's rights), `roles.sql`, and
+//! `roster` (who has a pass or key: the one session that keeps a thread of
+//! its own, tapd's listening session).
 
 mod audit;
 mod import;
