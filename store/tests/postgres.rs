@@ -1052,6 +1052,17 @@ fn roster_follows(cluster: &Cluster) {
     assert!(took.is_some(), "roster never current again: {events:?}");
     assert!(!roster.has_nothing("erin"));
     assert!(roster.has_nothing("bob"));
+    // A flood on the channel (anyone who may connect can NOTIFY it): past
+    // its bound the roster is no longer current, so every sign-in asks.
+    cluster.sql(
+        &db,
+        "SELECT count(pg_notify('pam_tap_credentials', 'flood' || g)) \
+         FROM generate_series(1, 100001) g",
+    );
+    let took = within(Duration::from_secs(20), || !roster.is_current());
+    println!("  flooded: not current after {took:?}");
+    assert!(took.is_some(), "still current after a flood of names");
+    assert!(!roster.has_nothing("bob"));
     let events = events.lock().map(|e| e.clone()).unwrap_or_default();
     assert!(
         matches!(

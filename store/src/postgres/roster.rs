@@ -26,7 +26,7 @@ use super::link::{describe, Dialer, Query};
 use super::Result;
 use std::collections::HashSet;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -46,6 +46,13 @@ const RELOAD: Duration = Duration::from_secs(60);
 /// How long to wait before dialing again after a failed session.
 const RETRY: Duration = Duration::from_secs(2);
 
+/// At most this many names heard between two reads of the whole list.
+/// Anyone who may connect to the database can `NOTIFY` the channel (a
+/// stolen host credential too); a name heard only makes tapd ask the
+/// database about that user, so a flood can cost memory, never a wrong
+/// answer. Past this, the roster stops being current until the next read.
+const HEARD_MAX: usize = 100_000;
+
 /// Every user with a pass row or a key row (a host may read both).
 const EVERY_USER: &str =
     "SELECT \"user\" FROM pam_tap.host_passes UNION SELECT \"user\" FROM pam_tap.keys";
@@ -63,6 +70,10 @@ struct Shared {
     noted: Mutex<Vec<String>>,
     /// Until when (ms after `epoch`) the roster is current; 0: it is not.
     current_until: AtomicU64,
+    /// Names heard since a read of the whole list began; past `HEARD_MAX`
+    /// the roster is not current (and takes no more) until a read that
+    /// was not flooded.
+    heard: AtomicUsize,
     epoch: Instant,
     stop: AtomicBool,
     /// What became of the session, for the daemon's log.
@@ -91,6 +102,7 @@ impl Roster {
             users: RwLock::new(HashSet::new()),
             noted: Mutex::new(Vec::new()),
             current_until: AtomicU64::new(0),
+            heard: AtomicUsize::new(0),
             epoch: Instant::now(),
             stop: AtomicBool::new(false),
             report: Box::new(report),
@@ -150,17 +162,30 @@ impl Shared {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Current until one heartbeat and one connect timeout from now.
+    /// Current until one heartbeat and one connect timeout from now
+    /// (unless flooded since the last read).
     fn answered(&self, connect_timeout: Duration) {
+        if self.flooded() {
+            return;
+        }
         let until =
             self.now_ms() + u64::try_from((HEARTBEAT + connect_timeout).as_millis()).unwrap_or(0);
         self.current_until.store(until, Ordering::Release);
     }
 
+    /// A name heard on the channel.
     fn add(&self, user: String) {
+        if self.heard.fetch_add(1, Ordering::AcqRel) >= HEARD_MAX {
+            self.current_until.store(0, Ordering::Release);
+            return;
+        }
         if let Ok(mut users) = self.users.write() {
             users.insert(user);
         }
+    }
+
+    fn flooded(&self) -> bool {
+        self.heard.load(Ordering::Acquire) >= HEARD_MAX
     }
 
     fn stopped(&self) -> bool {
@@ -225,7 +250,7 @@ fn listen(
         let rows = session.query(EVERY_USER, &[]).await?;
         rows.iter().map(|r| r.try_get(0)).collect()
     });
-    let mut keep = |user: String| aside.push(user);
+    let mut keep = |user: String| keep_aside(shared, &mut aside, user);
     let users = match drive(
         runtime,
         connection,
@@ -260,7 +285,7 @@ fn listen(
                 let rows = session.query(EVERY_USER, &[]).await?;
                 rows.iter().map(|r| r.try_get(0)).collect()
             });
-            let mut keep = |user: String| aside.push(user);
+            let mut keep = |user: String| keep_aside(shared, &mut aside, user);
             match drive(runtime, connection, &mut keep, read, dialer.call_deadline()) {
                 Ok(users) => {
                     replace(shared, users, &mut aside);
@@ -293,11 +318,22 @@ fn replace(shared: &Shared, users: Vec<String>, heard: &mut Vec<String>) -> usiz
     size
 }
 
-/// Before a read of the whole list: what was noted so far is in it.
+/// A name heard during a read of the whole list, kept for after it, and
+/// counted as `Shared::add` counts: past `HEARD_MAX` it is dropped, and
+/// the roster is not current until a read that was not flooded.
+fn keep_aside(shared: &Shared, aside: &mut Vec<String>, user: String) {
+    if shared.heard.fetch_add(1, Ordering::AcqRel) < HEARD_MAX {
+        aside.push(user);
+    }
+}
+
+/// Before a read of the whole list: what was noted and heard so far is in
+/// it.
 fn forget_noted(shared: &Shared) {
     if let Ok(mut noted) = shared.noted.lock() {
         noted.clear();
     }
+    shared.heard.store(0, Ordering::Release);
 }
 
 /// Runs `query` to its end within `deadline`, driving the connection by
