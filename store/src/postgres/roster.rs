@@ -22,7 +22,7 @@
 //!   another host be treated, for the milliseconds a notification takes,
 //!   as one who has neither; never the other way round.
 
-use super::link::{describe, Dialer, Query};
+use super::link::{describe, Dialer, Query, Session};
 use super::Result;
 use std::collections::HashSet;
 use std::future::poll_fn;
@@ -56,6 +56,12 @@ const HEARD_MAX: usize = 100_000;
 /// Every user with a pass row or a key row (a host may read both).
 const EVERY_USER: &str =
     "SELECT \"user\" FROM pam_tap.host_passes UNION SELECT \"user\" FROM pam_tap.keys";
+
+/// Every user with a pass row or a key row, read on `session`.
+async fn every_user(session: &Session) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
+    let rows = session.query(EVERY_USER, &[]).await?;
+    rows.iter().map(|r| r.try_get(0)).collect()
+}
 
 /// Which users have a pass or a key, as one listening session knows it.
 /// Dropping the last handle ends the session (within a heartbeat).
@@ -247,8 +253,7 @@ fn listen(
     forget_noted(shared);
     let listen_and_read: Query<'_, Vec<String>> = Box::pin(async move {
         session.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-        let rows = session.query(EVERY_USER, &[]).await?;
-        rows.iter().map(|r| r.try_get(0)).collect()
+        every_user(&session).await
     });
     let mut keep = |user: String| keep_aside(shared, &mut aside, user);
     let users = match drive(
@@ -281,10 +286,7 @@ fn listen(
         }
         if loaded_at.elapsed() >= RELOAD {
             forget_noted(shared);
-            let read: Query<'_, Vec<String>> = Box::pin(async move {
-                let rows = session.query(EVERY_USER, &[]).await?;
-                rows.iter().map(|r| r.try_get(0)).collect()
-            });
+            let read: Query<'_, Vec<String>> = Box::pin(async move { every_user(&session).await });
             let mut keep = |user: String| keep_aside(shared, &mut aside, user);
             match drive(runtime, connection, &mut keep, read, dialer.call_deadline()) {
                 Ok(users) => {
