@@ -14,6 +14,22 @@ pub struct Tapd {
     log: PathBuf,
 }
 
+/// CPU time of a process's live threads, from each one's
+/// /proc/PID/task/TID/schedstat (nanoseconds on a CPU, exact, where
+/// /proc/PID/stat counts 10 ms ticks). A thread that has exited is not
+/// counted: the bench's logins come one at a time, served by threads that
+/// stay (`tapd::threads::SPARE`).
+pub fn process_cpu(pid: u32) -> Duration {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap_or_else(|e| fail(&format!("/proc/{pid}/task: {e}")));
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
 /// Peak resident memory of a process, from /proc/PID/status.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Memory {
@@ -128,6 +144,11 @@ impl Tapd {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// CPU time the daemon's threads have had so far.
+    pub fn cpu(&self) -> Duration {
+        process_cpu(self.pid())
     }
 
     /// VmHWM of the daemon so far.

@@ -128,3 +128,31 @@ impl KeySetup {
         }
     }
 }
+
+/// Case (d)'s CPU time, per helper trip and per key login: this process's
+/// (the module, the loader, libpam; a helper trip's fork, exec and wait)
+/// and tapd's. The helper's own process is in neither.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyCpu {
+    pub helper_client: std::time::Duration,
+    pub login_client: std::time::Duration,
+    pub login_tapd: std::time::Duration,
+}
+
+impl KeyCpu {
+    /// This process's CPU per login beyond what a helper trip costs it.
+    pub fn client_own_ms(&self) -> f64 {
+        (self.login_client.as_secs_f64() - self.helper_client.as_secs_f64()) * 1e3
+    }
+}
+
+impl std::ops::Div<u32> for KeyCpu {
+    type Output = KeyCpu;
+    fn div(self, n: u32) -> KeyCpu {
+        KeyCpu {
+            helper_client: self.helper_client / n,
+            login_client: self.login_client / n,
+            login_tapd: self.login_tapd / n,
+        }
+    }
+}

@@ -173,6 +173,8 @@ struct Run {
     big: Duration,
     helper: Duration,
     key: Duration,
+    /// (d), where the own time goes: CPU per login and per helper trip.
+    key_cpu: keys::KeyCpu,
     at_once: Flood,
     flood: Flood,
     flood_peak_kib: u64,
@@ -332,6 +334,7 @@ fn measure(work: &Workspace, args: &Args) -> Vec<String> {
             &keys,
             &ssh,
             &daemons[0],
+            &daemons[2],
             google.is_some(),
             cycle,
             &cost,
@@ -422,6 +425,7 @@ fn one_run<'a>(
     keys: &keys::KeySetup,
     ssh: &SshDaemons<'_>,
     small_tapd: &Tapd,
+    keys_tapd: &Tapd,
     google: bool,
     cycle: u32,
     cost: &tap_core::hashing::HashCost,
@@ -448,7 +452,7 @@ fn one_run<'a>(
     );
 
     // (d) Key sign-in: the module's and daemon's work beside the helper.
-    let (helper, key) = key_case(keys, login("tap-key", keys::KEY_USER));
+    let (helper, key, key_cpu) = key_case(keys, login("tap-key", keys::KEY_USER), keys_tapd);
 
     // (g) What sshd runs for a publickey attempt, beside cat of the same
     // lines, and with a big store; each a whole process.
@@ -505,6 +509,7 @@ fn one_run<'a>(
         big: c[1],
         helper,
         key,
+        key_cpu,
         at_once,
         flood: flooded,
         flood_peak_kib: peak.peak_kib,
@@ -545,17 +550,29 @@ fn explain(case: &str, tapd: &Tapd, mark: usize) -> Vec<String> {
         .collect()
 }
 
-/// Helper round trips and key logins in turn; the mean of each.
-fn key_case(keys: &keys::KeySetup, key_login: Login<'_>) -> (Duration, Duration) {
+/// Helper round trips and key logins in turn; the mean of each, and the
+/// CPU each took in this process and (logins) in the key daemon.
+fn key_case(
+    keys: &keys::KeySetup,
+    key_login: Login<'_>,
+    tapd: &Tapd,
+) -> (Duration, Duration, keys::KeyCpu) {
     let rounds = 30;
     key_login.ok();
     keys.helper_round_trip();
     let (mut helper, mut signin) = (Duration::ZERO, Duration::ZERO);
+    let mut cpu = keys::KeyCpu::default();
+    let me = std::process::id();
     for _ in 0..rounds {
+        let before = daemon::process_cpu(me);
         helper += cases::time(|| keys.helper_round_trip());
+        let (mine, theirs) = (daemon::process_cpu(me), tapd.cpu());
         signin += cases::time(|| key_login.ok());
+        cpu.helper_client += mine - before;
+        cpu.login_client += daemon::process_cpu(me) - mine;
+        cpu.login_tapd += tapd.cpu() - theirs;
     }
-    (helper / rounds, signin / rounds)
+    (helper / rounds, signin / rounds, cpu / rounds)
 }
 
 fn print_run(r: &Run, bound_kib: u64) {
@@ -589,6 +606,14 @@ fn print_run(r: &Run, bound_kib: u64) {
         millis(r.helper),
         millis(r.key),
         r.own_d_ms()
+    );
+    let cpu = &r.key_cpu;
+    println!(
+        "    where (d) goes        CPU per login: this process {:.2} ms beyond its {:.2} ms per helper trip, tapd {:.2} ms; the rest, {:.2} ms, on no CPU (waiting to be woken, the disk)",
+        cpu.client_own_ms(),
+        ms(cpu.helper_client),
+        ms(cpu.login_tapd),
+        r.own_d_ms() - cpu.client_own_ms() - ms(cpu.login_tapd)
     );
     println!("(e) {AT_ONCE} at once           {}", r.at_once.describe());
     println!(
@@ -697,6 +722,11 @@ fn summary(runs: &[Run], bound_kib: u64) -> Vec<String> {
     println!(
         "(d) key sign-in, own      {d:.3} ms [{each}]   target <= 1 ms: {}",
         verdict("d", d <= 1.0)
+    );
+    let (client, each_client) = all(&|r| r.key_cpu.client_own_ms());
+    let (tapd, each_tapd) = all(&|r| ms(r.key_cpu.login_tapd));
+    println!(
+        "    CPU per key login     this process beyond the helper trip {client:.3} ms [{each_client}], tapd {tapd:.3} ms [{each_tapd}]"
     );
     // Errors are judged on every run, not the median: one is one too many.
     let errors: usize = runs.iter().map(|r| r.at_once.errors()).sum();

@@ -71,6 +71,11 @@ impl StoreSlot {
         }
     }
 
+    /// Open on a SQLite store.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.open, Some(Open::Sqlite { .. }))
+    }
+
     fn sqlite(&mut self, path: &Path) -> Result<&mut dyn Store, StoreError> {
         let id = file_id(path)?;
         let current = matches!(&self.open, Some(Open::Sqlite { path: p, id: i, .. }) if p == path && Some(*i) == id);

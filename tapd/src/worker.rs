@@ -6,9 +6,10 @@
 //! its answer back cost two wake-ups per request, on cores shared with
 //! everything else.) Root's requests go first, and one place is always
 //! left for root; waiting requests are served first come, first served,
-//! each woken alone when its turn comes. Idle places are taken in turn, so
-//! every one of them keeps a live connection (a PostgreSQL session is
-//! opened by its first request).
+//! each woken alone when its turn comes. Idle PostgreSQL places are taken
+//! in turn, so every one of them keeps a live session (opened by its first
+//! request); an idle SQLite place, the one used last first (see `Held`'s
+//! drop).
 
 use crate::context::{Challenges, Context, KeyCopy};
 use crate::hash_gate::HashSlots;
@@ -40,7 +41,8 @@ pub struct Shared {
 }
 
 struct Places {
-    /// Idle places, the longest idle first.
+    /// Idle places: PostgreSQL's the longest idle first, SQLite's the
+    /// latest first.
     free: VecDeque<StoreSlot>,
     users_running: usize,
     /// Requests waiting for a place, each queue first come, first served.
@@ -197,7 +199,14 @@ impl Drop for Held<'_> {
             return;
         };
         if let Some(store) = self.store.take() {
-            places.free.push_back(store);
+            // A SQLite place goes back first in line: a write by another
+            // connection empties each connection's page cache, so the
+            // place used last has the only warm one.
+            if store.is_sqlite() {
+                places.free.push_front(store);
+            } else {
+                places.free.push_back(store);
+            }
         }
         if self.user {
             places.users_running = places.users_running.saturating_sub(1);
@@ -429,6 +438,30 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(pool.places.lock().unwrap().free.len(), 3);
+    }
+
+    #[test]
+    fn the_sqlite_place_used_last_is_taken_next() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut policy = tap_core::policy::Policy::default();
+        policy.store = tap_core::policy::StorePolicy::sqlite(dir.path().join("tap.db"));
+        let pool = pool(3);
+        let mut held = pool.hold(true).ok().unwrap();
+        let slot = held.store.as_mut().unwrap();
+        assert!(!slot.is_sqlite());
+        slot.get(&policy, &pool.shared.rosters)
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(held);
+        // Round robin would hand out one of the two never used.
+        for _ in 0..3 {
+            let held = pool.hold(false).ok().unwrap();
+            assert!(
+                held.store.as_ref().unwrap().is_sqlite(),
+                "its page cache is the warm one"
+            );
+        }
+        let places = pool.places.lock().unwrap();
+        assert_eq!(places.free.iter().filter(|s| s.is_sqlite()).count(), 1);
     }
 
     #[test]
