@@ -564,13 +564,18 @@ fn key_case(
     let mut cpu = keys::KeyCpu::default();
     let me = std::process::id();
     for _ in 0..rounds {
-        let before = daemon::process_cpu(me);
+        // Each phase between two readings of this process alone, so both
+        // hold the same share of the readings' own cost.
+        let start = daemon::process_cpu(me);
         helper += cases::time(|| keys.helper_round_trip());
-        let (mine, theirs) = (daemon::process_cpu(me), tapd.cpu());
+        let helper_done = daemon::process_cpu(me);
+        let theirs = tapd.cpu();
+        let login_start = daemon::process_cpu(me);
         signin += cases::time(|| key_login.ok());
-        cpu.helper_client += mine - before;
-        cpu.login_client += daemon::process_cpu(me) - mine;
+        let login_done = daemon::process_cpu(me);
         cpu.login_tapd += tapd.cpu() - theirs;
+        cpu.helper_client += helper_done - start;
+        cpu.login_client += login_done - login_start;
     }
     (helper / rounds, signin / rounds, cpu / rounds)
 }
