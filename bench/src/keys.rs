@@ -142,7 +142,7 @@ pub struct KeyCpu {
 impl KeyCpu {
     /// This process's CPU per login beyond what a helper trip costs it.
     pub fn client_own_ms(&self) -> f64 {
-        (self.login_client.as_secs_f64() - self.helper_client.as_secs_f64()) * 1e3
+        crate::ms(self.login_client) - crate::ms(self.helper_client)
     }
 }
 
